@@ -1,0 +1,151 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ClassifiedAds platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One connection contract for every module of the collection.
+
+A consolidation talks to two servers that may differ: the *source* that holds
+the legacy per-module databases and the *target* that holds the consolidated
+database. Every module takes them as ``source`` / ``target`` dictionaries with
+the suboptions below (documented once in the ``connection`` doc fragment), so
+a play sets them once through ``module_defaults`` and the
+``group/classifiedads.consolidation.all`` action group.
+
+Passwords travel in memory to libpq or, for client programs such as
+``pg_dump``, through a private 0600 pgpass file that is removed afterwards;
+never on a command line.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import contextlib
+import os
+import shutil
+import tempfile
+import traceback
+
+PSYCOPG2_IMPORT_ERROR = None
+try:
+    import psycopg2
+    import psycopg2.extensions
+    from psycopg2 import sql  # noqa: F401  # pylint: disable=unused-import  (re-exported for the modules)
+except ImportError:  # pragma: no cover - reported through missing_required_lib
+    psycopg2 = None
+    sql = None
+    PSYCOPG2_IMPORT_ERROR = traceback.format_exc()
+
+APPLICATION_NAME = "classifiedads.consolidation"
+
+SSL_MODES = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
+
+
+def endpoint_options():
+    """Suboptions of a ``source`` or ``target`` dictionary."""
+    return dict(
+        host=dict(type="str"),
+        port=dict(type="int", default=5432),
+        user=dict(type="str"),
+        password=dict(type="str", no_log=True),
+        passfile=dict(type="path", no_log=False),
+        sslmode=dict(type="str", default="prefer", choices=SSL_MODES),
+        sslrootcert=dict(type="path"),
+        connect_timeout=dict(type="int", default=10),
+        maintenance_db=dict(type="str", default="postgres"),
+    )
+
+
+def endpoint_spec(required=True):
+    return dict(type="dict", required=required, options=endpoint_options())
+
+
+class ConnectionFailure(Exception):
+    """A server could not be reached or refused us; the message carries no secret."""
+
+
+def describe(endpoint, dbname=None):
+    """``user@host:port/dbname`` for messages; never includes the password."""
+    where = "%s@%s:%s" % (endpoint.get("user") or "(default user)", endpoint.get("host") or "(local socket)",
+                          endpoint.get("port"))
+    return where + ("/" + dbname if dbname else "")
+
+
+def connect_params(endpoint, dbname):
+    params = dict(
+        dbname=dbname,
+        host=endpoint.get("host"),
+        port=endpoint.get("port"),
+        user=endpoint.get("user"),
+        password=endpoint.get("password"),
+        passfile=endpoint.get("passfile"),
+        sslmode=endpoint.get("sslmode"),
+        sslrootcert=endpoint.get("sslrootcert"),
+        connect_timeout=endpoint.get("connect_timeout"),
+        application_name=APPLICATION_NAME,
+    )
+    return dict((key, value) for key, value in params.items() if value is not None)
+
+
+def connect(endpoint, dbname, autocommit=False):
+    """Open a psycopg2 connection to ``dbname`` on ``endpoint``.
+
+    Raises ConnectionFailure with the server's reason, scrubbed of the password.
+    """
+    try:
+        conn = psycopg2.connect(**connect_params(endpoint, dbname))
+    except psycopg2.Error as exc:
+        reason = str(exc).strip()
+        if endpoint.get("password"):
+            reason = reason.replace(endpoint["password"], "********")
+        raise ConnectionFailure("cannot connect to %s: %s" % (describe(endpoint, dbname), reason)) from None
+    conn.autocommit = autocommit
+    return conn
+
+
+def server_version_num(conn):
+    return conn.server_version
+
+
+@contextlib.contextmanager
+def libpq_environment(endpoint, dbname=None):
+    """Environment for libpq client programs (pg_dump, pg_restore, psql).
+
+    A given password is written to a private pgpass file (0600, in a 0700
+    directory) that exists only while the block runs.
+    """
+    env = dict(os.environ)
+    for key in ("PGPASSWORD", "PGSERVICE", "PGDATABASE"):
+        env.pop(key, None)
+    mapping = dict(PGHOST="host", PGPORT="port", PGUSER="user", PGSSLMODE="sslmode",
+                   PGSSLROOTCERT="sslrootcert", PGCONNECT_TIMEOUT="connect_timeout")
+    for var, key in mapping.items():
+        if endpoint.get(key) is not None:
+            env[var] = str(endpoint[key])
+    if dbname:
+        env["PGDATABASE"] = dbname
+    env["PGAPPNAME"] = APPLICATION_NAME
+    private_dir = None
+    try:
+        if endpoint.get("password"):
+            private_dir = tempfile.mkdtemp(prefix="cad-pgpass-")
+            passfile = os.path.join(private_dir, "pgpass")
+            fd = os.open(passfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write("*:*:*:*:%s\n" % _pgpass_escape(endpoint["password"]))
+            env["PGPASSFILE"] = passfile
+        elif endpoint.get("passfile"):
+            env["PGPASSFILE"] = endpoint["passfile"]
+        yield env
+    finally:
+        if private_dir:
+            shutil.rmtree(private_dir, ignore_errors=True)
+
+
+def _pgpass_escape(value):
+    return value.replace("\\", "\\\\").replace(":", "\\:")
+
+
+def same_server(left, right):
+    """Whether two endpoints name the same server (host and port)."""
+    return (left.get("host") or "", int(left.get("port") or 5432)) == (
+        right.get("host") or "", int(right.get("port") or 5432))

@@ -1,0 +1,204 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ClassifiedAds platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The consolidation plan: the one variable contract, validated and normalised.
+
+Pure functions of plain data. They raise PlanError with every problem found,
+never call fail_json, and are unit-tested case by case.
+
+A *module mapping* names one legacy database and the schema it becomes::
+
+    {"name": "Product", "source_database": "ClassifiedAds_Product", "schema": "product",
+     "source_schema": "public", "exclude_tables": [],
+     "tables": {"schemaversions": {"schema": "public", "table": "schemaversions", "truncate": true}}}
+
+``tables`` overrides where one source table lands (another schema or name) and
+whether a non-empty target table may be emptied first (a journal the migrator
+has just written, say). ``exclude_tables`` (per module, plus the global list)
+are not copied at all.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import same_server
+
+MAX_IDENTIFIER_BYTES = 63
+RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+RESERVED_SCHEMAS = ("information_schema",)
+
+
+class PlanError(ValueError):
+    """The contract is not usable; ``problems`` lists every reason."""
+
+    def __init__(self, problems):
+        self.problems = list(problems)
+        super(PlanError, self).__init__("; ".join(self.problems))
+
+
+def identifier_problem(kind, name):
+    """Why ``name`` cannot be a PostgreSQL identifier, or None.
+
+    Names are always quoted, so case and punctuation are fine; what PostgreSQL
+    cannot hold is an empty name, a NUL byte or more than 63 bytes (it would
+    silently truncate, and two long names could collide).
+    """
+    if not isinstance(name, str) or name == "":
+        return "%s name must be a non-empty string, got %r" % (kind, name)
+    if "\x00" in name:
+        return "%s name %r contains a NUL byte" % (kind, name)
+    if len(name.encode("utf-8")) > MAX_IDENTIFIER_BYTES:
+        return "%s name %r is longer than %d bytes" % (kind, name, MAX_IDENTIFIER_BYTES)
+    return None
+
+
+def schema_problem(name):
+    problem = identifier_problem("schema", name)
+    if problem:
+        return problem
+    if name.lower().startswith("pg_") or name.lower() in RESERVED_SCHEMAS:
+        return "schema name %r is reserved by PostgreSQL" % name
+    return None
+
+
+def _duplicates(values):
+    seen, dupes = set(), []
+    for value in values:
+        key = value.lower() if isinstance(value, str) else value
+        if key in seen and value not in dupes:
+            dupes.append(value)
+        seen.add(key)
+    return dupes
+
+
+def normalize_module(raw, global_excludes):
+    """One module mapping with defaults filled in; raises PlanError."""
+    problems = []
+    name = raw.get("name")
+    label = "module %r" % (name,)
+    for key in ("name", "source_database", "schema"):
+        if not raw.get(key):
+            problems.append("%s: %s is required" % (label, key))
+    if problems:
+        raise PlanError(problems)
+    for kind, value in (("database", raw["source_database"]), ("source schema", raw.get("source_schema", "public"))):
+        problem = identifier_problem(kind, value)
+        if problem:
+            problems.append("%s: %s" % (label, problem))
+    problem = schema_problem(raw["schema"])
+    if problem:
+        problems.append("%s: %s" % (label, problem))
+    excludes = sorted(set(list(global_excludes or []) + list(raw.get("exclude_tables") or [])))
+    tables = {}
+    for source_table, override in sorted((raw.get("tables") or {}).items()):
+        override = dict(override or {})
+        unknown = sorted(set(override) - {"schema", "table", "truncate"})
+        if unknown:
+            problems.append("%s: table %r override has unknown keys %s" % (label, source_table, ", ".join(unknown)))
+        if source_table in excludes:
+            problems.append("%s: table %r is both excluded and overridden" % (label, source_table))
+        entry = {
+            "schema": override.get("schema") or raw["schema"],
+            "table": override.get("table") or source_table,
+            "truncate": bool(override.get("truncate", False)),
+        }
+        for kind, value in (("table", source_table), ("table", entry["table"])):
+            problem = identifier_problem(kind, value)
+            if problem:
+                problems.append("%s: %s" % (label, problem))
+        problem = schema_problem(entry["schema"])
+        if problem:
+            problems.append("%s: table %r: %s" % (label, source_table, problem))
+        tables[source_table] = entry
+    if problems:
+        raise PlanError(problems)
+    return {
+        "name": name,
+        "source_database": raw["source_database"],
+        "source_schema": raw.get("source_schema") or "public",
+        "schema": raw["schema"],
+        "exclude_tables": excludes,
+        "tables": tables,
+    }
+
+
+def build_plan(modules, target_database, source, target, global_excludes=None):
+    """Validate the whole contract and return the normalised module list.
+
+    ``source`` and ``target`` are connection dictionaries (host/port are all
+    that matter here). Raises PlanError listing every problem at once.
+    """
+    problems = []
+    if not modules:
+        raise PlanError(["the module mapping is empty: nothing to consolidate"])
+    normalized = []
+    for raw in modules:
+        try:
+            normalized.append(normalize_module(raw, global_excludes))
+        except PlanError as exc:
+            problems.extend(exc.problems)
+    problem = identifier_problem("target database", target_database)
+    if problem:
+        problems.append(problem)
+    if problems:
+        raise PlanError(problems)
+
+    for kind, key in (("module name", "name"), ("schema", "schema"), ("source database", "source_database")):
+        for dupe in _duplicates([module[key] for module in normalized]):
+            problems.append("duplicate %s %r (names are compared case-insensitively to avoid near-collisions)"
+                            % (kind, dupe))
+    if same_server(source, target) and target_database in [module["source_database"] for module in normalized]:
+        problems.append("target database %r is one of the legacy databases on the same server: source and target "
+                        "must differ" % target_database)
+    destinations = {}
+    for module in normalized:
+        for source_table, entry in module["tables"].items():
+            key = (entry["schema"], entry["table"])
+            destinations.setdefault(key, []).append("%s.%s" % (module["source_database"], source_table))
+    for (schema, table), origins in sorted(destinations.items()):
+        if len(origins) > 1:
+            problems.append("%s tables %s would all land in %s.%s" % (len(origins), ", ".join(origins), schema, table))
+    if problems:
+        raise PlanError(problems)
+    return normalized
+
+
+def find_collisions(table_map):
+    """Target tables that more than one source table would fill.
+
+    ``table_map`` is a list of (source_database, source_table, schema, table)
+    once the real table lists are known; overrides can only be checked
+    against the tables the default mapping places, which needs them.
+    """
+    landing = {}
+    for source_database, source_table, schema, table in table_map:
+        landing.setdefault((schema, table), []).append("%s.%s" % (source_database, source_table))
+    return ["%s would all land in %s.%s" % (", ".join(origins), schema, table)
+            for (schema, table), origins in sorted(landing.items()) if len(origins) > 1]
+
+
+def table_destination(module, source_table):
+    """Where one source table of a normalised module lands: (schema, table, truncate) or None if excluded."""
+    if source_table in module["exclude_tables"]:
+        return None
+    entry = module["tables"].get(source_table)
+    if entry:
+        return entry["schema"], entry["table"], entry["truncate"]
+    return module["schema"], source_table, False
+
+
+def expected_tables(modules, tables_by_database):
+    """Pure: {schema: sorted [table]} every copied legacy table needs in the target.
+
+    ``tables_by_database`` maps a legacy database to the tables found in it.
+    """
+    expected = {}
+    for module in modules:
+        for source_table in tables_by_database.get(module["source_database"], []):
+            destination = table_destination(module, source_table)
+            if destination:
+                expected.setdefault(destination[0], set()).add(destination[1])
+    return dict((schema, sorted(tables)) for schema, tables in expected.items())

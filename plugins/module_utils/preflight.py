@@ -1,0 +1,181 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ClassifiedAds platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Read-only inspection of the source and target servers before anything changes.
+
+``inspect_source`` and ``inspect_target`` gather facts; ``server_problems`` is
+the pure judgement on those facts (unit-tested), so every problem is reported
+at once, before the first change.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import datetime
+import json
+import os
+
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import connect
+
+RUN_STATE_FILE = "plan.json"
+LATEST_POINTER = "latest"
+
+
+def inspect_source(endpoint, modules):
+    """Which legacy databases exist, their size, tables and unreadable tables."""
+    facts = {"databases": {}}
+    conn = connect(endpoint, endpoint["maintenance_db"], autocommit=True)
+    try:
+        facts["version"] = conn.server_version
+        with conn.cursor() as cur:
+            cur.execute("SELECT datname, pg_catalog.pg_database_size(oid), datallowconn "
+                        "FROM pg_catalog.pg_database WHERE datname = ANY(%s)",
+                        ([module["source_database"] for module in modules],))
+            present = dict((name, (size, allowed)) for name, size, allowed in cur.fetchall())
+    finally:
+        conn.close()
+    for module in modules:
+        name = module["source_database"]
+        if name not in present:
+            continue
+        size, allowed = present[name]
+        entry = {"size": size, "allow_connections": allowed, "tables": [], "unreadable_tables": []}
+        facts["databases"][name] = entry
+        if not allowed:
+            continue
+        db = connect(endpoint, name)
+        try:
+            with db.cursor() as cur:
+                cur.execute(
+                    "SELECT c.relname, pg_catalog.has_table_privilege(c.oid, 'SELECT') "
+                    "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND NOT c.relispartition ORDER BY c.relname",
+                    (module["source_schema"],))
+                for table, readable in cur.fetchall():
+                    entry["tables"].append(table)
+                    if not readable:
+                        entry["unreadable_tables"].append(table)
+        finally:
+            db.rollback()
+            db.close()
+    return facts
+
+
+def inspect_target(endpoint, target_database, schemas):
+    """Whether the target database exists and what the login role may do there."""
+    conn = connect(endpoint, endpoint["maintenance_db"], autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT current_user, rolsuper, rolcreatedb FROM pg_catalog.pg_roles "
+                        "WHERE rolname = current_user")
+            user, superuser, createdb = cur.fetchone()
+            cur.execute("SELECT pg_catalog.has_database_privilege(oid, 'CREATE'), "
+                        "pg_catalog.pg_get_userbyid(datdba), datallowconn "
+                        "FROM pg_catalog.pg_database WHERE datname = %s", (target_database,))
+            row = cur.fetchone()
+        facts = {"version": conn.server_version, "user": user, "superuser": superuser, "createdb": createdb,
+                 "database_exists": row is not None, "schemas": {}}
+    finally:
+        conn.close()
+    if row is None:
+        return facts
+    facts.update(can_create_in_database=row[0], database_owner=row[1], allow_connections=row[2])
+    if not row[2]:
+        return facts
+    db = connect(endpoint, target_database)
+    try:
+        with db.cursor() as cur:
+            cur.execute("SELECT nspname, pg_catalog.pg_get_userbyid(nspowner), "
+                        "pg_catalog.pg_has_role(nspowner, 'USAGE'), "
+                        "(SELECT count(*) FROM pg_catalog.pg_class c WHERE c.relnamespace = n.oid "
+                        " AND c.relkind IN ('r', 'p')) "
+                        "FROM pg_catalog.pg_namespace n WHERE nspname = ANY(%s)", (list(schemas),))
+            for name, owner, is_member, tables in cur.fetchall():
+                facts["schemas"][name] = {"owner": owner, "owned_by_login": is_member, "tables": tables}
+    finally:
+        db.rollback()
+        db.close()
+    return facts
+
+
+def server_problems(plan_modules, mode, source_facts, target_facts):
+    """Pure: every reason not to start, given the gathered facts.
+
+    ``mode`` is ``existing`` (legacy databases must all be there) or ``fresh``
+    (no legacy data: only the target matters).
+    """
+    problems = []
+    if mode == "existing":
+        present = source_facts["databases"]
+        missing = [m["source_database"] for m in plan_modules if m["source_database"] not in present]
+        if missing:
+            problems.append("legacy database(s) not found on the source server: %s" % ", ".join(missing))
+        for name, entry in sorted(present.items()):
+            if not entry["allow_connections"]:
+                problems.append("legacy database %s does not allow connections (already retired?)" % name)
+            if entry["unreadable_tables"]:
+                problems.append("the source role cannot SELECT from %s tables: %s"
+                                % (name, ", ".join(entry["unreadable_tables"])))
+    if target_facts["database_exists"]:
+        if not target_facts.get("allow_connections", True):
+            problems.append("target database does not allow connections")
+        elif not (target_facts["superuser"] or target_facts.get("can_create_in_database")):
+            problems.append("the target role %s has no CREATE privilege on the target database (it creates the "
+                            "module schemas and the copy's state schema there)" % target_facts["user"])
+        foreign = [name for name, schema in sorted(target_facts["schemas"].items())
+                   if not (schema["owned_by_login"] or target_facts["superuser"])]
+        if foreign:
+            problems.append("the target role %s does not own the existing schema(s) %s: loading needs the owner's "
+                            "rights (drop/recreate deferred indexes and foreign keys)"
+                            % (target_facts["user"], ", ".join(foreign)))
+    elif not (target_facts["superuser"] or target_facts["createdb"]):
+        problems.append("the target database does not exist and the target role %s may not create databases "
+                        "(needs CREATEDB)" % target_facts["user"])
+    return problems
+
+
+def decide_mode(requested, plan_modules, source_facts):
+    """``existing`` or ``fresh``; ``auto`` means fresh only when no legacy database exists at all."""
+    if requested != "auto":
+        return requested
+    return "existing" if source_facts["databases"] else "fresh"
+
+
+def new_run_id(now=None):
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    return now.strftime("%Y%m%dT%H%M%SZ")
+
+
+def resolve_run_id(requested, run_root, target_database):
+    """The run to work on: the one asked for, else the latest run for this target, else a new one.
+
+    Reusing the latest run is what makes a second ``consolidate.yml`` a no-op
+    and lets an interrupted one resume without anyone copying an id around;
+    a new consolidation of the same target needs an explicit new id.
+    """
+    if requested:
+        return requested, False
+    pointer = os.path.join(run_root, LATEST_POINTER)
+    try:
+        with open(pointer) as handle:
+            latest = handle.read().strip()
+        with open(os.path.join(run_root, latest, RUN_STATE_FILE)) as handle:
+            if json.load(handle).get("target_database") == target_database:
+                return latest, True
+    except (OSError, ValueError):
+        pass
+    return new_run_id(), False
+
+
+def write_private_file(path, text):
+    """Replace ``path`` atomically with ``text``, readable by its owner only (0600)."""
+    tmp = path + ".tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+def write_private_json(path, data):
+    write_private_file(path, json.dumps(data, indent=2, sort_keys=True) + "\n")

@@ -1,0 +1,269 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ClassifiedAds platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: preflight
+short_description: Validate a consolidation plan against both servers and open its run directory
+version_added: 0.1.0
+description:
+  - Validates the whole variable contract (module to database to schema mapping, table overrides and exclusions,
+    target database) and reports every problem at once.
+  - Checks both servers, read-only, before anything changes. They must be reachable, the legacy databases must exist
+    (or none of them, for a fresh deployment), every legacy table must be readable, source and target must differ, and
+    the target role must be allowed to create what the consolidation needs.
+  - Resolves the run id and creates the run directory (mode 0700) with C(plan.json), the handle that later steps and
+    C(rollback.yml) use. In check mode nothing is created.
+author:
+  - ClassifiedAds platform team (@classifiedads)
+extends_documentation_fragment:
+  - classifiedads.consolidation.connection
+attributes:
+  check_mode:
+    description: Runs every check; does not create the run directory.
+    support: full
+  diff_mode:
+    description: Not supported.
+    support: none
+options:
+  modules:
+    description:
+      - The module mapping, one entry per legacy database.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description: Module name, for reports.
+        type: str
+        required: true
+      source_database:
+        description: Legacy database of the module, exactly as named on the source server.
+        type: str
+        required: true
+      schema:
+        description: Schema of the consolidated database that receives the module's tables.
+        type: str
+        required: true
+      source_schema:
+        description: Schema of the legacy database that holds the tables.
+        type: str
+        default: public
+      exclude_tables:
+        description: Tables of this module that are not copied, in addition to O(exclude_tables).
+        type: list
+        elements: str
+        default: []
+      tables:
+        description:
+          - Per source table overrides, keyed by table name. Each value may set C(schema) and C(table) (where the
+            table lands) and C(truncate) (whether a non-empty target table may be emptied before the copy).
+        type: dict
+        default: {}
+  exclude_tables:
+    description: Tables not copied from any legacy database (the migrator writes its own history).
+    type: list
+    elements: str
+    default: ["__EFMigrationsHistory"]
+  target_database:
+    description: Name of the consolidated database.
+    type: str
+    required: true
+  mode:
+    description:
+      - C(existing) consolidates existing legacy databases, which must all exist.
+      - C(fresh) is the fresh-deployment path; legacy databases are ignored.
+      - C(auto) picks C(fresh) when none of the legacy databases exists and C(existing) otherwise, so a partial
+        set of legacy databases is an error rather than a silent fresh start.
+    type: str
+    default: auto
+    choices: [auto, existing, fresh]
+  run_id:
+    description:
+      - Identifier of this consolidation run; also the backup set id.
+      - Empty means the latest run recorded under O(run_root) for the same target database (so a rerun resumes
+        or confirms it), or a new time-based id when there is none.
+    type: str
+    default: ""
+  run_root:
+    description: Directory that holds one run directory per run id.
+    type: path
+    required: true
+  backup_root:
+    description: Directory that holds one backup set per run id.
+    type: path
+    required: true
+'''
+
+EXAMPLES = r'''
+- name: Check everything and open the run
+  classifiedads.consolidation.preflight:
+    source: "{{ consolidation_source }}"
+    target: "{{ consolidation_target }}"
+    modules: "{{ consolidation_modules }}"
+    target_database: ClassifiedAds
+    run_root: /var/lib/classifiedads-consolidation/runs
+    backup_root: /var/backups/classifiedads
+  register: preflight
+'''
+
+RETURN = r'''
+plan:
+  description: The normalised plan that the other roles receive. Contains no secret.
+  returned: success
+  type: dict
+  contains:
+    run_id:
+      description: Run id, also the backup set id.
+      type: str
+      sample: 20261124T040000Z
+    resumed:
+      description: Whether the run id was taken from the latest recorded run.
+      type: bool
+    run_dir:
+      description: Directory of this run (logs, reports, plan.json).
+      type: str
+    backup_dir:
+      description: Directory of this run's backup set.
+      type: str
+    mode:
+      description: C(existing) or C(fresh).
+      type: str
+    target_database:
+      description: Consolidated database.
+      type: str
+    modules:
+      description: Normalised module mappings.
+      type: list
+      elements: dict
+    exclude_tables:
+      description: Globally excluded tables.
+      type: list
+      elements: str
+    expected_tables:
+      description: Where every copied legacy table must exist in the target, as schema to table names (existing mode).
+      type: dict
+    source:
+      description: Source server facts (address, version, legacy databases with size and tables).
+      type: dict
+    target:
+      description: Target server facts (address, version, whether the database exists, login role rights).
+      type: dict
+'''
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import (
+    PSYCOPG2_IMPORT_ERROR,
+    ConnectionFailure,
+    endpoint_spec,
+)
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import (
+    RUN_ID_PATTERN,
+    PlanError,
+    build_plan,
+    expected_tables,
+)
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.preflight import (
+    LATEST_POINTER,
+    RUN_STATE_FILE,
+    decide_mode,
+    inspect_source,
+    inspect_target,
+    resolve_run_id,
+    server_problems,
+    write_private_file,
+    write_private_json,
+)
+
+MODULE_OPTIONS = dict(
+    name=dict(type="str", required=True),
+    source_database=dict(type="str", required=True),
+    schema=dict(type="str", required=True),
+    source_schema=dict(type="str", default="public"),
+    exclude_tables=dict(type="list", elements="str", default=[]),
+    tables=dict(type="dict", default={}),
+)
+
+
+def address(endpoint):
+    return {"host": endpoint.get("host"), "port": endpoint.get("port"), "user": endpoint.get("user")}
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            source=endpoint_spec(required=False),
+            target=endpoint_spec(required=False),
+            modules=dict(type="list", elements="dict", required=True, options=MODULE_OPTIONS),
+            exclude_tables=dict(type="list", elements="str", default=["__EFMigrationsHistory"]),
+            target_database=dict(type="str", required=True),
+            mode=dict(type="str", default="auto", choices=["auto", "existing", "fresh"]),
+            run_id=dict(type="str", default=""),
+            run_root=dict(type="path", required=True),
+            backup_root=dict(type="path", required=True),
+        ),
+        supports_check_mode=True,
+    )
+    if PSYCOPG2_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("psycopg2"), exception=PSYCOPG2_IMPORT_ERROR)
+    params = module.params
+    missing = [name for name in ("source", "target") if not params[name]]
+    if missing:
+        module.fail_json(msg="connection option(s) missing: %s" % ", ".join(missing))
+    if params["run_id"] and not RUN_ID_PATTERN.match(params["run_id"]):
+        module.fail_json(msg="run_id %r must be letters, digits, '.', '_' or '-' (at most 64)" % params["run_id"])
+    try:
+        modules = build_plan(params["modules"], params["target_database"], params["source"], params["target"],
+                             params["exclude_tables"])
+        source_facts = inspect_source(params["source"], modules)
+        target_facts = inspect_target(params["target"], params["target_database"], [m["schema"] for m in modules])
+    except PlanError as exc:
+        module.fail_json(msg="the consolidation plan is invalid: " + "; ".join(exc.problems), problems=exc.problems)
+    except ConnectionFailure as exc:
+        module.fail_json(msg=str(exc), problems=[str(exc)])
+
+    mode = decide_mode(params["mode"], modules, source_facts)
+    problems = server_problems(modules, mode, source_facts, target_facts)
+    if problems:
+        module.fail_json(msg="preflight found %d problem(s): %s" % (len(problems), "; ".join(problems)),
+                         problems=problems)
+
+    legacy_tables = dict((name, entry["tables"]) for name, entry in source_facts["databases"].items())
+    run_id, resumed = resolve_run_id(params["run_id"], params["run_root"], params["target_database"])
+    run_dir = os.path.join(params["run_root"], run_id)
+    plan = {
+        "run_id": run_id,
+        "resumed": resumed,
+        "run_dir": run_dir,
+        "backup_dir": os.path.join(params["backup_root"], run_id),
+        "backup_root": params["backup_root"],
+        "mode": mode,
+        "target_database": params["target_database"],
+        "modules": modules,
+        "exclude_tables": params["exclude_tables"],
+        "expected_tables": expected_tables(modules, legacy_tables) if mode == "existing" else {},
+        "source": dict(address(params["source"]), **source_facts),
+        "target": dict(address(params["target"]), **target_facts),
+    }
+    changed = not os.path.isdir(run_dir)
+    if changed and not module.check_mode:
+        for directory in (params["run_root"], run_dir):
+            if not os.path.isdir(directory):
+                os.makedirs(directory, 0o700)
+        # The plan as first opened is the run's record; later runs of the same id must not rewrite it.
+        write_private_json(os.path.join(run_dir, RUN_STATE_FILE), plan)
+        write_private_file(os.path.join(params["run_root"], LATEST_POINTER), run_id + "\n")
+    module.exit_json(changed=changed, plan=plan)
+
+
+if __name__ == "__main__":
+    main()

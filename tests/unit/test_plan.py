@@ -1,0 +1,104 @@
+"""The consolidation contract: validation and normalisation, case by case."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import (
+    PlanError,
+    build_plan,
+    expected_tables,
+    find_collisions,
+    table_destination,
+)
+
+HOSTILE = 'a"; DROP TABLE x; --'
+SOURCE = {"host": "db1", "port": 5432}
+OTHER = {"host": "db2", "port": 5432}
+
+
+def module(name="Product", database="ClassifiedAds_Product", schema="product", **extra):
+    return dict(name=name, source_database=database, schema=schema, **extra)
+
+
+def problems_of(*args, **kwargs):
+    with pytest.raises(PlanError) as caught:
+        build_plan(*args, **kwargs)
+    return caught.value.problems
+
+
+def test_defaults_are_filled_in_and_global_excludes_merged():
+    plan = build_plan([module(exclude_tables=["Local"])], "ClassifiedAds", SOURCE, SOURCE, ["__EFMigrationsHistory"])
+    assert plan == [{
+        "name": "Product", "source_database": "ClassifiedAds_Product", "source_schema": "public",
+        "schema": "product", "exclude_tables": ["Local", "__EFMigrationsHistory"], "tables": {},
+    }]
+
+
+def test_mixed_case_and_hostile_names_are_accepted_as_they_are():
+    plan = build_plan([module(database=HOSTILE, schema=HOSTILE)], "ClassifiedAds", SOURCE, OTHER)
+    assert plan[0]["source_database"] == HOSTILE and plan[0]["schema"] == HOSTILE
+
+
+def test_every_problem_is_reported_at_once():
+    problems = problems_of([module(schema="pg_temp"), module(name="B", database="", schema="x" * 64)],
+                           "ClassifiedAds", SOURCE, OTHER)
+    assert any("reserved" in p for p in problems)
+    assert any("source_database is required" in p for p in problems)
+    assert len(problems) == 2
+
+
+@pytest.mark.parametrize("field, first, second", [
+    ("schema", "product", "Product"),
+    ("source_database", "ClassifiedAds_Product", "classifiedads_product"),
+    ("name", "Product", "product"),
+])
+def test_duplicates_are_refused_case_insensitively(field, first, second):
+    one, two = module(), module(name="Other", database="ClassifiedAds_Other", schema="other")
+    one[field], two[field] = first, second
+    problems = problems_of([one, two], "ClassifiedAds", SOURCE, OTHER)
+    assert problems == [p for p in problems if "duplicate" in p] and problems
+
+
+def test_target_must_not_be_a_legacy_database_on_the_same_server():
+    problems = problems_of([module()], "ClassifiedAds_Product", SOURCE, dict(SOURCE))
+    assert "source and target must differ" in problems[0]
+    # The same name on another server is a different database.
+    assert build_plan([module()], "ClassifiedAds_Product", SOURCE, OTHER)
+
+
+def test_empty_mapping_is_refused():
+    assert problems_of([], "ClassifiedAds", SOURCE, OTHER) == ["the module mapping is empty: nothing to consolidate"]
+
+
+def test_overrides_route_tables_and_collisions_are_refused():
+    audit = module("AuditLog", "ClassifiedAds_AuditLog", "auditlog",
+                   tables={"schemaversions": {"schema": "public", "truncate": True}})
+    plan = build_plan([audit], "ClassifiedAds", SOURCE, OTHER)
+    assert table_destination(plan[0], "schemaversions") == ("public", "schemaversions", True)
+    assert table_destination(plan[0], "AuditLogEntries") == ("auditlog", "AuditLogEntries", False)
+
+    clash = module(tables={"Cache": {"schema": "public", "table": "schemaversions"}})
+    problems = problems_of([audit, clash], "ClassifiedAds", SOURCE, OTHER)
+    assert problems == ["2 tables ClassifiedAds_AuditLog.schemaversions, ClassifiedAds_Product.Cache would all land "
+                        "in public.schemaversions"]
+
+
+def test_override_keys_and_excluded_overrides_are_checked():
+    problems = problems_of([module(exclude_tables=["T"], tables={"T": {"schema": "s", "colour": "red"}})],
+                           "ClassifiedAds", SOURCE, OTHER)
+    assert "unknown keys colour" in problems[0]
+    assert "both excluded and overridden" in problems[1]
+
+
+def test_excluded_tables_have_no_destination_and_are_not_expected():
+    plan = build_plan([module()], "ClassifiedAds", SOURCE, OTHER, ["__EFMigrationsHistory"])
+    assert table_destination(plan[0], "__EFMigrationsHistory") is None
+    assert expected_tables(plan, {"ClassifiedAds_Product": ["Products", "__EFMigrationsHistory"]}) == {
+        "product": ["Products"]}
+
+
+def test_collisions_between_default_and_overridden_destinations():
+    assert find_collisions([("A", "T", "public", "T"), ("B", "T", "public", "T"), ("B", "U", "b", "U")]) == [
+        "A.T, B.T would all land in public.T"]
+    assert find_collisions([("A", "T", "a", "T"), ("B", "T", "b", "T")]) == []
