@@ -111,10 +111,12 @@ def libpq_environment(endpoint, dbname=None):
     """Environment for libpq client programs (pg_dump, pg_restore, psql).
 
     A given password is written to a private pgpass file (0600, in a 0700
-    directory) that exists only while the block runs.
+    directory) that exists only while the block runs. Without a password or
+    passfile the environment's own libpq settings apply, as they do for
+    psycopg2 connections in the same process.
     """
     env = dict(os.environ)
-    for key in ("PGPASSWORD", "PGSERVICE", "PGDATABASE"):
+    for key in ("PGSERVICE", "PGDATABASE"):
         env.pop(key, None)
     mapping = dict(PGHOST="host", PGPORT="port", PGUSER="user", PGSSLMODE="sslmode",
                    PGSSLROOTCERT="sslrootcert", PGCONNECT_TIMEOUT="connect_timeout")
@@ -133,8 +135,10 @@ def libpq_environment(endpoint, dbname=None):
             with os.fdopen(fd, "w") as handle:
                 handle.write("*:*:*:*:%s\n" % _pgpass_escape(endpoint["password"]))
             env["PGPASSFILE"] = passfile
+            env.pop("PGPASSWORD", None)
         elif endpoint.get("passfile"):
             env["PGPASSFILE"] = endpoint["passfile"]
+            env.pop("PGPASSWORD", None)
         yield env
     finally:
         if private_dir:

@@ -202,3 +202,13 @@ def expected_tables(modules, tables_by_database):
             if destination:
                 expected.setdefault(destination[0], set()).add(destination[1])
     return dict((schema, sorted(tables)) for schema, tables in expected.items())
+
+
+def target_schemas(modules):
+    """Pure: every schema the copy writes to, module schemas first, then schemas only overrides name."""
+    schemas = [module["schema"] for module in modules]
+    for module in modules:
+        for entry in module["tables"].values():
+            if entry["schema"] not in schemas:
+                schemas.append(entry["schema"])
+    return schemas

@@ -59,7 +59,8 @@ options:
     type: str
     required: true
   log_file:
-    description: File (mode 0600) that receives the migrator's combined output. Passwords are masked in it.
+    description: File (mode 0600) that receives the migrator's output (standard output, then standard error). The password
+      is masked in it.
     type: path
     required: true
   expect_tables:
@@ -105,7 +106,7 @@ missing_tables:
 '''
 
 import os
-import subprocess
+import threading
 import time
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -156,28 +157,32 @@ def main():
         result["missing_tables"] = missing_tables(params["expect_tables"], before_tables or set())
         module.exit_json(changed=bool(result["missing_tables"]) or before is None, **result)
 
-    env = dict(os.environ)
-    env.update(dict((key, str(value)) for key, value in params["environment"].items()))
+    env = dict((key, str(value)) for key, value in params["environment"].items())
     env[params["connection_string_env"]] = npgsql_connection_string(target, params["target_database"])
+    timed_out, timers = [], []
+
+    def arm_timeout(process):
+        timer = threading.Timer(params["timeout"], lambda: (timed_out.append(True), process.kill()))
+        timer.daemon = True
+        timer.start()
+        timers.append(timer)
+
     started = time.monotonic()
     try:
-        completed = subprocess.run(params["command"], cwd=params["chdir"], env=env, stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=params["timeout"],
-                                   check=False)
-        output, rc = completed.stdout, completed.returncode
-    except subprocess.TimeoutExpired as exc:
-        output, rc = exc.output or b"", None
-    except OSError as exc:
-        module.fail_json(msg="cannot start the migrator %s: %s" % (params["command"][0], exc), **result)
+        rc, stdout, stderr = module.run_command(params["command"], cwd=params["chdir"], environ_update=env,
+                                                before_communicate_callback=arm_timeout)
+    finally:
+        for timer in timers:
+            timer.cancel()
     result["duration"] = round(time.monotonic() - started, 3)
-    text = output.decode("utf-8", "replace")
+    text = stdout + stderr
     if target.get("password"):
         text = text.replace(target["password"], "********")
     log_dir = os.path.dirname(params["log_file"])
     if log_dir and not os.path.isdir(log_dir):
         os.makedirs(log_dir, 0o700)
     write_private_file(params["log_file"], text)
-    if rc is None:
+    if timed_out:
         module.fail_json(msg="the migrator did not finish within %d s and was killed; last lines of %s:\n%s"
                          % (params["timeout"], params["log_file"], log_tail(text)), **result)
     result["rc"] = rc

@@ -142,6 +142,10 @@ plan:
       description: Normalised module mappings.
       type: list
       elements: dict
+    schemas:
+      description: Every target schema, the module schemas first, then those only table overrides name (such as C(public)).
+      type: list
+      elements: str
     exclude_tables:
       description: Globally excluded tables.
       type: list
@@ -171,6 +175,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan i
     PlanError,
     build_plan,
     expected_tables,
+    target_schemas,
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.preflight import (
     LATEST_POINTER,
@@ -225,7 +230,7 @@ def main():
         modules = build_plan(params["modules"], params["target_database"], params["source"], params["target"],
                              params["exclude_tables"])
         source_facts = inspect_source(params["source"], modules)
-        target_facts = inspect_target(params["target"], params["target_database"], [m["schema"] for m in modules])
+        target_facts = inspect_target(params["target"], params["target_database"], target_schemas(modules))
     except PlanError as exc:
         module.fail_json(msg="the consolidation plan is invalid: " + "; ".join(exc.problems), problems=exc.problems)
     except ConnectionFailure as exc:
@@ -249,6 +254,7 @@ def main():
         "mode": mode,
         "target_database": params["target_database"],
         "modules": modules,
+        "schemas": target_schemas(modules),
         "exclude_tables": params["exclude_tables"],
         "expected_tables": expected_tables(modules, legacy_tables) if mode == "existing" else {},
         "source": dict(address(params["source"]), **source_facts),

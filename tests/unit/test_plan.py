@@ -10,6 +10,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan i
     expected_tables,
     find_collisions,
     table_destination,
+    target_schemas,
 )
 
 HOSTILE = 'a"; DROP TABLE x; --'
@@ -102,3 +103,9 @@ def test_collisions_between_default_and_overridden_destinations():
     assert find_collisions([("A", "T", "public", "T"), ("B", "T", "public", "T"), ("B", "U", "b", "U")]) == [
         "A.T, B.T would all land in public.T"]
     assert find_collisions([("A", "T", "a", "T"), ("B", "T", "b", "T")]) == []
+
+
+def test_target_schemas_include_override_destinations_once():
+    plan = build_plan([module(tables={"schemaversions": {"schema": "public"}, "Cache": {"schema": "public"}}),
+                       module("Identity", "ClassifiedAds_Identity", "identity")], "ClassifiedAds", SOURCE, OTHER)
+    assert target_schemas(plan) == ["product", "identity", "public"]
