@@ -172,6 +172,7 @@ def write_private_file(path, text):
     """Replace ``path`` atomically with ``text``, readable by its owner only (0600)."""
     tmp = path + ".tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # a leftover temporary file keeps its old mode otherwise
     with os.fdopen(fd, "w") as handle:
         handle.write(text)
     os.replace(tmp, path)

@@ -1,0 +1,289 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ClassifiedAds platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Verification of a consolidation: the database side (catalogs, counts, checksums, sequences).
+
+Every session is read-only and starts with the same settings on both servers
+(:data:`SESSION_SETTINGS`), so that any value compared through its text form
+renders the same whatever the login role's or the server's defaults are.
+
+Counts are exact ``count(*)``. A content checksum is one scan per table::
+
+    SELECT count(*), sum(h) FROM (
+        SELECT hash_record_extended(ROW(<columns sorted by name>), 0) AS h FROM <table>) AS t
+
+``sum()`` of a bigint accumulates in 128 bits and returns numeric: it cannot
+overflow and does not depend on row order. A column goes into the ROW as it is
+when rowdiff.column_plan says both sides hash it exactly in binary form, else
+as ``(column)::text COLLATE "C"``. Hashing the binary values is what makes the
+checksum fast: hashing each row's text form (``ROW(...)::text``) was five to six
+times slower on the ClassifiedAds data, far below 250 MB/s per side on two cores
+(bench/verify_benchmark.py). Both servers must therefore have the same byte
+order (the hashes of some types depend on it): a difference shows as a
+mismatch, never as a false match.
+
+Tables are measured on both servers at once, ``workers`` tables at a time on
+each, largest first; each worker thread holds its own sessions.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import contextlib
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import (
+    ConnectionFailure,
+    connect,
+    describe,
+    psycopg2,
+    sql,
+)
+
+# Every text rendering that depends on a setting, pinned; every session read-only.
+# jit is off: the expressions are trivial, and compiling them only added time (measured).
+SESSION_SETTINGS = (
+    ("default_transaction_read_only", "on"),
+    ("DateStyle", "ISO, YMD"),
+    ("TimeZone", "UTC"),
+    ("IntervalStyle", "postgres"),
+    ("extra_float_digits", "3"),
+    ("bytea_output", "hex"),
+    ("lc_monetary", "C"),
+    ("search_path", ""),
+    ("jit", "off"),
+)
+
+# Built-in types (by fixed OID) whose hash function tells every two distinct values
+# apart, so hashing them in binary form loses nothing: bool, bytea, "char", name,
+# int8, int2, int4, text, oid, varchar, date, time, timestamp, timestamptz, uuid.
+# Left out on purpose: numeric (1.0 and 1.00 hash alike), float (-0 and 0),
+# interval ('1 day' and '24 hours'), jsonb (its numbers), arrays (lower bounds),
+# citext and domains; they are compared by their text form.
+EXACT_HASH_TYPE_OIDS = (16, 17, 18, 19, 20, 21, 23, 25, 26, 1043, 1082, 1083, 1114, 1184, 2950)
+
+MIN_SERVER_VERSION = 120000  # pg_partition_tree
+MIN_CHECKSUM_SERVER_VERSION = 140000  # hash_record_extended
+
+
+class QueryLog(object):
+    """The SQL statements run, each once, in the order first run (the module's ``queries``)."""
+
+    def __init__(self):
+        self._seen = set()
+        self._lock = threading.Lock()
+        self.statements = []
+
+    def add(self, cursor_or_text):
+        text = cursor_or_text if isinstance(cursor_or_text, str) else cursor_or_text.query.decode("utf-8", "replace")
+        with self._lock:
+            if text not in self._seen:
+                self._seen.add(text)
+                self.statements.append(text)
+
+
+class SessionPool(object):
+    """Sessions to the databases of one server, set up by :func:`open_session`, reused across tasks.
+
+    A session serves one thread at a time; ``close()`` ends them all.
+    """
+
+    def __init__(self, endpoint, log):
+        self.endpoint = endpoint
+        self.log = log
+        self._idle = {}
+        self._all = []
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def session(self, dbname):
+        with self._lock:
+            idle = self._idle.get(dbname) or []
+            conn = idle.pop() if idle else None
+        if conn is None:
+            conn = open_session(self.endpoint, dbname, self.log)
+            with self._lock:
+                self._all.append(conn)
+        try:
+            yield conn
+        finally:
+            # A failed statement leaves an autocommit session usable; a broken one is dropped.
+            if not conn.closed:
+                with self._lock:
+                    self._idle.setdefault(dbname, []).append(conn)
+
+    def close(self):
+        with self._lock:
+            for conn in self._all:
+                if not conn.closed:
+                    conn.close()
+            self._all, self._idle = [], {}
+
+
+def open_session(endpoint, dbname, log):
+    """A read-only autocommit session with :data:`SESSION_SETTINGS` applied."""
+    conn = connect(endpoint, dbname, autocommit=True)
+    with conn.cursor() as cur:
+        cur.execute(session_setup_query(), [value for _name, value in SESSION_SETTINGS])
+        log.add(cur)
+    return conn
+
+
+def session_setup_query():
+    return sql.SQL("SELECT {}").format(sql.SQL(", ").join(
+        sql.SQL("set_config({}, %s, false)").format(sql.Literal(name)) for name, _value in SESSION_SETTINGS))
+
+
+# -- catalog ------------------------------------------------------------------------------------
+
+def server_facts(conn, log):
+    with conn.cursor() as cur:
+        cur.execute("SELECT current_setting('server_version'), current_setting('server_version_num')::int")
+        log.add(cur)
+        version, number = cur.fetchone()
+    return {"version": version, "version_num": number}
+
+
+def address(endpoint):
+    """``host:port`` of an endpoint, for reports (no user, no password)."""
+    return "%s:%s" % (endpoint.get("host") or "(local socket)", endpoint.get("port"))
+
+
+def existing_schemas(conn, log, schemas):
+    with conn.cursor() as cur:
+        cur.execute("SELECT nspname::text FROM pg_namespace WHERE nspname = ANY(%s)", (list(schemas),))
+        log.add(cur)
+        return set(name for (name,) in cur.fetchall())
+
+
+def list_tables(conn, log, schemas):
+    """{(schema, table): size in bytes} of the ordinary and partitioned tables of ``schemas``.
+
+    Partitions are left out: a partitioned table's count covers them, and its
+    size is the sum of theirs.
+    """
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT n.nspname::text, c.relname::text,"
+            " CASE c.relkind WHEN 'p' THEN (SELECT coalesce(sum(pg_table_size(p.relid)), 0)"
+            " FROM pg_partition_tree(c.oid) AS p) ELSE pg_table_size(c.oid) END::bigint"
+            " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = ANY(%s) AND c.relkind IN ('r', 'p') AND NOT c.relispartition"
+            " AND c.relpersistence <> 't'", (list(schemas),))
+        log.add(cur)
+        return dict(((schema, table), size) for schema, table, size in cur.fetchall())
+
+
+def list_columns(conn, log, schemas):
+    """{(schema, table): [{name, type, exact_hash}]} in column order."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT n.nspname::text, c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod),"
+            " a.atttypid = ANY(%s::oid[]) AND coalesce(co.collisdeterministic, true)"
+            " FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " LEFT JOIN pg_collation co ON co.oid = a.attcollation"
+            " WHERE n.nspname = ANY(%s) AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped"
+            " ORDER BY 1, 2, a.attnum", (list(EXACT_HASH_TYPE_OIDS), list(schemas)))
+        log.add(cur)
+        columns = {}
+        for schema, table, name, type_name, exact in cur.fetchall():
+            columns.setdefault((schema, table), []).append({"name": name, "type": type_name, "exact_hash": exact})
+        return columns
+
+
+def list_sequences(conn, log, schemas):
+    """{(schema, table): [{column, sequence_schema, sequence, increment}]} for serial and identity columns."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT tn.nspname::text, t.relname::text, a.attname::text, sn.nspname::text, s.relname::text,"
+            " ps.seqincrement"
+            " FROM pg_depend d"
+            " JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'"
+            " JOIN pg_sequence ps ON ps.seqrelid = s.oid"
+            " JOIN pg_namespace sn ON sn.oid = s.relnamespace"
+            " JOIN pg_class t ON t.oid = d.refobjid"
+            " JOIN pg_namespace tn ON tn.oid = t.relnamespace"
+            " JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid"
+            " WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass"
+            " AND d.deptype IN ('a', 'i') AND tn.nspname = ANY(%s)"
+            " ORDER BY 1, 2, 3", (list(schemas),))
+        log.add(cur)
+        found = {}
+        for schema, table, column, sequence_schema, sequence, increment in cur.fetchall():
+            found.setdefault((schema, table), []).append(
+                {"column": column, "sequence_schema": sequence_schema, "sequence": sequence, "increment": increment})
+        return found
+
+
+def sequence_state(conn, log, sequence_schema, sequence):
+    """(last_value, is_called) of a sequence."""
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("SELECT last_value, is_called FROM {}.{}").format(
+            sql.Identifier(sequence_schema), sql.Identifier(sequence)))
+        log.add(cur)
+        return cur.fetchone()
+
+
+def column_max(conn, log, schema, table, column):
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("SELECT max({}) FROM {}.{}").format(
+            sql.Identifier(column), sql.Identifier(schema), sql.Identifier(table)))
+        log.add(cur)
+        return cur.fetchone()[0]
+
+
+# -- counts and checksums -----------------------------------------------------------------------
+
+def count_query(schema, table):
+    return sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+
+
+def checksum_query(schema, table, columns):
+    """One scan: row count and the order-independent content checksum (see the module docstring)."""
+    items = [sql.Identifier(column["name"]) if column["binary"]
+             else sql.SQL('({})::text COLLATE "C"').format(sql.Identifier(column["name"]))
+             for column in columns]
+    return sql.SQL("SELECT count(*), sum(h) FROM (SELECT hash_record_extended(ROW({}), 0) AS h FROM {}.{}) AS t"
+                   ).format(sql.SQL(", ").join(items), sql.Identifier(schema), sql.Identifier(table))
+
+
+def measure(pool, job):
+    """Count (and checksum) one table; ``{"rows", "checksum", "query"}`` or ``{"error"}``.
+
+    ``job``: dbname, schema, table, and ``columns`` (the column plan's list) for
+    a checksum or None for a count.
+    """
+    try:
+        with pool.session(job["dbname"]) as conn, conn.cursor() as cur:
+            if job["columns"] is None:
+                cur.execute(count_query(job["schema"], job["table"]))
+                rows, checksum = cur.fetchone()[0], None
+            else:
+                cur.execute(checksum_query(job["schema"], job["table"], job["columns"]))
+                rows, total = cur.fetchone()
+                checksum = str(int(total or 0))
+            return {"rows": rows, "checksum": checksum, "query": cur.query.decode("utf-8", "replace")}
+    except (psycopg2.Error, ConnectionFailure) as exc:
+        reason = (getattr(exc, "pgerror", None) or str(exc)).strip().splitlines()[0]
+        return {"error": "%s: %s" % (describe(pool.endpoint, job["dbname"]), reason)}
+
+
+def measure_all(pools, jobs, workers):
+    """Measure every job; both servers at once, ``workers`` tables at a time on each, largest first.
+
+    ``pools`` maps a side ("source", "target") to its SessionPool; each job
+    names its ``side`` and carries ``bytes`` (its size, for the order).
+    Returns the results in the order of ``jobs``.
+    """
+    executors = dict((side, ThreadPoolExecutor(max_workers=workers)) for side in pools)
+    try:
+        order = sorted(range(len(jobs)), key=lambda index: -jobs[index]["bytes"])
+        futures = dict((index, executors[jobs[index]["side"]].submit(measure, pools[jobs[index]["side"]], jobs[index]))
+                       for index in order)
+        return [futures[index].result() for index in range(len(jobs))]
+    finally:
+        for executor in executors.values():
+            executor.shutdown(wait=True)

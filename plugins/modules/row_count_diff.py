@@ -1,0 +1,742 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ClassifiedAds platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: row_count_diff
+short_description: Compare every legacy table with its consolidated copy, by exact row count and optionally by content
+version_added: 0.1.0
+description:
+  - For each module mapping, counts the rows of every ordinary and partitioned table of the legacy database's source
+    schema on the O(source) server with an exact C(count(*)), and the rows of the table it maps to in
+    O(target_database) on the O(target) server. Table overrides and exclusions are applied as in the rest of the
+    collection.
+  - Each table gets a state. C(match) means equal counts (and checksums). C(mismatch) means counts or checksums differ,
+    or checksummed columns exist on one side only. C(missing) means the target table does not exist. C(excluded) means
+    left out by name and not counted. C(error) means a side could not be read.
+  - C(extra) is a table of a module's target schema that no legacy table maps to, for instance one the new application
+    model added. An empty extra table is reported for information only; an extra table with rows fails the
+    verification, because those rows were neither copied nor compared.
+  - With O(checksum=true), also compares an order-independent content checksum of each copied table, computed the same
+    way on both servers in one scan. It covers the columns both sides have, sorted by name, so column order does not
+    matter. Columns of the same type are hashed in binary form where the type's hash is exact. Other columns are hashed
+    by their text form under pinned session settings (C(DateStyle), C(TimeZone), C(IntervalStyle),
+    C(extra_float_digits), C(bytea_output), empty C(search_path)), whatever the server or role defaults are.
+  - With O(check_sequences=true), checks every serial or identity column of the compared target tables. Its sequence's
+    next value must be greater than the largest value in the column and not behind the legacy sequence of the same
+    column. Otherwise the sequence is reported C(behind).
+  - With O(expect_tables), checks that schemas and tables exist in the target database. This is the fresh-deployment
+    check (I(Verify Schemas Created)), and it needs no legacy database.
+  - Tables are measured on both servers at the same time, O(workers) tables at a time on each, largest first, each in
+    its own read-only session.
+  - Writes C(verification.json) and C(verification.md) to O(report_dir), which is kept at mode 0700, with both files
+    at mode 0600.
+author:
+  - ClassifiedAds platform team (@classifiedads)
+extends_documentation_fragment:
+  - classifiedads.consolidation.connection
+attributes:
+  check_mode:
+    description:
+      - Every count, checksum and sequence check runs, because they are read-only. The report files are not written;
+        RV(report.written) says so.
+    support: full
+  diff_mode:
+    description: Not supported; RV(tables) and the report files say what differs.
+    support: none
+options:
+  modules:
+    description:
+      - The module mapping, one entry per legacy database, as the C(classifiedads.consolidation.consolidation) role
+        normalises it. Empty when only O(expect_tables) is checked.
+      - When this option is not empty, O(source) is required.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Module name, for the report.
+        type: str
+        required: true
+      source_database:
+        description: Legacy database of the module, exactly as named on the source server.
+        type: str
+        required: true
+      schema:
+        description:
+          - Schema of O(target_database) that holds the module's tables.
+          - Its tables that no legacy table maps to are C(extra).
+        type: str
+        required: true
+      source_schema:
+        description: Schema of the legacy database whose tables are compared.
+        type: str
+        default: public
+      exclude_tables:
+        description: Tables of this module that are not compared, in addition to O(exclude_tables).
+        type: list
+        elements: str
+        default: []
+      tables:
+        description:
+          - Per source table overrides, keyed by table name. C(schema) and C(table) say where the table lands.
+            C(truncate) is accepted and ignored here.
+        type: dict
+        default: {}
+  exclude_tables:
+    description:
+      - Tables not compared in any legacy database. They are listed as C(excluded). A target table of that name in a
+        module schema is listed as C(excluded) too, not as C(extra).
+    type: list
+    elements: str
+    default: ["__EFMigrationsHistory"]
+  target_database:
+    description: Name of the consolidated database. Used exactly as given (quoted), so case matters.
+    type: str
+    required: true
+  expect_tables:
+    description:
+      - Schemas and tables that must exist in O(target_database), as a schema name mapped to a list of table names. An
+        empty list only requires the schema.
+      - A missing schema or table is C(missing) and fails the verification. An existing one is C(present), with its row
+        count for information.
+    type: dict
+    default: {}
+  checksum:
+    description:
+      - Also compare an order-independent content checksum of every copied table. It costs one full scan per table
+        and side.
+      - Needs PostgreSQL 14 or later on both servers (C(hash_record_extended)), and servers with the same byte order.
+        A difference in byte order shows as a mismatch, never as a false match.
+    type: bool
+    default: false
+  check_sequences:
+    description: Check the sequence of every serial and identity column of the compared target tables.
+    type: bool
+    default: true
+  workers:
+    description: How many tables are measured at the same time on each server.
+    type: int
+    default: 2
+  report_dir:
+    description:
+      - Directory to write C(verification.json) and C(verification.md) into, usually the run directory. It is
+        created if needed and kept at mode 0700, and the files are written at mode 0600.
+      - Files whose result is unchanged (everything but C(generated_at)) are left as they are. That makes a rerun
+        unchanged.
+      - Omitted means no report files.
+    type: path
+  fail_on_mismatch:
+    description:
+      - Fail when any table is not C(match), C(present), C(excluded) or an empty C(extra), or when a sequence is
+        C(behind). The message holds the readable table and the report paths.
+      - V(false) returns the same data with RV(summary.passed=false) and leaves the decision to the play.
+    type: bool
+    default: true
+  run_id:
+    description: Identifier of the consolidation run, recorded in the report. Letters, digits, C(.), C(_) and C(-).
+    type: str
+  backup_set:
+    description:
+      - Identifier of the backup set taken before the copy, recorded in the report. Later steps, such as
+        decommissioning, can then check that the report belongs to their backup set.
+    type: str
+notes:
+  - Nothing is written to any database. Every session is read-only (C(default_transaction_read_only)).
+  - Counts are exact and taken table by table, not from one snapshot. The application must not write to either side
+    while the verification runs, or the result reports the writes as mismatches.
+  - The login roles need C(CONNECT) on the databases, C(USAGE) on the schemas and C(SELECT) on the tables and their
+    sequences. The predefined role C(pg_read_all_data) is enough.
+  - Requires PostgreSQL 12 or later (14 for O(checksum)).
+  - C(changed) is V(true) only when report files or the report directory's mode were written. No database
+    changes.
+'''
+
+EXAMPLES = r'''
+- name: Verify the consolidation, counts and content
+  classifiedads.consolidation.row_count_diff:
+    source: "{{ consolidation_source }}"
+    target: "{{ consolidation_target }}"
+    target_database: ClassifiedAds
+    modules:
+      - name: Product
+        source_database: ClassifiedAds_Product
+        schema: product
+      - name: AuditLog
+        source_database: ClassifiedAds_AuditLog
+        schema: auditlog
+        tables:
+          schemaversions: {schema: public}
+          CacheEntries: {schema: public}
+    checksum: true
+    run_id: "{{ consolidation_plan.run_id }}"
+    backup_set: "{{ consolidation_plan.run_id }}"
+    report_dir: "{{ consolidation_plan.run_dir }}"
+  register: verification
+
+- name: Show the comparison
+  ansible.builtin.debug:
+    msg: "{{ verification.table_text }}"
+
+- name: Fresh deployment, check that the migrator created the schemas and tables
+  classifiedads.consolidation.row_count_diff:
+    target_database: ClassifiedAds
+    expect_tables:
+      product: [Products, OutboxMessages, ArchivedOutboxMessages, AuditLogEntries]
+      identity: []
+      storage: []
+'''
+
+RETURN = r'''
+tables:
+  description: One entry per compared, excluded, extra or expected table, in report order.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    module:
+      description: Module name; V(null) for an O(expect_tables) entry.
+      type: str
+    source_database:
+      description: Legacy database, V(null) when there is no source table.
+      type: str
+    source_schema:
+      description: Schema of the legacy table.
+      type: str
+    source_table:
+      description: Legacy table name, V(null) for C(extra) and O(expect_tables) entries.
+      type: str
+    target_schema:
+      description: Schema of the target table; V(null) for an excluded legacy table.
+      type: str
+    target_table:
+      description: Target table name; V(null) for an excluded legacy table or a schema-only expectation.
+      type: str
+    kind:
+      description: C(copied), C(excluded), C(extra) or C(expected).
+      type: str
+    state:
+      description: C(match), C(mismatch), C(missing), C(extra), C(excluded), C(present) or C(error).
+      type: str
+    ok:
+      description: Whether this entry lets the verification pass.
+      type: bool
+    source_rows:
+      description: Exact row count of the legacy table, V(null) when not counted.
+      type: int
+    target_rows:
+      description: Exact row count of the target table, V(null) when it does not exist or was not counted.
+      type: int
+    source_checksum:
+      description: Content checksum on the source (a decimal number), V(null) without O(checksum).
+      type: str
+    target_checksum:
+      description: Content checksum on the target, V(null) without O(checksum).
+      type: str
+    columns_only_in_source:
+      description: Columns the checksum could not cover because only the legacy table has them.
+      type: list
+      elements: str
+    columns_only_in_target:
+      description: Columns the checksum could not cover because only the target table has them.
+      type: list
+      elements: str
+    column_type_differences:
+      description: Columns whose types differ. These are compared by their text form, for information.
+      type: list
+      elements: dict
+    reasons:
+      description: Why the state is what it is.
+      type: list
+      elements: str
+  sample:
+    - module: Product
+      source_database: ClassifiedAds_Product
+      source_schema: public
+      source_table: Products
+      target_schema: product
+      target_table: Products
+      kind: copied
+      state: match
+      ok: true
+      source_rows: 1200
+      target_rows: 1200
+      source_checksum: "6976022685926353192313"
+      target_checksum: "6976022685926353192313"
+      columns_only_in_source: []
+      columns_only_in_target: []
+      column_type_differences: []
+      reasons: []
+sequences:
+  description: One entry per serial or identity column of the compared target tables (empty without O(check_sequences)).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    module:
+      description: Module name.
+      type: str
+    target_schema:
+      description: Schema of the table.
+      type: str
+    target_table:
+      description: Table name.
+      type: str
+    column:
+      description: The serial or identity column.
+      type: str
+    sequence_schema:
+      description: Schema of the sequence.
+      type: str
+    sequence:
+      description: Sequence name.
+      type: str
+    increment:
+      description: Increment of the sequence.
+      type: int
+    next_value:
+      description: The value the next insert would get.
+      type: int
+    column_max:
+      description: Largest value in the column; V(null) when the table is empty.
+      type: int
+    source_sequence:
+      description: Legacy sequence of the same column, V(null) when there is none.
+      type: str
+    source_next_value:
+      description: Next value of the legacy sequence.
+      type: int
+    state:
+      description: C(ok), C(behind) or C(error).
+      type: str
+    reasons:
+      description: Why the state is not C(ok).
+      type: list
+      elements: str
+  sample:
+    - module: Identity
+      target_schema: identity
+      target_table: DataProtectionKeys
+      column: Id
+      sequence_schema: identity
+      sequence: DataProtectionKeys_Id_seq
+      increment: 1
+      next_value: 13
+      column_max: 12
+      source_sequence: public."DataProtectionKeys_Id_seq"
+      source_next_value: 13
+      state: ok
+      reasons: []
+summary:
+  description: Counts per state and the verdict.
+  returned: always
+  type: dict
+  contains:
+    tables:
+      description: Number of entries in RV(tables).
+      type: int
+    match:
+      description: Tables whose counts (and checksums) are equal.
+      type: int
+    mismatch:
+      description: Tables whose counts or checksums differ.
+      type: int
+    missing:
+      description: Target tables or schemas that do not exist.
+      type: int
+    extra:
+      description: Target tables that no legacy table maps to.
+      type: int
+    extra_with_rows:
+      description: Extra tables that hold rows. These fail the verification.
+      type: int
+    excluded:
+      description: Tables left out by name.
+      type: int
+    present:
+      description: Expected tables that exist.
+      type: int
+    error:
+      description: Tables that could not be measured.
+      type: int
+    failed:
+      description: Entries of RV(tables) that fail the verification.
+      type: int
+    sequences:
+      description: Sequences checked.
+      type: int
+    sequences_behind:
+      description: Sequences that are C(behind).
+      type: int
+    sequences_failed:
+      description: Sequences that are not C(ok) (C(behind), or C(error) when they could not be read).
+      type: int
+    passed:
+      description: Whether the verification passed.
+      type: bool
+  sample: {"tables": 34, "match": 31, "mismatch": 0, "missing": 0, "extra": 0, "extra_with_rows": 0, "excluded": 6,
+           "present": 0, "error": 0, "failed": 0, "sequences": 2, "sequences_behind": 0,
+           "sequences_failed": 0, "passed": true}
+report:
+  description: Where the report files are.
+  returned: always
+  type: dict
+  contains:
+    json:
+      description: Path of C(verification.json), V(null) without O(report_dir).
+      type: str
+    markdown:
+      description: Path of C(verification.md), V(null) without O(report_dir).
+      type: str
+    written:
+      description: Whether the files were written in this run.
+      type: bool
+    reason:
+      description: Why the files were not written (no O(report_dir), check mode, or the same result is already there).
+      type: str
+    generated_at:
+      description: UTC time of the report. An unchanged report keeps its first time.
+      type: str
+      sample: "2026-11-24T04:00:00Z"
+table_text:
+  description: The comparison as a fixed-width plain-text table, followed by sequences, problems and the verdict.
+  returned: always
+  type: str
+servers:
+  description: Address (C(host:port)) and PostgreSQL version of each server. Contains no user or password.
+  returned: always
+  type: dict
+  sample: {"source": {"address": "db1:5432", "version": "16.4"}, "target": {"address": "db2:5432", "version": "16.4"}}
+queries:
+  description: The SQL statements run, each once, in the order first run (session settings, catalog reads, counts).
+  returned: always
+  type: list
+  elements: str
+  sample: ['SELECT count(*) FROM "product"."Products"']
+elapsed:
+  description: Seconds the verification took, report writing excluded.
+  returned: always
+  type: float
+'''
+
+import datetime
+import json
+import os
+import time
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.classifiedads.consolidation.plugins.module_utils import rowdiff, table_stats
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import (
+    PSYCOPG2_IMPORT_ERROR,
+    ConnectionFailure,
+    endpoint_spec,
+    psycopg2,
+)
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import (
+    RUN_ID_PATTERN,
+    PlanError,
+    build_plan,
+)
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.preflight import write_private_file
+
+MODULE_OPTIONS = dict(
+    name=dict(type="str", required=True),
+    source_database=dict(type="str", required=True),
+    schema=dict(type="str", required=True),
+    source_schema=dict(type="str", default="public"),
+    exclude_tables=dict(type="list", elements="str", default=[]),
+    tables=dict(type="dict", default={}),
+)
+
+REPORT_FILES = ("verification.json", "verification.md")
+
+
+class VerificationAborted(Exception):
+    """The verification cannot run at all (missing database, schema, old server); ``problems`` lists why."""
+
+    def __init__(self, problems):
+        self.problems = list(problems)
+        super(VerificationAborted, self).__init__("; ".join(self.problems))
+
+
+def validate(params):
+    """The normalised modules and expectations, or PlanError listing every problem."""
+    problems = []
+    if not params["target"]:
+        problems.append("the target connection is required (set it once for the play with module_defaults for "
+                        "group/classifiedads.consolidation.all)")
+    if params["modules"] and not params["source"]:
+        problems.append("the source connection is required to compare the legacy databases")
+    if params["run_id"] and not RUN_ID_PATTERN.match(params["run_id"]):
+        problems.append("run_id %r must be letters, digits, '.', '_' or '-' (at most 64)" % params["run_id"])
+    if params["workers"] < 1:
+        problems.append("workers must be at least 1")
+    if problems:
+        raise PlanError(problems)
+    modules = []
+    if params["modules"]:
+        modules = build_plan(params["modules"], params["target_database"], params["source"], params["target"],
+                             params["exclude_tables"])
+    expected = rowdiff.normalize_expectations(params["expect_tables"])
+    if not modules and not expected:
+        raise PlanError(["nothing to verify: give modules (legacy databases to compare) or expect_tables"])
+    return modules, expected
+
+
+def _server(pool, conn, checksum):
+    facts = table_stats.server_facts(conn, pool.log)
+    where = table_stats.address(pool.endpoint)
+    if facts["version_num"] < table_stats.MIN_SERVER_VERSION:
+        raise VerificationAborted(["%s runs PostgreSQL %s; 12 or later is required" % (where, facts["version"])])
+    if checksum and facts["version_num"] < table_stats.MIN_CHECKSUM_SERVER_VERSION:
+        raise VerificationAborted(["%s runs PostgreSQL %s; checksum=true needs 14 or later (hash_record_extended)"
+                                   % (where, facts["version"])])
+    return {"address": where, "version": facts["version"]}
+
+
+def read_target(pool, params, modules, expected):
+    schemas = set(expected)
+    for module in modules:
+        schemas.add(module["schema"])
+        schemas.update(entry["schema"] for entry in module["tables"].values())
+    with pool.session(params["target_database"]) as conn:
+        found = {
+            "server": _server(pool, conn, params["checksum"] and bool(modules)),
+            "schemas": table_stats.existing_schemas(conn, pool.log, schemas),
+            "tables": table_stats.list_tables(conn, pool.log, schemas),
+        }
+        found["columns"] = table_stats.list_columns(conn, pool.log, schemas) if params["checksum"] and modules else {}
+        found["sequences"] = (table_stats.list_sequences(conn, pool.log, schemas)
+                              if params["check_sequences"] and modules else {})
+    return found
+
+
+def read_sources(pool, params, modules):
+    found = {"server": None, "tables": {}, "sizes": {}, "columns": {}, "sequences": {}}
+    if not modules:
+        return found
+    problems = []
+    for module in modules:
+        database, schema = module["source_database"], module["source_schema"]
+        try:
+            with pool.session(database) as conn:
+                if found["server"] is None:
+                    found["server"] = _server(pool, conn, params["checksum"])
+                if not table_stats.existing_schemas(conn, pool.log, [schema]):
+                    problems.append("schema %r does not exist in the legacy database %s" % (schema, database))
+                    continue
+                sizes = table_stats.list_tables(conn, pool.log, [schema])
+                found["tables"][module["name"]] = [table for _schema, table in sizes]
+                found["sizes"][database] = sizes
+                if params["checksum"]:
+                    found["columns"][database] = table_stats.list_columns(conn, pool.log, [schema])
+                if params["check_sequences"]:
+                    found["sequences"][database] = table_stats.list_sequences(conn, pool.log, [schema])
+        except ConnectionFailure as exc:
+            problems.append(str(exc))
+    if problems:
+        raise VerificationAborted(problems)
+    return found
+
+
+def plan_jobs(pairs, modules, source, target, params):
+    """Per pair: its column plan (checksum mode) and the measurements to take."""
+    by_name = dict((module["name"], module) for module in modules)
+    column_plans, jobs, job_index = [], [], []
+    for pair in pairs:
+        plan, source_job, target_job = None, None, None
+        target_key = (pair["target_schema"], pair["target_table"])
+        if pair["kind"] == "copied":
+            database = by_name[pair["module"]]["source_database"]
+            source_key = (pair["source_schema"], pair["source_table"])
+            if params["checksum"] and pair["target_exists"]:
+                plan = rowdiff.column_plan(source["columns"][database].get(source_key, []),
+                                           target["columns"].get(target_key, []))
+            source_job = dict(side="source", dbname=database, schema=source_key[0], table=source_key[1],
+                              columns=plan["columns"] if plan else None, bytes=source["sizes"][database][source_key])
+        if pair["kind"] != "excluded" and pair["target_exists"] and pair["target_table"] is not None:
+            target_job = dict(side="target", dbname=params["target_database"], schema=target_key[0],
+                              table=target_key[1], columns=plan["columns"] if plan else None,
+                              bytes=target["tables"][target_key])
+        indexes = []
+        for job in (source_job, target_job):
+            if job is None:
+                indexes.append(None)
+            else:
+                indexes.append(len(jobs))
+                jobs.append(job)
+        column_plans.append(plan)
+        job_index.append(indexes)
+    return column_plans, jobs, job_index
+
+
+def _next_value(pool, dbname, sequence_schema, sequence, increment):
+    with pool.session(dbname) as conn:
+        last_value, is_called = table_stats.sequence_state(conn, pool.log, sequence_schema, sequence)
+    return rowdiff.next_value(last_value, is_called, increment)
+
+
+def check_sequences(pools, params, pairs, source, target):
+    results = []
+    for pair in pairs:
+        if pair["kind"] not in ("copied", "extra") or not pair["target_exists"]:
+            continue
+        for found in target["sequences"].get((pair["target_schema"], pair["target_table"]), []):
+            entry = dict(module=pair["module"], target_schema=pair["target_schema"], target_table=pair["target_table"],
+                         column=found["column"], sequence_schema=found["sequence_schema"], sequence=found["sequence"],
+                         increment=found["increment"], next_value=None, column_max=None, source_sequence=None,
+                         source_next_value=None)
+            try:
+                entry["next_value"] = _next_value(pools["target"], params["target_database"],
+                                                  found["sequence_schema"], found["sequence"], found["increment"])
+                with pools["target"].session(params["target_database"]) as conn:
+                    entry["column_max"] = table_stats.column_max(conn, pools["target"].log, pair["target_schema"],
+                                                                 pair["target_table"], found["column"])
+                legacy = [candidate for candidate in source["sequences"].get(pair["source_database"], {}).get(
+                    (pair["source_schema"], pair["source_table"]), []) if candidate["column"] == found["column"]]
+                if pair["kind"] == "copied" and legacy:
+                    entry["source_sequence"] = rowdiff.qualified(legacy[0]["sequence_schema"], legacy[0]["sequence"])
+                    entry["source_next_value"] = _next_value(pools["source"], pair["source_database"],
+                                                             legacy[0]["sequence_schema"], legacy[0]["sequence"],
+                                                             legacy[0]["increment"])
+            except psycopg2.Error as exc:
+                entry["error"] = (exc.pgerror or str(exc)).strip().splitlines()[0]
+            results.append(rowdiff.check_sequence(entry))
+    return results
+
+
+def verify(params, modules, expected, pools):
+    """Measure both sides and judge: (rows, sequences, servers)."""
+    target = read_target(pools["target"], params, modules, expected)
+    source = read_sources(pools.get("source"), params, modules)
+    pairs = rowdiff.pair_tables(modules, source["tables"], target["tables"])
+    pairs += rowdiff.expected_pairs(expected, target["schemas"], target["tables"])
+    column_plans, jobs, job_index = plan_jobs(pairs, modules, source, target, params)
+    measured = table_stats.measure_all(pools, jobs, params["workers"])
+    for result in measured:
+        if "query" in result:
+            pools["target"].log.add(result["query"])
+    rows = [rowdiff.classify(pair, *[measured[index] if index is not None else None for index in indexes],
+                             columns=plan)
+            for pair, indexes, plan in zip(pairs, job_index, column_plans)]
+    sequences = check_sequences(pools, params, pairs, source, target) if params["check_sequences"] else []
+    return rows, sequences, {"source": source["server"], "target": target["server"]}
+
+
+def write_report(report_dir, report):
+    """Write both files unless the same result is already there.
+
+    Returns (directory changed, files written, the report as on disk).
+    """
+    paths = [os.path.join(report_dir, name) for name in REPORT_FILES]
+    dir_changed = written = False
+    if not os.path.isdir(report_dir):
+        os.makedirs(report_dir, 0o700)
+        dir_changed = True
+    if os.stat(report_dir).st_mode & 0o777 != 0o700:
+        os.chmod(report_dir, 0o700)
+        dir_changed = True
+    try:
+        with open(paths[0]) as handle:
+            previous = json.load(handle)
+    except (OSError, IOError, ValueError):
+        previous = None
+    if rowdiff.same_result(previous, report):
+        report = dict(report, generated_at=previous["generated_at"])
+    texts = [json.dumps(report, indent=2) + "\n", rowdiff.render_markdown(report)]
+    for path, text in zip(paths, texts):
+        try:
+            with open(path) as handle:
+                same = handle.read() == text and os.stat(path).st_mode & 0o777 == 0o600
+        except (OSError, IOError):
+            same = False
+        if not same:
+            write_private_file(path, text)
+            written = True
+    return dir_changed, written, report
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            source=endpoint_spec(required=False),
+            target=endpoint_spec(required=False),
+            modules=dict(type="list", elements="dict", default=[], options=MODULE_OPTIONS),
+            exclude_tables=dict(type="list", elements="str", default=["__EFMigrationsHistory"]),
+            target_database=dict(type="str", required=True),
+            expect_tables=dict(type="dict", default={}),
+            checksum=dict(type="bool", default=False),
+            check_sequences=dict(type="bool", default=True),
+            workers=dict(type="int", default=2),
+            report_dir=dict(type="path"),
+            fail_on_mismatch=dict(type="bool", default=True),
+            run_id=dict(type="str"),
+            backup_set=dict(type="str"),
+        ),
+        supports_check_mode=True,
+    )
+    if PSYCOPG2_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("psycopg2"), exception=PSYCOPG2_IMPORT_ERROR)
+    params = module.params
+    try:
+        modules, expected = validate(params)
+    except PlanError as exc:
+        module.fail_json(msg="cannot verify: " + "; ".join(exc.problems), problems=exc.problems)
+
+    log = table_stats.QueryLog()
+    pools = {"target": table_stats.SessionPool(params["target"], log)}
+    if modules:
+        pools["source"] = table_stats.SessionPool(params["source"], log)
+    started = time.time()
+    try:
+        rows, sequences, servers = verify(params, modules, expected, pools)
+    except (VerificationAborted, ConnectionFailure) as exc:
+        problems = getattr(exc, "problems", [str(exc)])
+        module.fail_json(msg="cannot verify: " + "; ".join(problems), problems=problems, queries=log.statements)
+    except psycopg2.Error as exc:
+        module.fail_json(msg="cannot verify: %s" % (exc.pgerror or str(exc)).strip(), queries=log.statements)
+    finally:
+        for pool in pools.values():
+            pool.close()
+    elapsed = round(time.time() - started, 3)
+
+    summary = rowdiff.summarize(rows, sequences)
+    report = rowdiff.build_report(dict(
+        run_id=params["run_id"], backup_set=params["backup_set"], target_database=params["target_database"],
+        generated_at=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        checksum=params["checksum"], check_sequences=params["check_sequences"], servers=servers),
+        rows, sequences, summary)
+    report_dir = params["report_dir"]
+    paths = [os.path.join(report_dir, name) for name in REPORT_FILES] if report_dir else [None, None]
+    returned_report = dict(json=paths[0], markdown=paths[1], written=False, reason=None,
+                           generated_at=report["generated_at"])
+    changed = False
+    if not report_dir:
+        returned_report["reason"] = "no report_dir given"
+    elif module.check_mode:
+        returned_report["reason"] = "check mode: report files not written"
+    else:
+        dir_changed, written, report = write_report(report_dir, report)
+        changed = dir_changed or written
+        returned_report.update(written=written, generated_at=report["generated_at"],
+                               reason=None if written else "the same result is already on disk")
+
+    table_text = rowdiff.render_text(rows, sequences, summary, params["checksum"])
+    result = dict(changed=changed, tables=rows, sequences=sequences, summary=summary, report=returned_report,
+                  table_text=table_text, servers=servers, queries=log.statements, elapsed=elapsed)
+    verdict = rowdiff.verdict_line(summary)
+    if not summary["passed"] and params["fail_on_mismatch"]:
+        where = "; reports: %s, %s" % tuple(paths) if report_dir and not module.check_mode else ""
+        module.fail_json(msg="verification failed: %s%s\n%s" % (verdict, where, table_text), **result)
+    module.exit_json(msg=verdict, **result)
+
+
+if __name__ == "__main__":
+    main()

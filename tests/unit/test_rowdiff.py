@@ -1,0 +1,346 @@
+"""The verification's decisions and renderings, case by case, without a server."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.classifiedads.consolidation.plugins.module_utils import rowdiff
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import PlanError, build_plan
+
+HOSTILE = 'a"; DROP TABLE x; --'
+SERVER = {"host": "db1", "port": 5432}
+OTHER = {"host": "db2", "port": 5432}
+
+
+def modules(*raw, excludes=("__EFMigrationsHistory",)):
+    return build_plan(list(raw) or [{"name": "Product", "source_database": "ClassifiedAds_Product",
+                                     "schema": "product"}], "ClassifiedAds", SERVER, OTHER, list(excludes))
+
+
+def counted(rows, checksum=None):
+    return {"rows": rows, "checksum": checksum}
+
+
+def only_pair(source_tables, target_tables, plan=None):
+    plan = plan or modules()
+    (pair,) = [pair for pair in rowdiff.pair_tables(plan, {"Product": source_tables}, target_tables)
+               if pair["kind"] != "excluded"]
+    return pair
+
+
+def columns(*names, type_="text", exact=True):
+    return [{"name": name, "type": type_, "exact_hash": exact} for name in names]
+
+
+# -- pairing ------------------------------------------------------------------------------------
+
+def test_pairs_follow_the_mapping_in_report_order():
+    plan = modules({"name": "AuditLog", "source_database": "ClassifiedAds_AuditLog", "schema": "auditlog",
+                    "tables": {"schemaversions": {"schema": "public"}}})
+    pairs = rowdiff.pair_tables(plan, {"AuditLog": ["schemaversions", "AuditLogEntries", "__EFMigrationsHistory"]},
+                                {("auditlog", "AuditLogEntries"), ("public", "schemaversions")})
+    assert [(p["source_table"], p["target_schema"], p["target_table"], p["kind"]) for p in pairs] == [
+        ("AuditLogEntries", "auditlog", "AuditLogEntries", "copied"),
+        ("__EFMigrationsHistory", None, None, "excluded"),
+        ("schemaversions", "public", "schemaversions", "copied"),
+    ]
+    assert all(p["target_exists"] for p in pairs if p["kind"] == "copied")
+    assert pairs[0]["source_database"] == "ClassifiedAds_AuditLog" and pairs[0]["source_schema"] == "public"
+
+
+def test_equal_counts_match():
+    row = rowdiff.classify(only_pair(["Products"], {("product", "Products")}), counted(22), counted(22))
+    assert (row["state"], row["ok"], row["reasons"]) == ("match", True, [])
+    assert (row["source_rows"], row["target_rows"]) == (22, 22)
+    assert set(row) == set(rowdiff.ROW_KEYS)
+
+
+def test_empty_tables_on_both_sides_match():
+    row = rowdiff.classify(only_pair(["Products"], {("product", "Products")}), counted(0, "0"), counted(0, "0"),
+                           rowdiff.column_plan(columns("Id"), columns("Id")))
+    assert row["state"] == "match" and row["ok"]
+
+
+def test_a_count_difference_is_a_mismatch():
+    row = rowdiff.classify(only_pair(["Products"], {("product", "Products")}), counted(22), counted(21))
+    assert row["state"] == "mismatch" and not row["ok"]
+    assert row["reasons"] == ["row counts differ: source 22, target 21"]
+
+
+def test_a_checksum_difference_with_equal_counts_is_a_mismatch():
+    plan = rowdiff.column_plan(columns("Id", "Name"), columns("Name", "Id"))
+    row = rowdiff.classify(only_pair(["Products"], {("product", "Products")}), counted(5, "123"), counted(5, "124"),
+                           plan)
+    assert row["state"] == "mismatch" and row["reasons"] == ["content checksums differ"]
+    assert (row["source_checksum"], row["target_checksum"]) == ("123", "124")
+
+
+def test_columns_on_one_side_only_are_a_mismatch_even_with_equal_checksums():
+    plan = rowdiff.column_plan(columns("Id", "Legacy"), columns("Id", "New"))
+    row = rowdiff.classify(only_pair(["Products"], {("product", "Products")}), counted(5, "9"), counted(5, "9"), plan)
+    assert row["state"] == "mismatch"
+    assert row["reasons"] == ["columns only in the source: Legacy", "columns only in the target: New"]
+    assert (row["columns_only_in_source"], row["columns_only_in_target"]) == (["Legacy"], ["New"])
+
+
+def test_a_missing_target_table_is_missing_and_still_shows_the_source_count():
+    pair = only_pair(["Products"], set())
+    assert not pair["target_exists"]
+    row = rowdiff.classify(pair, counted(22))
+    assert (row["state"], row["ok"], row["source_rows"], row["target_rows"]) == ("missing", False, 22, None)
+
+
+def test_an_extra_table_is_fine_while_empty_and_fails_with_rows():
+    pairs = rowdiff.pair_tables(modules(), {"Product": ["Products"]},
+                                {("product", "Products"), ("product", "UserProfiles")})
+    (extra,) = [pair for pair in pairs if pair["kind"] == "extra"]
+    assert (extra["module"], extra["source_table"], extra["target_table"]) == ("Product", None, "UserProfiles")
+    empty = rowdiff.classify(extra, target=counted(0))
+    assert (empty["state"], empty["ok"]) == ("extra", True)
+    filled = rowdiff.classify(extra, target=counted(3))
+    assert (filled["state"], filled["ok"]) == ("extra", False)
+    assert "3 row(s) that were neither copied nor compared" in filled["reasons"][0]
+
+
+def test_a_table_claimed_by_another_modules_override_is_not_extra():
+    plan = modules({"name": "Product", "source_database": "P", "schema": "product"},
+                   {"name": "Storage", "source_database": "S", "schema": "storage",
+                    "tables": {"Files": {"schema": "product"}}})
+    pairs = rowdiff.pair_tables(plan, {"Product": [], "Storage": ["Files"]}, {("product", "Files")})
+    assert [(pair["module"], pair["kind"]) for pair in pairs] == [("Storage", "copied")]
+
+
+def test_excluded_tables_are_listed_on_both_sides_and_never_fail():
+    pairs = rowdiff.pair_tables(modules(), {"Product": ["Products", "__EFMigrationsHistory"]},
+                                {("product", "Products"), ("product", "__EFMigrationsHistory")})
+    excluded = [pair for pair in pairs if pair["kind"] == "excluded"]
+    assert [(pair["source_table"], pair["target_table"]) for pair in excluded] == [
+        ("__EFMigrationsHistory", None), (None, "__EFMigrationsHistory")]
+    rows = [rowdiff.classify(pair) for pair in excluded]
+    assert all(row["state"] == "excluded" and row["ok"] and row["source_rows"] is None for row in rows)
+
+
+def test_an_unreadable_side_is_an_error():
+    row = rowdiff.classify(only_pair(["Products"], {("product", "Products")}), counted(2),
+                           {"error": "permission denied for table Products"})
+    assert row["state"] == "error" and not row["ok"] and row["source_rows"] == 2 and row["target_rows"] is None
+    assert row["reasons"] == ["target: permission denied for table Products"]
+
+
+# -- checksum columns ---------------------------------------------------------------------------
+
+def test_checksum_columns_are_sorted_by_name_and_hashed_binary_only_when_both_sides_agree():
+    source = [{"name": "b", "type": "integer", "exact_hash": True}, {"name": "a", "type": "text", "exact_hash": True},
+              {"name": "c", "type": "numeric", "exact_hash": False}, {"name": "d", "type": "uuid", "exact_hash": True}]
+    target = [{"name": "d", "type": "uuid", "exact_hash": True}, {"name": "c", "type": "numeric", "exact_hash": False},
+              {"name": "b", "type": "bigint", "exact_hash": True}, {"name": "a", "type": "text", "exact_hash": True}]
+    plan = rowdiff.column_plan(source, target)
+    assert plan["columns"] == [{"name": "a", "binary": True}, {"name": "b", "binary": False},
+                               {"name": "c", "binary": False}, {"name": "d", "binary": True}]
+    assert plan["type_differences"] == [{"column": "b", "source_type": "integer", "target_type": "bigint"}]
+    assert plan["only_in_source"] == plan["only_in_target"] == []
+
+
+# -- expectations (fresh deployment) ------------------------------------------------------------
+
+def test_expectations_are_checked_and_sorted():
+    assert rowdiff.normalize_expectations({"product": ["b", "a", "a"], "identity": None}) == {
+        "identity": [], "product": ["a", "b"]}
+    with pytest.raises(PlanError) as caught:
+        rowdiff.normalize_expectations({"pg_bad": [], "ok": "Products", "x": ["", "y" * 64]})
+    assert len(caught.value.problems) == 4
+
+
+def test_expected_tables_and_schemas_present_or_missing():
+    expected = rowdiff.normalize_expectations({"product": ["Products", "Nope"], "identity": [], "ghost": [],
+                                               "gone": ["T"]})
+    pairs = rowdiff.expected_pairs(expected, {"product", "identity"}, {("product", "Products")})
+    rows = [rowdiff.classify(pair, target=counted(4) if pair["target_exists"] and pair["target_table"] else None)
+            for pair in pairs]
+    assert [(row["target_schema"], row["target_table"], row["state"], row["reasons"]) for row in rows] == [
+        ("ghost", None, "missing", ["schema does not exist"]),
+        ("gone", "T", "missing", ["schema does not exist"]),
+        ("identity", None, "present", []),
+        ("product", "Nope", "missing", ["table does not exist"]),
+        ("product", "Products", "present", []),
+    ]
+    assert rows[-1]["target_rows"] == 4 and rows[-1]["module"] is None
+
+
+# -- sequences ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("last_value, is_called, increment, expected", [
+    (8, True, 1, 9), (1, False, 1, 1), (10, True, 5, 15), (-3, True, -1, -4)])
+def test_next_value(last_value, is_called, increment, expected):
+    assert rowdiff.next_value(last_value, is_called, increment) == expected
+
+
+def sequence(**values):
+    entry = dict(module="Identity", target_schema="identity", target_table="DataProtectionKeys", column="Id",
+                 sequence_schema="identity", sequence="DataProtectionKeys_Id_seq", increment=1, next_value=9,
+                 column_max=8, source_sequence='public."DataProtectionKeys_Id_seq"', source_next_value=9)
+    entry.update(values)
+    return entry
+
+
+def test_a_sequence_past_the_data_and_the_legacy_sequence_is_ok():
+    assert rowdiff.check_sequence(sequence())["state"] == "ok"
+    assert rowdiff.check_sequence(sequence(column_max=None, source_next_value=None))["state"] == "ok"
+
+
+def test_a_sequence_that_would_reuse_an_id_is_behind():
+    checked = rowdiff.check_sequence(sequence(next_value=1))
+    assert checked["state"] == "behind"
+    assert checked["reasons"] == ["next value 1 would collide with existing value 8",
+                                  "next value 1 is behind the legacy sequence (next 9)"]
+    behind_legacy_only = rowdiff.check_sequence(sequence(next_value=9, column_max=8, source_next_value=20))
+    assert behind_legacy_only["state"] == "behind" and len(behind_legacy_only["reasons"]) == 1
+
+
+def test_a_descending_sequence_is_judged_the_other_way():
+    assert rowdiff.check_sequence(sequence(increment=-1, next_value=-9, column_max=-8, source_next_value=-9))[
+        "state"] == "ok"
+    assert rowdiff.check_sequence(sequence(increment=-1, next_value=-1, column_max=-8, source_next_value=None))[
+        "state"] == "behind"
+
+
+def test_an_unreadable_sequence_is_an_error():
+    checked = rowdiff.check_sequence(sequence(error="permission denied for sequence x"))
+    assert checked["state"] == "error" and "error" not in checked
+    summary = rowdiff.summarize([], [checked])
+    assert summary["sequences_failed"] == 1 and summary["sequences_behind"] == 0 and not summary["passed"]
+
+
+# -- summary ------------------------------------------------------------------------------------
+
+def sample_rows():
+    pairs = rowdiff.pair_tables(modules(), {"Product": ["Products", "Outbox", "Gone", "__EFMigrationsHistory"]},
+                                {("product", "Products"), ("product", "Outbox"), ("product", "Extra")})
+    measured = {"Products": (counted(2), counted(2)), "Outbox": (counted(3), counted(1)), "Gone": (counted(1), None)}
+    return [rowdiff.classify(pair, *measured.get(pair["source_table"], (None, counted(0)))) for pair in pairs]
+
+
+def test_summary_counts_every_state_and_decides():
+    rows = sample_rows()
+    summary = rowdiff.summarize(rows, [rowdiff.check_sequence(sequence())])
+    assert {key: summary[key] for key in ("tables", "match", "mismatch", "missing", "extra", "excluded", "failed")} == {
+        "tables": 5, "match": 1, "mismatch": 1, "missing": 1, "extra": 1, "excluded": 1, "failed": 2}
+    assert summary["sequences"] == 1 and not summary["passed"]
+    passing = [row for row in rows if row["ok"]]
+    assert rowdiff.summarize(passing, [])["passed"]
+    assert not rowdiff.summarize(passing, [rowdiff.check_sequence(sequence(next_value=2))])["passed"]
+
+
+def test_verdict_and_problems_name_what_failed():
+    rows = sample_rows()
+    summary = rowdiff.summarize(rows, [])
+    assert rowdiff.verdict_line(summary) == "5 table(s): 1 match, 1 mismatch, 1 missing, 1 extra, 1 excluded - FAILED"
+    assert rowdiff.problems(rows, []) == [
+        '"ClassifiedAds_Product".public."Gone" -> product."Gone" [missing]: target table does not exist',
+        '"ClassifiedAds_Product".public."Outbox" -> product."Outbox" [mismatch]: row counts differ: source 3, target 1',
+    ]
+
+
+# -- rendering ----------------------------------------------------------------------------------
+
+def test_names_are_shown_as_sql_would_spell_them():
+    assert rowdiff.quote_ident("products") == "products"
+    assert rowdiff.quote_ident("Products") == '"Products"'
+    assert rowdiff.quote_ident(HOSTILE) == '"a""; DROP TABLE x; --"'
+    assert rowdiff.quote_ident("1st") == '"1st"'
+    assert rowdiff.qualified("product", "Products", None) == 'product."Products"'
+    assert rowdiff.visible("a\nb\tc\x7f") == "a\u240ab\u2409c\u2421"
+
+
+def test_text_table_is_fixed_width_with_numbers_right_aligned():
+    rows = sample_rows()
+    text = rowdiff.render_text(rows, [rowdiff.check_sequence(sequence())], rowdiff.summarize(rows, []), False)
+    lines = text.splitlines()
+    assert lines[0].split() == ["module", "source", "table", "target", "source", "rows", "target", "rows", "state"]
+    assert lines[1].startswith("-------  ")
+    outbox = next(line for line in lines if '"Outbox"' in line)
+    assert outbox.split()[-3:] == ["3", "1", "mismatch"]
+    assert lines[0].index("source rows") + len("source rows") == outbox.index(" 3 ") + 2
+    assert 'extra' in next(line for line in lines if '"Extra"' in line)
+    assert "problems:" in text and text.rstrip().endswith("FAILED")
+    assert 'identity."DataProtectionKeys"."Id"' in text
+
+
+def gfm_cells(line):
+    """Cells of a table row as GitHub's parser splits it: a backslash escapes the next character."""
+    cells, cell, chars = [], "", iter(line.strip().strip("|"))
+    for char in chars:
+        if char == "\\":
+            cell += char + next(chars, "")
+        elif char == "|":
+            cells.append(cell)
+            cell = ""
+        else:
+            cell += char
+    return cells + [cell]
+
+
+def test_hostile_names_cannot_break_the_markdown_table():
+    plan = modules({"name": "Pipe|Module", "source_database": "db|`x`", "schema": "s|1"})
+    names = [HOSTILE, "t|\n|x", "``", "back\\| match |", "end\\"]
+    pairs = rowdiff.pair_tables(plan, {"Pipe|Module": names}, set(("s|1", name) for name in names))
+    rows = [rowdiff.classify(pair, counted(1, "5"), counted(1, "5"),
+                             rowdiff.column_plan(columns("a"), columns("a"))) for pair in pairs]
+    report = rowdiff.build_report(dict(run_id="r|1", backup_set=None, generated_at="2026-01-01T00:00:00Z",
+                                       target_database="T|db", checksum=True, check_sequences=False,
+                                       servers={"source": {"address": "db1:5432", "version": "16.4"},
+                                                "target": None}), rows, [], rowdiff.summarize(rows, []))
+    markdown = rowdiff.render_markdown(report)
+    table = [line for line in markdown.splitlines() if line.startswith("| `Pipe")]
+    assert len(table) == len(names)
+    for line in table:
+        assert len(gfm_cells(line)) == 7 and gfm_cells(line)[-2:] == [" match ", " same "]
+    assert '| \\"db\\|\\`x\\`\\"\\.public\\.\\"back\\\\\\| match \\|\\" |' in markdown
+    assert '| `"s\\|1"."a""; DROP TABLE x; --"` |' in markdown
+    assert '| ```"s\\|1"."``"``` |' in markdown
+    assert '| `"s\\|1"."t\\|\u240a\\|x"` |' in markdown
+    assert "- run: `r|1`" in markdown and "- backup set: -" in markdown
+
+
+@pytest.mark.parametrize("text, rendered", [
+    ("plain", "`plain`"),
+    ("a|b", "`a|b`"),
+    ("x`y", "``x`y``"),
+    ("`edge", "`` `edge ``"),
+    ("a``b`", "``` a``b` ```"),
+])
+def test_markdown_code_spans(text, rendered):
+    assert rowdiff.md_code(text) == rendered
+
+
+def test_a_pipe_is_escaped_only_in_a_table_cell():
+    assert rowdiff.md_code("a|b", table_cell=True) == "`a\\|b`"
+
+
+def test_markdown_report_lists_what_was_compared():
+    rows = sample_rows()
+    summary = rowdiff.summarize(rows, [])
+    report = rowdiff.build_report(dict(run_id="run-1", backup_set="run-1", generated_at="2026-01-01T00:00:00Z",
+                                       target_database="ClassifiedAds", checksum=False, check_sequences=True,
+                                       servers={"source": {"address": "db1:5432", "version": "16.4"},
+                                                "target": {"address": "db2:5432", "version": "16.4"}}),
+                                  rows, [], summary)
+    assert report["passed"] is False and report["checksum_method"] is None and report["format"] == 1
+    markdown = rowdiff.render_markdown(report)
+    assert "- result: **FAILED**" in markdown
+    assert "| module | source table | target | source rows | target rows | state |" in markdown
+    assert '| `Product` | `"ClassifiedAds_Product".public."Outbox"` | `product."Outbox"` | 3 | 1 | mismatch |' \
+        in markdown
+    assert "## Problems" in markdown and "- target server: `db2:5432`, PostgreSQL `16.4`" in markdown
+
+
+def test_a_report_with_the_same_result_is_the_same_whenever_made():
+    rows = sample_rows()
+    meta = dict(run_id="run-1", backup_set=None, generated_at="2026-01-01T00:00:00Z", target_database="T",
+                checksum=False, check_sequences=True, servers={})
+    first = rowdiff.build_report(meta, rows, [], rowdiff.summarize(rows, []))
+    later = rowdiff.build_report(dict(meta, generated_at="2026-01-02T00:00:00Z"), rows, [],
+                                 rowdiff.summarize(rows, []))
+    assert rowdiff.same_result(first, later)
+    assert not rowdiff.same_result(first, rowdiff.build_report(meta, rows[:1], [], rowdiff.summarize(rows[:1], [])))
+    assert not rowdiff.same_result(None, later)
