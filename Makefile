@@ -62,9 +62,10 @@ $(COLLECTIONS_STAMP): $(VENV_STAMP) .ci/collections.sh
 demo: venv collections ## Run the demo on an embedded PostgreSQL (DEMO_ARGS=...)
 	$(WITH_DEVKIT) $(VENV)/bin/python -m devkit.demo $(DEMO_ARGS)
 
-test: venv collections ## lint, pytest, sanity, build: stops at the first failure
+test: venv collections ## lint, pytest, molecule, sanity, build: stops at the first failure
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory pytest
+	$(MAKE) --no-print-directory molecule MOLECULE_ARGS='test --all'
 	$(MAKE) --no-print-directory sanity
 	$(MAKE) --no-print-directory build
 
@@ -87,5 +88,8 @@ molecule: venv collections ## Molecule with this repo's settings (MOLECULE_ARGS=
 
 clean: ## Remove venv, collections, build output, caches; destroy embedded clusters
 	-test ! -x $(VENV)/bin/python || $(WITH_DEVKIT) $(VENV)/bin/python -m devkit.pgembed destroy --all
+	-test ! -x $(VENV)/bin/python || $(WITH_DEVKIT) $(VENV)/bin/python -m devkit.pgembed destroy --all \
+		--root /var/tmp/classifiedads-molecule
 	rm -rf $(VENV) .ansible $(BUILD_DIR) .cache .embedded-pg .pytest_cache .ruff_cache tests/output
+	rm -rf /var/tmp/classifiedads-demo /var/tmp/classifiedads-molecule
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -13,10 +13,9 @@ module: target_schemas
 short_description: Ensure the consolidated database and its per-module schemas exist
 version_added: 0.1.0
 description:
-  - Creates the consolidated database on the O(target) server when it is missing, then every schema of O(schemas)
-    inside it, each owned by its owner. Existing objects are left alone unless their owner differs, in which case the
-    owner is changed.
-  - Never drops or renames anything.
+  - Creates the consolidated database on the O(target) server when it is missing, then every missing schema of
+    O(schemas) inside it, owned by O(owner).
+  - Never alters, drops or renames what exists; existing schemas are reported with their owner.
 author:
   - ClassifiedAds platform team (@classifiedads)
 extends_documentation_fragment:
@@ -71,7 +70,8 @@ schemas:
   returned: always
   type: list
   elements: dict
-  sample: [{"name": "product", "owner": "consolidation", "action": "created"}]
+  sample: [{"name": "product", "owner": "consolidation", "action": "created"},
+           {"name": "public", "owner": "pg_database_owner", "action": "exists"}]
 queries:
   description: The statements run, or in check mode the statements that would run.
   returned: always
@@ -97,17 +97,14 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan i
 
 
 def schema_actions(wanted, existing, owner):
-    """Pure: what each wanted schema needs, given ``existing`` {name: owner}."""
-    actions = []
-    for name in wanted:
-        if name not in existing:
-            action = "created"
-        elif existing[name] != owner:
-            action = "owner_changed"
-        else:
-            action = "unchanged"
-        actions.append({"name": name, "owner": owner, "action": action})
-    return actions
+    """Pure: what each wanted schema needs, given ``existing`` {name: owner}.
+
+    An existing schema is left as it is, whoever owns it (``public`` belongs to
+    pg_database_owner on PostgreSQL 15); preflight has already checked that
+    the login role may work in it.
+    """
+    return [{"name": name, "owner": existing.get(name, owner),
+             "action": "exists" if name in existing else "created"} for name in wanted]
 
 
 def main():
@@ -157,14 +154,9 @@ def main():
                 cur.execute("SELECT nspname, pg_catalog.pg_get_userbyid(nspowner) FROM pg_catalog.pg_namespace")
                 existing = dict(cur.fetchall())
         actions = schema_actions(params["schemas"], existing, owner)
-        statements = []
-        for action in actions:
-            if action["action"] == "created":
-                statements.append(sql.SQL("CREATE SCHEMA {} AUTHORIZATION {}").format(
-                    sql.Identifier(action["name"]), sql.Identifier(action["owner"])))
-            elif action["action"] == "owner_changed":
-                statements.append(sql.SQL("ALTER SCHEMA {} OWNER TO {}").format(
-                    sql.Identifier(action["name"]), sql.Identifier(action["owner"])))
+        statements = [sql.SQL("CREATE SCHEMA {} AUTHORIZATION {}").format(
+            sql.Identifier(action["name"]), sql.Identifier(action["owner"]))
+            for action in actions if action["action"] == "created"]
         queries += [statement.as_string(admin) for statement in statements]
         if conn is not None:
             if statements and not module.check_mode:

@@ -37,5 +37,7 @@ def test_log_tail_keeps_the_last_lines():
 
 
 def test_schema_actions():
-    actions = schema_actions(["product", "identity", "auditlog"], {"product": "app", "identity": "other"}, "app")
-    assert [a["action"] for a in actions] == ["unchanged", "owner_changed", "created"]
+    actions = schema_actions(["product", "public", "auditlog"], {"product": "app", "public": "pg_database_owner"}, "app")
+    assert actions == [{"name": "product", "owner": "app", "action": "exists"},
+                       {"name": "public", "owner": "pg_database_owner", "action": "exists"},
+                       {"name": "auditlog", "owner": "app", "action": "created"}]

@@ -1,0 +1,175 @@
+"""consolidate.yml end to end on two real servers: the plan, the run, the rerun, the outcome.
+
+The legacy databases (real ClassifiedAds tables, generated rows, mixed-case
+names) live on ``source_cluster``; the consolidated database goes to
+``target_cluster``, a different server, as in a move to new hardware.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg2
+import pytest
+import yaml
+from conftest import REPO, endpoint
+from devkit import legacy
+from psycopg2 import sql
+
+PREFIX = "E2E"
+TARGET_DB = "E2E_Consolidated"
+MODULES = [("Product", "product"), ("Identity", "identity"), ("Storage", "storage"),
+           ("Notification", "notification"), ("AuditLog", "auditlog"), ("Configuration", "configuration")]
+
+
+def query(info, dbname, statement, params=None):
+    conn = psycopg2.connect(**info.connect_kwargs(dbname))
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(statement, params)
+            return cur.fetchall() if cur.description else None
+    finally:
+        conn.close()
+
+
+def server_snapshot(info):
+    """Every database's catalog (schemas, relations, constraints) and every table's exact row count."""
+    snapshot = {}
+    databases = [row[0] for row in query(info, "postgres", "SELECT datname FROM pg_database WHERE datallowconn "
+                                                           "AND NOT datistemplate ORDER BY 1")]
+    for database in databases:
+        conn = psycopg2.connect(**info.connect_kwargs(database))
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT n.nspname, c.relname, c.relkind FROM pg_class c JOIN pg_namespace n "
+                            "ON n.oid = c.relnamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', "
+                            "'pg_toast') ORDER BY 1, 2")
+                relations = cur.fetchall()
+                cur.execute("SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                            "WHERE connamespace NOT IN ('pg_catalog'::regnamespace, "
+                            "'information_schema'::regnamespace) ORDER BY 1, 2")
+                constraints = cur.fetchall()
+                counts = {}
+                for schema, name, kind in relations:
+                    if kind == "r":
+                        cur.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema),
+                                                                                 sql.Identifier(name)))
+                        counts[f"{schema}.{name}"] = cur.fetchone()[0]
+        finally:
+            conn.close()
+        snapshot[database] = {"relations": relations, "constraints": constraints, "counts": counts}
+    return snapshot
+
+
+@pytest.fixture(scope="module")
+def legacy_e2e(source_cluster):
+    legacy.create(source_cluster, 0.02, prefix=PREFIX, out=lambda line: None)
+    yield
+    legacy.drop(source_cluster, prefix=PREFIX)
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory, source_cluster, target_cluster):
+    root = tmp_path_factory.mktemp("e2e")
+    # The shipped ClassifiedAds mapping (overrides included), on databases with another prefix.
+    defaults = yaml.safe_load((Path(REPO) / "roles" / "consolidation" / "defaults" / "main.yml").read_text())
+    modules = json.loads(json.dumps(defaults["consolidation_modules"]).replace('"ClassifiedAds_', f'"{PREFIX}_'))
+    assert [module["source_database"] for module in modules] == [f"{PREFIX}_{name}" for name, _ in MODULES]
+    extra = {
+        "consolidation_source": endpoint(source_cluster),
+        "consolidation_target": endpoint(target_cluster),
+        "consolidation_target_database": TARGET_DB,
+        "consolidation_modules": modules,
+        "consolidation_run_root": str(root / "runs"),
+        "consolidation_backup_root": str(root / "backups"),
+        "migrator_command": [sys.executable, str(Path(REPO) / "tools" / "bin" / "classifiedads-migrator")],
+        "verify_checksum": True,
+    }
+    vars_file = root / "vars.json"
+    vars_file.write_text(json.dumps(extra))
+    vars_file.chmod(0o600)
+    return {"root": root, "vars": vars_file}
+
+
+def run_playbook(workspace, *args, expect_rc=0):
+    env = dict(os.environ)
+    env.setdefault("ANSIBLE_COLLECTIONS_PATH", str(Path(REPO) / ".ansible" / "collections"))
+    env["ANSIBLE_NOCOLOR"] = "1"
+    env["ANSIBLE_CONFIG"] = str(Path(REPO) / "ansible.cfg")
+    argv = [str(Path(sys.executable).parent / "ansible-playbook"), "classifiedads.consolidation.consolidate",
+            "-i", str(Path(REPO) / "inventories" / "local"), "-e", f"@{workspace['vars']}", *args]
+    completed = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=REPO, check=False)
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == expect_rc, output[-6000:]
+    recap = re.search(r"localhost\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", output)
+    assert recap, output[-3000:]
+    return output, int(recap.group(2))
+
+
+@pytest.fixture(scope="module")
+def consolidated(legacy_e2e, workspace, source_cluster, target_cluster):
+    """Check mode first (nothing may change on either server), then the real run."""
+    before = (server_snapshot(source_cluster), server_snapshot(target_cluster))
+    check_output, _ = run_playbook(workspace, "--check")
+    after = (server_snapshot(source_cluster), server_snapshot(target_cluster))
+    output, changed = run_playbook(workspace)
+    return {"before": before, "check_output": check_output, "check_after": after, "output": output,
+            "changed": changed}
+
+
+def test_check_mode_is_the_plan_and_changes_nothing(consolidated, workspace):
+    assert consolidated["check_after"] == consolidated["before"]
+    assert not (workspace["root"] / "runs").exists() and not (workspace["root"] / "backups").exists()
+    assert f"{PREFIX}_Product" in consolidated["check_output"]
+
+
+def test_run_consolidates_and_verifies(consolidated, target_cluster, workspace):
+    assert consolidated["changed"] > 0
+    latest = (workspace["root"] / "runs" / "latest").read_text().strip()
+    report = json.loads((workspace["root"] / "runs" / latest / "verification.json").read_text())
+    assert report["summary"]["passed"] is True
+    schemas = {row[0] for row in query(target_cluster, TARGET_DB, "SELECT nspname FROM pg_namespace")}
+    assert {schema for _, schema in MODULES} <= schemas
+
+
+def test_every_table_matches_the_legacy_source(consolidated, source_cluster, target_cluster):
+    source_snapshot = consolidated["before"][0]
+    target = server_snapshot(target_cluster)[TARGET_DB]["counts"]
+    for name, schema in MODULES:
+        for table, count in source_snapshot[f"{PREFIX}_{name}"]["counts"].items():
+            table_name = table.split(".", 1)[1]
+            if table_name == "__EFMigrationsHistory":
+                continue
+            destination = "public" if table_name in ("schemaversions", "CacheEntries") else schema
+            assert target[f"{destination}.{table_name}"] == count, table
+
+
+def test_source_databases_are_unchanged(consolidated, source_cluster):
+    assert server_snapshot(source_cluster) == consolidated["before"][0]
+
+
+def test_new_rows_continue_after_the_copied_sequences(consolidated, target_cluster):
+    query(target_cluster, TARGET_DB, 'INSERT INTO identity."DataProtectionKeys" ("FriendlyName", "Xml") '
+                                     "VALUES ('after-consolidation', '<key/>')")
+    query(target_cluster, TARGET_DB, "INSERT INTO public.schemaversions (scriptname, applied) "
+                                     "VALUES ('after-consolidation.sql', now())")
+
+
+def test_legacy_history_rows_stay_out_of_the_module_schemas(consolidated, target_cluster):
+    rows = query(target_cluster, TARGET_DB, 'SELECT "MigrationId" FROM public."__EFMigrationsHistory"')
+    assert all(not row[0].startswith("2025122810000") for row in rows)
+    stray = query(target_cluster, TARGET_DB, "SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = "
+                                             "c.relnamespace WHERE c.relname = '__EFMigrationsHistory' "
+                                             "AND n.nspname <> 'public'")
+    assert stray == []
+
+
+def test_second_run_changes_nothing(consolidated, workspace):
+    output, changed = run_playbook(workspace)
+    assert changed == 0, output[-6000:]
