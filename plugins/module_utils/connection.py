@@ -29,7 +29,8 @@ PSYCOPG2_IMPORT_ERROR = None
 try:
     import psycopg2
     import psycopg2.extensions
-    from psycopg2 import sql  # noqa: F401  # pylint: disable=unused-import  (re-exported for the modules)
+    # Re-exported for the modules, which build their statements with it.
+    from psycopg2 import sql  # noqa: F401  # pylint: disable=unused-import
 except ImportError:  # pragma: no cover - reported through missing_required_lib
     psycopg2 = None
     sql = None

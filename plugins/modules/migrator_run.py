@@ -59,8 +59,9 @@ options:
     type: str
     required: true
   log_file:
-    description: File (mode 0600) that receives the migrator's output (standard output, then standard error). The password
-      is masked in it.
+    description:
+      - File (mode 0600) that receives the migrator's output, standard output then standard error.
+      - The password is masked in it.
     type: path
     required: true
   expect_tables:

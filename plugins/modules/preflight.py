@@ -143,7 +143,7 @@ plan:
       type: list
       elements: dict
     schemas:
-      description: Every target schema, the module schemas first, then those only table overrides name (such as C(public)).
+      description: Every target schema, module schemas first, then those only table overrides name (like C(public)).
       type: list
       elements: str
     exclude_tables:

@@ -140,7 +140,7 @@ def test_manifest_describes_each_archive_exactly(first_backup, source_cluster, l
 
 
 def test_result_reports_queries_and_commands_without_secrets(first_backup):
-    _, result = first_backup
+    result = first_backup[1]
     dumps = [argv for argv in result["commands"] if os.path.basename(argv[0]) == "pg_dump" and len(argv) > 2]
     assert len(dumps) == 7
     for argv in dumps:
@@ -153,7 +153,7 @@ def test_result_reports_queries_and_commands_without_secrets(first_backup):
 
 def test_rerun_changes_nothing_and_leaves_archives_untouched(first_backup, run_module, source_cluster,
                                                              legacy_databases):
-    root, _ = first_backup
+    root = first_backup[0]
     set_dir = root / "run-1"
     before = {name: os.stat(set_dir / name).st_mtime_ns for name in os.listdir(set_dir)}
     result = run_module("backup_set", backup_args(source_cluster, legacy_databases, root))

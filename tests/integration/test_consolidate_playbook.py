@@ -80,7 +80,7 @@ def workspace(tmp_path_factory, source_cluster, target_cluster):
     # The shipped ClassifiedAds mapping (overrides included), on databases with another prefix.
     defaults = yaml.safe_load((Path(REPO) / "roles" / "consolidation" / "defaults" / "main.yml").read_text())
     modules = json.loads(json.dumps(defaults["consolidation_modules"]).replace('"ClassifiedAds_', f'"{PREFIX}_'))
-    assert [module["source_database"] for module in modules] == [f"{PREFIX}_{name}" for name, _ in MODULES]
+    assert [module["source_database"] for module in modules] == [f"{PREFIX}_{name}" for name, _schema in MODULES]
     extra = {
         "consolidation_source": endpoint(source_cluster),
         "consolidation_target": endpoint(target_cluster),
@@ -116,7 +116,7 @@ def run_playbook(workspace, *args, expect_rc=0):
 def consolidated(legacy_e2e, workspace, source_cluster, target_cluster):
     """Check mode first (nothing may change on either server), then the real run."""
     before = (server_snapshot(source_cluster), server_snapshot(target_cluster))
-    check_output, _ = run_playbook(workspace, "--check")
+    check_output = run_playbook(workspace, "--check")[0]
     after = (server_snapshot(source_cluster), server_snapshot(target_cluster))
     output, changed = run_playbook(workspace)
     return {"before": before, "check_output": check_output, "check_after": after, "output": output,
@@ -135,7 +135,7 @@ def test_run_consolidates_and_verifies(consolidated, target_cluster, workspace):
     report = json.loads((workspace["root"] / "runs" / latest / "verification.json").read_text())
     assert report["summary"]["passed"] is True
     schemas = {row[0] for row in query(target_cluster, TARGET_DB, "SELECT nspname FROM pg_namespace")}
-    assert {schema for _, schema in MODULES} <= schemas
+    assert {schema for _name, schema in MODULES} <= schemas
 
 
 def test_every_table_matches_the_legacy_source(consolidated, source_cluster, target_cluster):

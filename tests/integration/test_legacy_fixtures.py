@@ -55,7 +55,7 @@ def _query(info, prefix, module_name, query, params=None):
 
 @pytest.mark.parametrize("module", ddl.MODULES, ids=lambda module: module.name)
 def test_catalog_matches_reference(legacy_db, module):
-    info, prefix, _ = legacy_db
+    info, prefix = legacy_db[:2]
     conn = _connect(info, prefix, module.name)
     try:
         actual = catalog.read_schema(conn, "public")
@@ -66,7 +66,7 @@ def test_catalog_matches_reference(legacy_db, module):
 
 def test_altered_catalog_is_reported_as_drift(legacy_db):
     """The comparison can fail: change the catalog inside a transaction, read it, roll back."""
-    info, prefix, _ = legacy_db
+    info, prefix = legacy_db[:2]
     conn = _connect(info, prefix, "Notification")
     try:
         with conn.cursor() as cur:
@@ -97,7 +97,7 @@ def test_altered_catalog_is_reported_as_drift(legacy_db):
 
 
 def test_seed_rows_and_history(legacy_db):
-    info, prefix, _ = legacy_db
+    info, prefix = legacy_db[:2]
     assert _query(info, prefix, "Product", 'SELECT "Id"::text, "Code" FROM "Products" WHERE "Code" IN '
                   "('TEST', 'PD001') ORDER BY 2") == [("cc9d7eca-6428-4e6d-b40b-2c8d93ab7347", "PD001"),
                                                       ("6672e891-0d94-4620-b38a-dbc5b02da9f7", "TEST")]
@@ -119,7 +119,7 @@ def test_seed_rows_and_history(legacy_db):
 
 
 def test_build_is_deterministic(legacy_db):
-    info, prefix, _ = legacy_db
+    info, prefix = legacy_db[:2]
     legacy.create(info, SCALE, "LegacyB", drop_existing=True, out=_silent)
     try:
         first = legacy.digests(info, prefix)
@@ -131,7 +131,7 @@ def test_build_is_deterministic(legacy_db):
 
 
 def test_counts_follow_the_scale(legacy_db):
-    info, prefix, _ = legacy_db
+    info, prefix = legacy_db[:2]
     legacy.create(info, SCALE * 2, "LegacyC", drop_existing=True, out=_silent)
     try:
         small = legacy.counts(info, prefix)
@@ -149,7 +149,7 @@ def test_counts_follow_the_scale(legacy_db):
 
 
 def test_rerun_at_same_scale_changes_nothing_and_other_scale_is_refused(legacy_db):
-    info, prefix, _ = legacy_db
+    info, prefix = legacy_db[:2]
     databases = "SELECT datname::text, oid FROM pg_database WHERE datname LIKE %s ORDER BY 1"
     oids = _query(info, prefix, "Product", databases, (f"{prefix}_%",))
     lines = []
@@ -163,7 +163,7 @@ def test_rerun_at_same_scale_changes_nothing_and_other_scale_is_refused(legacy_d
 
 def test_references_are_consistent(legacy_db):
     """FKs are enforced by the server; the references without FK must hold as well."""
-    info, prefix, _ = legacy_db
+    info, prefix = legacy_db[:2]
     orphans = {
         "Storage": ['SELECT count(*) FROM "DeletedFileEntries" d LEFT JOIN "FileEntries" f ON f."Id" = d."FileEntryId"'
                     ' WHERE f."Id" IS NULL OR NOT f."Deleted"'],
@@ -192,7 +192,7 @@ def test_references_are_consistent(legacy_db):
 
 
 def test_archived_ids_are_their_own(legacy_db):
-    info, prefix, _ = legacy_db
+    info, prefix = legacy_db[:2]
     for module_name, live, archived in (("Product", "OutboxMessages", "ArchivedOutboxMessages"),
                                         ("Storage", "OutboxMessages", "ArchivedOutboxMessages"),
                                         ("Notification", "EmailMessages", "ArchivedEmailMessages"),
@@ -203,7 +203,7 @@ def test_archived_ids_are_their_own(legacy_db):
 
 
 def test_sequences_are_ahead_of_their_columns(legacy_db):
-    info, prefix, _ = legacy_db
+    info, prefix = legacy_db[:2]
     for module_name, table, column, probe in (
             ("Identity", "DataProtectionKeys", "Id", {"FriendlyName": "probe"}),
             ("AuditLog", "schemaversions", "schemaversionsid", {"scriptname": "probe", "applied": "2026-01-01"})):
@@ -226,7 +226,7 @@ def test_sequences_are_ahead_of_their_columns(legacy_db):
 
 
 def test_rows_look_like_the_application_wrote_them(legacy_db):
-    info, prefix, _ = legacy_db
+    info, prefix = legacy_db[:2]
     # RowVersion is never filled on PostgreSQL.
     for module in ddl.MODULES:
         for table, shape in reference_catalog.module_tables(module.schema).items():
@@ -257,14 +257,14 @@ def test_rows_look_like_the_application_wrote_them(legacy_db):
 
 
 def test_outbox_and_messages_carry_most_of_the_volume(legacy_db):
-    _, _, reports = legacy_db
+    reports = legacy_db[2]
     rows = {report.database.split("_", 1)[1]: report.rows for report in reports}
     assert rows["Product"] + rows["Notification"] + rows["AuditLog"] > 0.7 * sum(rows.values())
     assert legacy_data.volume(SCALE)["product_outbox"] == 80
 
 
 def test_cli_counts(legacy_db):
-    info, prefix, _ = legacy_db
+    info, prefix = legacy_db[:2]
     env = {**os.environ, "PYTHONPATH": str(TOOLS)}
     result = subprocess.run(
         [sys.executable, "-m", "devkit.legacy", "counts", "--host", info.host, "--port", str(info.port),

@@ -194,7 +194,8 @@ def test_faithful_copy_matches_by_count_checksum_and_sequences(verify, consolida
     for row in copied:
         assert row["state"] == "match", row
         assert row["source_rows"] == row["target_rows"] == legacy_counts[row["source_database"]][row["source_table"]]
-        assert row["source_checksum"] == row["target_checksum"] is not None
+        assert row["source_checksum"] is not None
+        assert row["source_checksum"] == row["target_checksum"]
     rows = rows_by_target(result)
     assert rows[("product", "Products")]["source_rows"] > 0
     assert rows[("public", "schemaversions")]["source_table"] == "schemaversions"
@@ -474,6 +475,7 @@ def playbook(tmp_path, source_cluster, target_cluster, verify_vars, *options):
                ANSIBLE_STDOUT_CALLBACK="default", ANSIBLE_SHOW_CUSTOM_STATS="1")
     playbook_bin = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
     return subprocess.run([playbook_bin, "-i", str(inventory), str(play), *options], capture_output=True, text=True,
+                          check=False,
                           env=env)
 
 
@@ -488,7 +490,7 @@ def _collections_path():
 
 
 def test_the_role_prints_the_table_and_fails_the_play_on_mismatch(source_cluster, target_cluster, consolidated,
-                                                                 tmp_path):
+                                                                  tmp_path):
     plan = {"run_id": "run-7", "run_dir": str(tmp_path / "run-7"), "target_database": TARGET, "modules": MODULES,
             "exclude_tables": ["__EFMigrationsHistory"], "backup_set_id": "run-7", "mode": "existing"}
     passed = playbook(tmp_path, source_cluster, target_cluster, {"verify_plan": plan})

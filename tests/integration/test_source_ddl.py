@@ -97,7 +97,7 @@ def test_check_mode_reports_the_statements_it_would_run(applied):
 
 
 def test_six_legacy_databases_are_recreated_exactly(applied, classifiedads, source_cluster, target_cluster):
-    _, result = applied
+    result = applied[1]
     assert result["changed"]
     public = read_schema(target_cluster, TARGET, "public")
     assert sorted(public) == sorted(OVERRIDDEN)
@@ -125,7 +125,7 @@ def test_rerun_changes_nothing(applied, classifiedads, run_module, source_cluste
 
 def test_serial_and_identity_columns_use_their_own_target_sequences(applied, source_cluster, target_cluster):
     assert execute(target_cluster, "SELECT pg_get_serial_sequence('public.schemaversions', 'schemaversionsid'), "
-                                    "pg_get_serial_sequence('identity.\"DataProtectionKeys\"', 'Id')", TARGET) == [
+                                   "pg_get_serial_sequence('identity.\"DataProtectionKeys\"', 'Id')", TARGET) == [
         ("public.schemaversions_schemaversionsid_seq", 'identity."DataProtectionKeys_Id_seq"')]
     ids = [execute(target_cluster, "INSERT INTO public.schemaversions (scriptname, applied) VALUES (%s, now()) "
                                    "RETURNING schemaversionsid", TARGET, (f"script-{i}",))[0][0] for i in range(3)]
@@ -276,7 +276,7 @@ def test_missing_target_schema_is_named(hostile, run_module, source_cluster, tar
 
 
 def test_missing_target_database_is_named_and_check_mode_plans_everything(hostile, run_module, source_cluster,
-                                                                         target_cluster):
+                                                                          target_cluster):
     args = ddl_args(source_cluster, target_cluster, hostile, target_database="Ddl_Not_Yet")
     check = run_module("source_ddl", args, check=True)
     assert not check["failed"], check

@@ -37,7 +37,8 @@ def test_log_tail_keeps_the_last_lines():
 
 
 def test_schema_actions():
-    actions = schema_actions(["product", "public", "auditlog"], {"product": "app", "public": "pg_database_owner"}, "app")
+    existing = {"product": "app", "public": "pg_database_owner"}
+    actions = schema_actions(["product", "public", "auditlog"], existing, "app")
     assert actions == [{"name": "product", "owner": "app", "action": "exists"},
                        {"name": "public", "owner": "pg_database_owner", "action": "exists"},
                        {"name": "auditlog", "owner": "app", "action": "created"}]
