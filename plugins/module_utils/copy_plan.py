@@ -1,0 +1,314 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ClassifiedAds platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Decisions of the data copy, as pure functions of plain data.
+
+Nothing here talks to a database: :mod:`copy_engine` reads the catalogs and
+hands the facts in; these functions decide which columns to stream and in
+which COPY format, which table to copy, skip or refuse, in which order, where a
+sequence must continue, how a deferred foreign key comes back, and how a
+progress line reads. They raise :class:`CopyPlanError` listing every problem,
+never call ``fail_json``, and are unit-tested case by case.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import collections
+import re
+
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import table_destination
+
+# One column as the catalog describes it.
+#   type_name: pg_type.typname ("int4", "_text", "varchar"); compared across servers, so the schema is left out.
+#   type_display: format_type(atttypid, atttypmod), for messages.
+#   generated: a stored generated column (pg_attribute.attgenerated = 's').
+#   portable: the binary COPY format of the type carries no OID that is local to one database
+#             (a built-in type, an enum, or a domain over one); composites and arrays of
+#             user-defined types embed OIDs and must travel as text.
+Column = collections.namedtuple("Column", "name type_name type_display generated portable")
+
+# Where one source table lands. truncate: the per-table override allows emptying a non-empty target.
+TableMapping = collections.namedtuple("TableMapping", "source_table target_schema target_table truncate")
+
+# Which columns to stream, in which order, and in which COPY format ("binary" or "text").
+ColumnMatch = collections.namedtuple("ColumnMatch", "columns copy_format")
+
+# Different type names whose binary COPY representation is identical (the receive function of the
+# target applies its own length limit, so a too-long value still fails loudly).
+BINARY_COMPATIBLE_TYPES = (
+    frozenset(("text", "varchar")),
+    frozenset(("_text", "_varchar")),
+)
+
+COPY = "copy"
+TRUNCATE_AND_COPY = "truncate_and_copy"
+SKIP_COMPLETE = "skip_complete"
+
+MEGABYTE = 1024.0 * 1024.0
+
+_BARE_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_$]*$")
+# Reserved words that would need quotes even when lower-case (display only; a superset is harmless).
+_RESERVED = frozenset("""all analyse analyze and any array as asc asymmetric authorization binary both case cast check
+collate column concurrently constraint create cross current_catalog current_date current_role current_schema
+current_time current_timestamp current_user default deferrable desc distinct do else end except false fetch for
+foreign freeze from full grant group having ilike in initially inner intersect into is isnull join lateral leading
+left like limit localtime localtimestamp natural not notnull null offset on only or order outer overlaps placing
+primary references returning right select session_user similar some symmetric table tablesample then to trailing
+true union unique user using variadic verbose when where window with""".split())
+
+
+class CopyPlanError(ValueError):
+    """The copy cannot go ahead; ``problems`` lists every reason (each names its table)."""
+
+    def __init__(self, problems):
+        self.problems = list(problems)
+        super(CopyPlanError, self).__init__("; ".join(self.problems))
+
+
+# -- names ------------------------------------------------------------------------------------------
+
+def quote_ident(name):
+    """``name`` as PostgreSQL's quote_ident writes it: bare when it can be, else double-quoted."""
+    if _BARE_IDENTIFIER.match(name) and name not in _RESERVED:
+        return name
+    return '"%s"' % name.replace('"', '""')
+
+
+def qualified(schema, table):
+    """``schema.table`` for messages and progress lines, each part quoted as needed."""
+    return "%s.%s" % (quote_ident(schema), quote_ident(table))
+
+
+def source_label(database, schema, table):
+    return "%s:%s" % (database, qualified(schema, table))
+
+
+# -- which tables -----------------------------------------------------------------------------------
+
+def map_tables(module, source_tables):
+    """Where each table of one legacy database lands.
+
+    ``module`` is a normalised module mapping (plan.build_plan); ``source_tables`` the table names
+    found in its source schema. Returns ``(mappings, excluded)``; raises CopyPlanError when an
+    override names a table the source does not have (a typo there would silently copy the table to
+    the wrong place or not at all).
+    """
+    present = set(source_tables)
+    missing = sorted(set(module["tables"]) - present)
+    if missing:
+        raise CopyPlanError([
+            "module %r: table override for %s, which %s does not have in schema %s"
+            % (module["name"], ", ".join(quote_ident(name) for name in missing), module["source_database"],
+               quote_ident(module["source_schema"]))])
+    mappings, excluded = [], []
+    for source_table in sorted(present):
+        destination = table_destination(module, source_table)
+        if destination is None:
+            excluded.append(source_table)
+        else:
+            mappings.append(TableMapping(source_table, destination[0], destination[1], destination[2]))
+    return mappings, excluded
+
+
+# -- which columns ----------------------------------------------------------------------------------
+
+def _describe_columns(columns):
+    return ", ".join("%s %s%s" % (quote_ident(column.name), column.type_display,
+                                  " (generated)" if column.generated else "")
+                     for column in columns) or "(none)"
+
+
+def _same_binary_type(left, right):
+    return left == right or frozenset((left, right)) in BINARY_COMPATIBLE_TYPES
+
+
+def match_columns(label, source_columns, target_columns):
+    """The columns to stream from source to target, matched by name, and the COPY format.
+
+    Column order may differ between the two tables; the stream uses the target's order on both
+    sides. A generated column of the target is computed there and left out; a generated source
+    column is read like any other when the target column is plain. Every other column must exist
+    on both sides with the same type (typmods may differ: the target enforces its own), or the
+    table cannot be copied faithfully and CopyPlanError names both column lists. Binary format is
+    used unless a type's binary form embeds a database-local OID, then text.
+    """
+    source_by_name = dict((column.name, column) for column in source_columns)
+    target_names = set(column.name for column in target_columns)
+    only_source = [column.name for column in source_columns if column.name not in target_names]
+    only_target = [column.name for column in target_columns
+                   if column.name not in source_by_name and not column.generated]
+    type_differs = []
+    names = []
+    portable = True
+    for column in target_columns:
+        source = source_by_name.get(column.name)
+        if column.generated or source is None:
+            continue
+        if not _same_binary_type(source.type_name, column.type_name):
+            type_differs.append("%s is %s in the source but %s in the target"
+                                % (quote_ident(column.name), source.type_display, column.type_display))
+        portable = portable and source.portable and column.portable
+        names.append(column.name)
+    problems = []
+    if only_source:
+        problems.append("only in the source: %s" % ", ".join(quote_ident(name) for name in only_source))
+    if only_target:
+        problems.append("only in the target: %s" % ", ".join(quote_ident(name) for name in only_target))
+    problems.extend(type_differs)
+    if not names and not problems:
+        problems.append("no column to copy")
+    if problems:
+        raise CopyPlanError(["%s: columns do not match (%s); source columns: %s; target columns: %s"
+                             % (label, "; ".join(problems), _describe_columns(source_columns),
+                                _describe_columns(target_columns))])
+    return ColumnMatch(names, "binary" if portable else "text")
+
+
+# -- copy, skip or refuse ---------------------------------------------------------------------------
+
+def table_action(complete, target_empty, truncate_allowed):
+    """What to do with one target table: SKIP_COMPLETE, COPY or TRUNCATE_AND_COPY; None = refuse.
+
+    A table recorded complete for this run is skipped whatever it holds now. Otherwise the copy
+    replaces the table's content inside one transaction, so an empty table is simply loaded and a
+    non-empty one only when truncation is allowed (globally or for that table).
+    """
+    if complete:
+        return SKIP_COMPLETE
+    if target_empty:
+        return COPY
+    if truncate_allowed:
+        return TRUNCATE_AND_COPY
+    return None
+
+
+def refusal_problem(tables):
+    """The error for non-empty target tables that may not be emptied (``tables``: qualified names)."""
+    return ("target tables already hold rows and are not recorded as copied by this run: %s; allow "
+            "emptying them with truncate=true (all tables) or a per-table override "
+            "tables: {<source table>: {truncate: true}}" % ", ".join(tables))
+
+
+# -- order ------------------------------------------------------------------------------------------
+
+def order_work(items, size_key="size"):
+    """Biggest first, so the longest copies start early and the parallel tail stays short.
+
+    ``items`` are dicts with a size; ties keep a stable, readable order by database then table.
+    """
+    return sorted(items, key=lambda item: (-(item.get(size_key) or 0), item.get("source_database") or "",
+                                           item.get("source_table") or ""))
+
+
+# -- indexes rebuilt inside a table's transaction ----------------------------------------------------
+
+# pg_constraint.contype of the constraints whose index is rebuilt with the table.
+CONSTRAINT_KINDS = {"p": "primary_key", "u": "unique", "x": "exclusion"}
+_REBUILD_ORDER = {"primary_key": 0, "unique": 1, "exclusion": 2, "index": 3}
+
+
+def order_index_rebuilds(indexes):
+    """Primary key first, then unique and exclusion constraints, then plain indexes; by name within each."""
+    return sorted(indexes, key=lambda index: (_REBUILD_ORDER[index["kind"]], index["name"]))
+
+
+# -- sequences --------------------------------------------------------------------------------------
+
+def sequence_setval(source_last_value, source_is_called, increment, target_extreme):
+    """Arguments ``(value, is_called)`` for setval on the target column's sequence, or None.
+
+    The target continues exactly as the source sequence would have, unless that would hand out a
+    value the copied column already holds (rows inserted with explicit ids); then it continues
+    after max(column). ``source_last_value``/``source_is_called`` describe the source sequence
+    (None when the source column has none); ``target_extreme`` is max(column) after the copy (min
+    for a descending sequence), None for an empty table.
+    """
+    if increment == 0:
+        raise CopyPlanError(["a sequence increment of 0 is impossible"])
+    if source_last_value is not None:
+        source_next = source_last_value + increment if source_is_called else source_last_value
+        if target_extreme is None or (source_next > target_extreme if increment > 0
+                                      else source_next < target_extreme):
+            return source_last_value, bool(source_is_called)
+    if target_extreme is None:
+        return None
+    return target_extreme, True
+
+
+# -- foreign keys and triggers --------------------------------------------------------------------------
+
+FOREIGN_KEY_ADD = "add"
+FOREIGN_KEY_VALIDATE = "validate"
+
+
+def foreign_key_steps(definition, phase):
+    """The steps that bring a dropped foreign key back, from its recorded phase.
+
+    ``definition`` is pg_get_constraintdef's text. A key that was valid is added NOT VALID (a brief
+    lock, no scan) and then validated in its own transaction (one anti-join scan under a lock that
+    lets other validations and reads proceed); a key that was NOT VALID before comes back as it was.
+    ``phase`` is "dropped" or "added" (added NOT VALID, validation pending).
+    """
+    was_not_valid = definition.rstrip().upper().endswith("NOT VALID")
+    if phase == "added":
+        return [] if was_not_valid else [(FOREIGN_KEY_VALIDATE, None)]
+    if was_not_valid:
+        return [(FOREIGN_KEY_ADD, definition)]
+    return [(FOREIGN_KEY_ADD, definition + " NOT VALID"), (FOREIGN_KEY_VALIDATE, None)]
+
+
+TRIGGER_ENABLE_CLAUSE = {"O": "ENABLE TRIGGER", "A": "ENABLE ALWAYS TRIGGER", "R": "ENABLE REPLICA TRIGGER"}
+
+
+def trigger_enable_clause(tgenabled):
+    """The ALTER TABLE clause that restores a trigger's firing mode (pg_trigger.tgenabled)."""
+    try:
+        return TRIGGER_ENABLE_CLAUSE[tgenabled]
+    except KeyError:
+        raise CopyPlanError(["trigger firing mode %r cannot be restored (expected O, A or R)" % (tgenabled,)]) from None
+
+
+# -- progress ---------------------------------------------------------------------------------------
+
+def megabytes(nbytes):
+    return (nbytes or 0) / MEGABYTE
+
+
+def rate(nbytes, seconds):
+    """MB/s, 0 when no time passed (a tiny table)."""
+    return megabytes(nbytes) / seconds if seconds and seconds > 0 else 0.0
+
+
+def format_progress(schema, table, rows, nbytes, seconds):
+    """``product."Products": 12,345 rows, 3.2 MB in 0.4 s (8.0 MB/s)``: one line per copied table."""
+    return "%s: %s %s, %.1f MB in %.1f s (%.1f MB/s)" % (
+        qualified(schema, table), "{:,}".format(rows), "row" if rows == 1 else "rows", megabytes(nbytes), seconds,
+        rate(nbytes, seconds))
+
+
+def format_plan_line(schema, table, rows, nbytes):
+    """The check-mode line of a table a run would copy: ``would copy product."Products": 12,345 rows, 3.2 MB``."""
+    return "would copy %s: %s %s, %.1f MB" % (qualified(schema, table), "{:,}".format(rows),
+                                              "row" if rows == 1 else "rows", megabytes(nbytes))
+
+
+def totals(entries, seconds):
+    """Run totals over the tables copied now; ``seconds`` is the wall time of the copy phase."""
+    copied = [entry for entry in entries if entry.get("status") == "copied"]
+    rows = sum(entry.get("rows") or 0 for entry in copied)
+    nbytes = sum(entry.get("bytes") or 0 for entry in copied)
+    return {
+        "tables": len(copied),
+        "rows": rows,
+        "bytes": nbytes,
+        "seconds": round(seconds, 3),
+        "mb_per_second": round(rate(nbytes, seconds), 1),
+    }
+
+
+def format_totals(summary):
+    return "total: %d tables, %s rows, %.1f MB in %.1f s (%.1f MB/s)" % (
+        summary["tables"], "{:,}".format(summary["rows"]), megabytes(summary["bytes"]), summary["seconds"],
+        summary["mb_per_second"])

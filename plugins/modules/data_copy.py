@@ -1,0 +1,471 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ClassifiedAds platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: data_copy
+short_description: Copy every table of the legacy per-module databases into their schemas of the consolidated database
+version_added: 0.1.0
+author:
+  - ClassifiedAds platform team (@classifiedads)
+description:
+  - Copies each table of every legacy database named in O(modules) into its target schema of O(target_database)
+    (for example C(ClassifiedAds_Product.public."Products") into C(ClassifiedAds.product."Products")). The target
+    tables must exist already; the application's migrator creates them.
+  - All tables of one legacy database are read from one consistent snapshot. A coordinator connection opens a
+    C(REPEATABLE READ READ ONLY) transaction and exports its snapshot with the function C(pg_export_snapshot);
+    every worker imports it with C(SET TRANSACTION SNAPSHOT).
+  - Rows stream in COPY's binary format from C(COPY ... TO STDOUT) on the source straight into
+    C(COPY ... FROM STDIN) on the target, without temporary files. Columns are matched by name, so
+    their order may differ. A stored generated column of the target is computed there and not copied. A table
+    whose columns do not match (a column on one side only, or a different type) stops the run before any data
+    moves; the error lists the columns of both sides. A type whose binary form holds a database-local OID
+    (a composite, an array of a user-defined type) travels in text format instead.
+  - Each table is loaded in its own target transaction, which commits all of the following at once. It locks and
+    empties the table (C(TRUNCATE)), drops its indexes (primary key and unique constraints included, with
+    O(defer_indexes)) and disables its enabled user triggers. It then runs C(COPY ... FREEZE) and rebuilds every
+    index with one sorted build each, so that a duplicate row fails the transaction. Finally it re-enables the
+    triggers, runs C(setval) on the column sequences and inserts a row into C(<state_schema>.copied_tables).
+  - No committed state ever lacks a key or an index, and a table that was cut off mid-copy (killed process, lost
+    connection) is rolled back to what it was. A rerun with the same O(run_id) skips the tables recorded as
+    copied and copies the rest, so no row is duplicated.
+  - A target table that holds rows and is not recorded as copied by this run is refused (the error names it)
+    unless O(truncate) or its per-table override allows emptying it.
+  - Foreign keys span tables, so they cannot come back inside one table's transaction. Before loading, every
+    foreign key from or to a table about to be loaded is recorded in C(<state_schema>.deferred_ddl) and dropped in
+    the same transaction. Tables then load in parallel in any order, and C(TRUNCATE) is allowed.
+  - After the load each recorded foreign key is added C(NOT VALID) and then validated, in parallel, and its
+    record is deleted in the transaction that validates it. After a crash the records remain, and the next run
+    restores them once it has loaded what it still has to load.
+  - Every sequence owned by a copied target column (C(serial) or identity) continues after the copied values. It
+    is set to the source sequence's state, or past the highest value of the column if that is higher.
+  - No superuser shortcut is used, so the privileges below are all it needs, on a managed service as well.
+    C(session_replication_role=replica) would not help, because the foreign keys must be dropped anyway for
+    C(TRUNCATE).
+  - On the source the role needs C(CONNECT) on each legacy database, C(USAGE) on the source schema, C(SELECT) on
+    every table copied and on the sequences those tables own. It calls the function C(pg_export_snapshot), which
+    every role may. On the target the role must own the target tables (C(ALTER TABLE), C(TRUNCATE), C(COPY FREEZE))
+    and have C(USAGE) on their schemas. It also needs C(CREATE) on the target database the first time, when the
+    O(state_schema) does not exist yet.
+options:
+  modules:
+    description:
+      - The module mapping, normalised and validated as the whole collection does it. Each item names one legacy
+        database and the schema its tables go to.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description: Module name, for messages and results (C(Product)).
+        type: str
+        required: true
+      source_database:
+        description: The legacy database (C(ClassifiedAds_Product)).
+        type: str
+        required: true
+      schema:
+        description: Schema of O(target_database) its tables go to (C(product)).
+        type: str
+        required: true
+      source_schema:
+        description: Schema of the legacy database that holds the tables.
+        type: str
+        default: public
+      exclude_tables:
+        description: Tables of this database not to copy, in addition to the global O(exclude_tables).
+        type: list
+        elements: str
+        default: []
+      tables:
+        description:
+          - Per-table overrides, keyed by source table name. Each value may set C(schema) and C(table) (where the
+            table lands) and C(truncate) (whether a non-empty target table may be emptied first).
+          - Naming a table the source database does not have is an error.
+        type: dict
+        default: {}
+  exclude_tables:
+    description:
+      - Tables not copied from any legacy database. The default leaves out EF Core's migration history, which the
+        application's migrator writes anew in the consolidated database.
+    type: list
+    elements: str
+    default: [__EFMigrationsHistory]
+  target_database:
+    description: The consolidated database on O(target).
+    type: str
+    required: true
+  run_id:
+    description:
+      - Identifies this consolidation run. Tables recorded as copied for this run id are skipped on a rerun.
+      - Letters, digits, C(.), C(_) and C(-), up to 64 characters.
+    type: str
+    required: true
+  parallel:
+    description:
+      - Number of tables copied at the same time, and of deferred foreign keys restored at the same time.
+      - Each worker holds one target connection and up to one connection per legacy database. On top of that, a
+        coordinator connection per legacy database holds the snapshot.
+    type: int
+    default: 2
+  truncate:
+    description:
+      - Allow emptying target tables that already hold rows and are not recorded as copied by this run. Without
+        it, such tables are refused, unless their C(tables) override says C(truncate=true).
+    type: bool
+    default: false
+  defer_indexes:
+    description:
+      - Drop each table's indexes (primary key, unique and exclusion constraints included) for its COPY and rebuild
+        them before the table's transaction commits. One sorted build per index costs a fraction of maintaining it
+        row by row.
+      - Indexes with a property the rebuild would lose are left in place. These are indexes with a comment,
+        C(CLUSTER ON), C(REPLICA IDENTITY), their own tablespace, invalid ones and those another object depends on.
+      - With V(false) every index is maintained row by row during the COPY.
+    type: bool
+    default: true
+  state_schema:
+    description:
+      - Schema of O(target_database) that holds the run state, C(copied_tables) and C(deferred_ddl). It is created
+        on first use, and never in check mode.
+    type: str
+    default: _consolidation
+  progress_log:
+    description:
+      - A file to which one line is appended per table as it completes (then one per restored foreign key and
+        the total), so that operators can follow a long copy with C(tail -f). Not written in check mode.
+    type: path
+  maintenance_work_mem:
+    description:
+      - C(maintenance_work_mem) of the target sessions, which rebuild indexes and validate foreign keys. At most
+        O(parallel) of them run at a time.
+    type: str
+    default: 256MB
+extends_documentation_fragment:
+  - classifiedads.consolidation.connection
+attributes:
+  check_mode:
+    description: Can run in check mode and return the changed status prediction without modifying the target.
+    support: full
+    details:
+      - Changes nothing on either server and creates no state schema. It reads the source inside the same
+        snapshots and reports the tables that would be copied, with exact row counts (a C(count) in the snapshot)
+        and source sizes, the tables already recorded as complete, the keys, indexes and triggers that would be
+        dropped and rebuilt, and the statements that would run.
+      - Fails on every problem a real run would fail on before moving data, such as missing target tables,
+        mismatched columns or non-empty target tables.
+      - When O(target_database) does not exist yet, because an earlier step of the same play would create it, the
+        plan comes from the source alone and a warning says so.
+  diff_mode:
+    description: Returns no diff; RV(tables), RV(deferred) and RV(queries) describe the change instead.
+    support: none
+notes:
+  - C(COPY FREEZE) writes rows already frozen and all-visible, so that no later VACUUM rewrites them. Other
+    sessions with older snapshots could see those rows early, which does not matter for a target that is not in
+    use yet.
+  - User triggers are disabled, not left to fire, because the copied rows are history to keep as it is. A trigger
+    that stamps or audits rows would rewrite or duplicate it.
+  - Byte figures count the COPY stream; C(MB) is 1024 x 1024 bytes.
+seealso:
+  - name: COPY
+    description: PostgreSQL's COPY command, including FREEZE and the binary format.
+    link: https://www.postgresql.org/docs/current/sql-copy.html
+  - name: Snapshot synchronisation
+    description: pg_export_snapshot and SET TRANSACTION SNAPSHOT.
+    link: https://www.postgresql.org/docs/current/functions-admin.html#FUNCTIONS-SNAPSHOT-SYNCHRONIZATION
+'''
+
+EXAMPLES = r'''
+- name: Copy the legacy data into the consolidated database
+  classifiedads.consolidation.data_copy:
+    source: {host: legacy-db.internal, user: consolidation, passfile: /etc/consolidation/pgpass}
+    target: {host: new-db.internal, user: classifiedads_owner, passfile: /etc/consolidation/pgpass}
+    target_database: ClassifiedAds
+    run_id: "2026-11-20"
+    parallel: 4
+    progress_log: /var/log/consolidation/2026-11-20/data_copy.log
+    modules:
+      - {name: Product, source_database: ClassifiedAds_Product, schema: product}
+      - {name: Identity, source_database: ClassifiedAds_Identity, schema: identity}
+      - {name: Storage, source_database: ClassifiedAds_Storage, schema: storage}
+      - {name: Notification, source_database: ClassifiedAds_Notification, schema: notification}
+      - name: AuditLog
+        source_database: ClassifiedAds_AuditLog
+        schema: auditlog
+        tables:
+          # DbUp's objects live in the default schema of the consolidated database; the migrator has
+          # already journaled the same script there, so its journal may be replaced.
+          schemaversions: {schema: public, truncate: true}
+          CacheEntries: {schema: public}
+      - {name: Configuration, source_database: ClassifiedAds_Configuration, schema: configuration}
+  register: copy
+
+- name: Show what was copied
+  ansible.builtin.debug:
+    msg: "{{ copy.progress }}"
+
+- name: Connection options set once for the whole collection
+  module_defaults:
+    group/classifiedads.consolidation.all:
+      source: {host: legacy-db.internal, user: consolidation}
+      target: {host: new-db.internal, user: classifiedads_owner}
+  block:
+    - name: Preview the copy (check mode changes nothing)
+      classifiedads.consolidation.data_copy:
+        target_database: ClassifiedAds
+        run_id: "2026-11-20"
+        modules: "{{ consolidation_modules }}"
+      check_mode: true
+      register: copy_plan
+'''
+
+RETURN = r'''
+tables:
+  description: One entry per source table that is not excluded, biggest first in the copy order.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    module:
+      description: Module name.
+      type: str
+      sample: Product
+    source_database:
+      description: Legacy database.
+      type: str
+      sample: ClassifiedAds_Product
+    source_table:
+      description: Table name in the legacy database.
+      type: str
+      sample: Products
+    target_schema:
+      description: Schema in the target database.
+      type: str
+      sample: product
+    target_table:
+      description: Table name in the target database.
+      type: str
+      sample: Products
+    rows:
+      description: Rows copied (C(copied)), recorded (C(skipped_complete)) or counted in the snapshot (C(would_copy)).
+      type: int
+      sample: 12345
+    bytes:
+      description:
+        - Bytes of COPY data streamed (C(copied)), as recorded (C(skipped_complete)), or the source table size
+          (C(would_copy)).
+      type: int
+      sample: 3355443
+    source_size:
+      description: C(pg_table_size) of the source table (heap and TOAST, no indexes) in bytes.
+      type: int
+      sample: 4202496
+    seconds:
+      description: Seconds the table's copy took (null for C(would_copy)).
+      type: float
+      sample: 0.41
+    status:
+      description: What happened to the table.
+      type: str
+      choices: [copied, skipped_complete, would_copy]
+      sample: copied
+    format:
+      description: COPY format used, C(binary) or C(text); null for tables skipped as complete.
+      type: str
+      sample: binary
+excluded:
+  description: Source tables left out by O(exclude_tables).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{source_database: ClassifiedAds_Product, source_table: __EFMigrationsHistory}]
+sequences:
+  description:
+    - Sequences owned by copied target columns and where they continue; in check mode, the ones that would be set
+      (C(setval) still null because the copied values are not known yet).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - source_database: ClassifiedAds_Identity
+      source_table: DataProtectionKeys
+      target_schema: identity
+      target_table: DataProtectionKeys
+      column: Id
+      source_sequence: public."DataProtectionKeys_Id_seq"
+      source_last_value: 12
+      source_is_called: true
+      target_sequence: identity."DataProtectionKeys_Id_seq"
+      target_column_extreme: 12
+      setval: [12, true]
+deferred:
+  description:
+    - Keys, indexes and triggers taken away for the load and brought back.
+    - C(kind) is C(foreign_key), C(primary_key), C(unique), C(exclusion), C(index) or C(trigger). C(definition) is
+      C(pg_get_constraintdef), C(pg_get_indexdef) or, for a trigger, the clause that re-enables it.
+    - C(action) for a foreign key is C(dropped) or C(restored), or C(would_drop) in check mode. An interrupted run
+      leaves records behind, and check mode reports these as C(would_restore).
+    - C(action) for an index or constraint of a loaded table is C(rebuilt) (C(would_rebuild) in check mode). For a
+      trigger it is C(disabled_during_copy) (C(would_disable_during_copy) in check mode).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {kind: foreign_key, target_schema: identity, target_table: UserRoles, name: FK_UserRoles_Users_UserId,
+       definition: 'FOREIGN KEY ("UserId") REFERENCES identity."Users"("Id") ON DELETE CASCADE', action: restored}
+    - {kind: primary_key, target_schema: identity, target_table: UserRoles, name: PK_UserRoles,
+       definition: 'PRIMARY KEY ("Id")', action: rebuilt}
+queries:
+  description:
+    - SQL statements the run issued that change something or move data (the COPY commands, not the data), in
+      order of issue; in check mode, the statements a run would issue first. Catalog look-ups are left out.
+  returned: always
+  type: list
+  elements: str
+  sample:
+    - TRUNCATE "product"."Products"
+    - COPY "product"."Products" ("Id", "Code") FROM STDIN (FORMAT binary, FREEZE)
+progress:
+  description:
+    - One line per copied table (also appended to O(progress_log)), then one per restored foreign key and the total.
+    - In check mode, one line per table that would be copied, with its exact row count and source size.
+  returned: always
+  type: list
+  elements: str
+  sample: ['product."Products": 12,345 rows, 3.2 MB in 0.4 s (8.0 MB/s)']
+totals:
+  description: Figures over the tables copied by this run.
+  returned: always
+  type: dict
+  contains:
+    tables:
+      description: Tables copied now.
+      type: int
+    tables_skipped:
+      description: Tables skipped because this run id had copied them already.
+      type: int
+    rows:
+      description: Rows copied.
+      type: int
+    bytes:
+      description: Bytes of COPY data streamed.
+      type: int
+    seconds:
+      description: Wall-clock seconds of the whole run, restoring the deferred objects included.
+      type: float
+    mb_per_second:
+      description: RV(totals.bytes) over RV(totals.seconds), in MB (1024 x 1024 bytes) per second.
+      type: float
+  sample: {tables: 28, tables_skipped: 0, rows: 1234567, bytes: 840000000, seconds: 14.2, mb_per_second: 56.4}
+'''
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import (
+    PSYCOPG2_IMPORT_ERROR,
+    ConnectionFailure,
+    endpoint_spec,
+)
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.copy_plan import CopyPlanError
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import (
+    RUN_ID_PATTERN,
+    PlanError,
+    build_plan,
+    schema_problem,
+)
+
+
+def argument_spec():
+    return dict(
+        source=endpoint_spec(required=False),
+        target=endpoint_spec(required=False),
+        modules=dict(type="list", elements="dict", required=True, options=dict(
+            name=dict(type="str", required=True),
+            source_database=dict(type="str", required=True),
+            schema=dict(type="str", required=True),
+            source_schema=dict(type="str", default="public"),
+            exclude_tables=dict(type="list", elements="str", default=[]),
+            tables=dict(type="dict", default={}),
+        )),
+        exclude_tables=dict(type="list", elements="str", default=["__EFMigrationsHistory"]),
+        target_database=dict(type="str", required=True),
+        run_id=dict(type="str", required=True),
+        parallel=dict(type="int", default=2),
+        truncate=dict(type="bool", default=False),
+        defer_indexes=dict(type="bool", default=True),
+        state_schema=dict(type="str", default="_consolidation"),
+        progress_log=dict(type="path"),
+        maintenance_work_mem=dict(type="str", default="256MB"),
+    )
+
+
+def option_problems(params):
+    problems = []
+    for key in ("source", "target"):
+        if not params.get(key):
+            problems.append("%s is required: pass it to the task or through module_defaults for "
+                            "group/classifiedads.consolidation.all" % key)
+    if not RUN_ID_PATTERN.match(params["run_id"]):
+        problems.append("run_id %r must be letters, digits, '.', '_' or '-' (at most 64)" % params["run_id"])
+    if params["parallel"] < 1:
+        problems.append("parallel must be at least 1, got %d" % params["parallel"])
+    problem = schema_problem(params["state_schema"])
+    if problem:
+        problems.append("state_schema: %s" % problem)
+    return problems
+
+
+def failure_details(engine):
+    details = engine.partial_result()
+    details.pop("warnings")
+    return details
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    if PSYCOPG2_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("psycopg2"), exception=PSYCOPG2_IMPORT_ERROR)
+    # Imported here: the engine needs psycopg2, whose absence is reported just above.
+    from ansible_collections.classifiedads.consolidation.plugins.module_utils.copy_engine import (
+        CopyEngine,
+        CopyFailed,
+    )
+
+    params = module.params
+    problems = option_problems(params)
+    if problems:
+        module.fail_json(msg="; ".join(problems), problems=problems)
+    try:
+        modules = build_plan(params["modules"], params["target_database"], params["source"], params["target"],
+                             params["exclude_tables"])
+    except PlanError as exc:
+        module.fail_json(msg=str(exc), problems=exc.problems)
+
+    engine = CopyEngine(
+        source=params["source"], target=params["target"], modules=modules,
+        target_database=params["target_database"], run_id=params["run_id"], parallel=params["parallel"],
+        truncate=params["truncate"], defer_indexes=params["defer_indexes"], state_schema=params["state_schema"],
+        progress_log=params["progress_log"], maintenance_work_mem=params["maintenance_work_mem"],
+        check_mode=module.check_mode)
+    try:
+        result = engine.run()
+        for warning in result.pop("warnings"):
+            module.warn(warning)
+    except CopyPlanError as exc:
+        module.fail_json(msg="; ".join(exc.problems), problems=exc.problems, **failure_details(engine))
+    except CopyFailed as exc:
+        module.fail_json(msg="%s. Tables copied so far are recorded; rerun with the same run_id to resume." % exc,
+                         **failure_details(engine))
+    except (ConnectionFailure, IOError, OSError) as exc:
+        module.fail_json(msg=str(exc), **failure_details(engine))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
