@@ -29,6 +29,7 @@ PSYCOPG2_IMPORT_ERROR = None
 try:
     import psycopg2
     import psycopg2.extensions
+
     # Re-exported for the modules, which build their statements with it.
     from psycopg2 import sql  # noqa: F401  # pylint: disable=unused-import
 except ImportError:  # pragma: no cover - reported through missing_required_lib
