@@ -178,4 +178,3 @@ def test_legacy_history_rows_stay_out_of_the_module_schemas(consolidated, target
                                              "c.relnamespace WHERE c.relname = '__EFMigrationsHistory' "
                                              "AND n.nspname <> 'public'")
     assert stray == []
-
