@@ -178,3 +178,40 @@ def test_legacy_history_rows_stay_out_of_the_module_schemas(consolidated, target
                                              "c.relnamespace WHERE c.relname = '__EFMigrationsHistory' "
                                              "AND n.nspname <> 'public'")
     assert stray == []
+
+
+@pytest.fixture(scope="module")
+def fresh_workspace(tmp_path_factory, source_cluster, target_cluster):
+    """No legacy database exists: the plan's fresh-deployment path."""
+    root = tmp_path_factory.mktemp("fresh")
+    extra = {
+        "consolidation_source": endpoint(source_cluster),
+        "consolidation_target": endpoint(target_cluster),
+        "consolidation_target_database": "Fresh_Consolidated",
+        "consolidation_modules": [{"name": name, "source_database": f"Fresh_{name}", "schema": schema}
+                                  for name, schema in MODULES],
+        "consolidation_run_root": str(root / "runs"),
+        "consolidation_backup_root": str(root / "backups"),
+        "migrator_command": [sys.executable, str(Path(REPO) / "tools" / "bin" / "classifiedads-migrator")],
+    }
+    vars_file = root / "vars.json"
+    vars_file.write_text(json.dumps(extra))
+    vars_file.chmod(0o600)
+    yield {"root": root, "vars": vars_file}
+    query(target_cluster, "postgres", 'DROP DATABASE IF EXISTS "Fresh_Consolidated"')
+
+
+def test_fresh_deployment_creates_schemas_and_tables_then_changes_nothing(fresh_workspace, target_cluster):
+    output, changed = run_playbook(fresh_workspace)
+    assert changed > 0 and "(fresh)" in output
+    assert not (fresh_workspace["root"] / "backups").exists()
+    tables = set(query(target_cluster, "Fresh_Consolidated",
+                       "SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n "
+                       "ON n.oid = c.relnamespace WHERE c.relkind = 'r'"))
+    for expected in ("product.Products", "identity.DataProtectionKeys", "auditlog.IdempotentRequests",
+                     "configuration.LocalizationEntries", "public.schemaversions", "public.__EFMigrationsHistory"):
+        assert (expected,) in tables
+    latest = (fresh_workspace["root"] / "runs" / "latest").read_text().strip()
+    report = json.loads((fresh_workspace["root"] / "runs" / latest / "verification.json").read_text())
+    assert report["passed"] is True
+    assert run_playbook(fresh_workspace)[1] == 0
