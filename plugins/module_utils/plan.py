@@ -31,6 +31,24 @@ RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 RESERVED_SCHEMAS = ("information_schema",)
 
 
+DEFAULT_EXCLUDE_TABLES = ["__EFMigrationsHistory"]
+
+
+def mapping_argument_spec():
+    """``modules`` and ``exclude_tables``, as documented once in the ``mapping`` doc fragment."""
+    return dict(
+        modules=dict(type="list", elements="dict", required=True, options=dict(
+            name=dict(type="str", required=True),
+            source_database=dict(type="str", required=True),
+            schema=dict(type="str", required=True),
+            source_schema=dict(type="str", default="public"),
+            exclude_tables=dict(type="list", elements="str", default=[]),
+            tables=dict(type="dict", default={}),
+        )),
+        exclude_tables=dict(type="list", elements="str", default=list(DEFAULT_EXCLUDE_TABLES)),
+    )
+
+
 class PlanError(ValueError):
     """The contract is not usable; ``problems`` lists every reason."""
 

@@ -54,49 +54,6 @@ description:
     and have C(USAGE) on their schemas. It also needs C(CREATE) on the target database the first time, when the
     O(state_schema) does not exist yet.
 options:
-  modules:
-    description:
-      - The module mapping, normalised and validated as the whole collection does it. Each item names one legacy
-        database and the schema its tables go to.
-    type: list
-    elements: dict
-    required: true
-    suboptions:
-      name:
-        description: Module name, for messages and results (C(Product)).
-        type: str
-        required: true
-      source_database:
-        description: The legacy database (C(ClassifiedAds_Product)).
-        type: str
-        required: true
-      schema:
-        description: Schema of O(target_database) its tables go to (C(product)).
-        type: str
-        required: true
-      source_schema:
-        description: Schema of the legacy database that holds the tables.
-        type: str
-        default: public
-      exclude_tables:
-        description: Tables of this database not to copy, in addition to the global O(exclude_tables).
-        type: list
-        elements: str
-        default: []
-      tables:
-        description:
-          - Per-table overrides, keyed by source table name. Each value may set C(schema) and C(table) (where the
-            table lands) and C(truncate) (whether a non-empty target table may be emptied first).
-          - Naming a table the source database does not have is an error.
-        type: dict
-        default: {}
-  exclude_tables:
-    description:
-      - Tables not copied from any legacy database. The default leaves out EF Core's migration history, which the
-        application's migrator writes anew in the consolidated database.
-    type: list
-    elements: str
-    default: [__EFMigrationsHistory]
   target_database:
     description: The consolidated database on O(target).
     type: str
@@ -149,6 +106,7 @@ options:
     default: 256MB
 extends_documentation_fragment:
   - classifiedads.consolidation.connection
+  - classifiedads.consolidation.mapping
 attributes:
   check_mode:
     description: Can run in check mode and return the changed status prediction without modifying the target.
@@ -377,23 +335,16 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan i
     RUN_ID_PATTERN,
     PlanError,
     build_plan,
+    mapping_argument_spec,
     schema_problem,
 )
 
 
 def argument_spec():
-    return dict(
+    spec = mapping_argument_spec()
+    spec.update(
         source=endpoint_spec(required=False),
         target=endpoint_spec(required=False),
-        modules=dict(type="list", elements="dict", required=True, options=dict(
-            name=dict(type="str", required=True),
-            source_database=dict(type="str", required=True),
-            schema=dict(type="str", required=True),
-            source_schema=dict(type="str", default="public"),
-            exclude_tables=dict(type="list", elements="str", default=[]),
-            tables=dict(type="dict", default={}),
-        )),
-        exclude_tables=dict(type="list", elements="str", default=["__EFMigrationsHistory"]),
         target_database=dict(type="str", required=True),
         run_id=dict(type="str", required=True),
         parallel=dict(type="int", default=2),
@@ -403,6 +354,7 @@ def argument_spec():
         progress_log=dict(type="path"),
         maintenance_work_mem=dict(type="str", default="256MB"),
     )
+    return spec
 
 
 def option_problems(params):

@@ -24,6 +24,7 @@ author:
   - ClassifiedAds platform team (@classifiedads)
 extends_documentation_fragment:
   - classifiedads.consolidation.connection
+  - classifiedads.consolidation.mapping
 attributes:
   check_mode:
     description: Runs every check; does not create the run directory.
@@ -32,45 +33,6 @@ attributes:
     description: Not supported.
     support: none
 options:
-  modules:
-    description:
-      - The module mapping, one entry per legacy database.
-    type: list
-    elements: dict
-    required: true
-    suboptions:
-      name:
-        description: Module name, for reports.
-        type: str
-        required: true
-      source_database:
-        description: Legacy database of the module, exactly as named on the source server.
-        type: str
-        required: true
-      schema:
-        description: Schema of the consolidated database that receives the module's tables.
-        type: str
-        required: true
-      source_schema:
-        description: Schema of the legacy database that holds the tables.
-        type: str
-        default: public
-      exclude_tables:
-        description: Tables of this module that are not copied, in addition to O(exclude_tables).
-        type: list
-        elements: str
-        default: []
-      tables:
-        description:
-          - Per source table overrides, keyed by table name. Each value may set C(schema) and C(table) (where the
-            table lands) and C(truncate) (whether a non-empty target table may be emptied before the copy).
-        type: dict
-        default: {}
-  exclude_tables:
-    description: Tables not copied from any legacy database (the migrator writes its own history).
-    type: list
-    elements: str
-    default: ["__EFMigrationsHistory"]
   target_database:
     description: Name of the consolidated database.
     type: str
@@ -175,6 +137,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan i
     PlanError,
     build_plan,
     expected_tables,
+    mapping_argument_spec,
     target_schemas,
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.preflight import (
@@ -189,15 +152,6 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.prefli
     write_private_json,
 )
 
-MODULE_OPTIONS = dict(
-    name=dict(type="str", required=True),
-    source_database=dict(type="str", required=True),
-    schema=dict(type="str", required=True),
-    source_schema=dict(type="str", default="public"),
-    exclude_tables=dict(type="list", elements="str", default=[]),
-    tables=dict(type="dict", default={}),
-)
-
 
 def address(endpoint):
     return {"host": endpoint.get("host"), "port": endpoint.get("port"), "user": endpoint.get("user")}
@@ -208,8 +162,7 @@ def main():
         argument_spec=dict(
             source=endpoint_spec(required=False),
             target=endpoint_spec(required=False),
-            modules=dict(type="list", elements="dict", required=True, options=MODULE_OPTIONS),
-            exclude_tables=dict(type="list", elements="str", default=["__EFMigrationsHistory"]),
+            **mapping_argument_spec(),
             target_database=dict(type="str", required=True),
             mode=dict(type="str", default="auto", choices=["auto", "existing", "fresh"]),
             run_id=dict(type="str", default=""),

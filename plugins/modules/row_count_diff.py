@@ -41,6 +41,7 @@ author:
   - ClassifiedAds platform team (@classifiedads)
 extends_documentation_fragment:
   - classifiedads.consolidation.connection
+  - classifiedads.consolidation.mapping
 attributes:
   check_mode:
     description:
@@ -51,51 +52,6 @@ attributes:
     description: Not supported; RV(tables) and the report files say what differs.
     support: none
 options:
-  modules:
-    description:
-      - The module mapping, one entry per legacy database, as the C(classifiedads.consolidation.consolidation) role
-        normalises it. Empty when only O(expect_tables) is checked.
-      - When this option is not empty, O(source) is required.
-    type: list
-    elements: dict
-    default: []
-    suboptions:
-      name:
-        description: Module name, for the report.
-        type: str
-        required: true
-      source_database:
-        description: Legacy database of the module, exactly as named on the source server.
-        type: str
-        required: true
-      schema:
-        description:
-          - Schema of O(target_database) that holds the module's tables.
-          - Its tables that no legacy table maps to are C(extra).
-        type: str
-        required: true
-      source_schema:
-        description: Schema of the legacy database whose tables are compared.
-        type: str
-        default: public
-      exclude_tables:
-        description: Tables of this module that are not compared, in addition to O(exclude_tables).
-        type: list
-        elements: str
-        default: []
-      tables:
-        description:
-          - Per source table overrides, keyed by table name. C(schema) and C(table) say where the table lands.
-            C(truncate) is accepted and ignored here.
-        type: dict
-        default: {}
-  exclude_tables:
-    description:
-      - Tables not compared in any legacy database. They are listed as C(excluded). A target table of that name in a
-        module schema is listed as C(excluded) too, not as C(extra).
-    type: list
-    elements: str
-    default: ["__EFMigrationsHistory"]
   target_database:
     description: Name of the consolidated database. Used exactly as given (quoted), so case matters.
     type: str
@@ -443,17 +399,9 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan i
     RUN_ID_PATTERN,
     PlanError,
     build_plan,
+    mapping_argument_spec,
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.preflight import write_private_file
-
-MODULE_OPTIONS = dict(
-    name=dict(type="str", required=True),
-    source_database=dict(type="str", required=True),
-    schema=dict(type="str", required=True),
-    source_schema=dict(type="str", default="public"),
-    exclude_tables=dict(type="list", elements="str", default=[]),
-    tables=dict(type="dict", default={}),
-)
 
 REPORT_FILES = ("verification.json", "verification.md")
 
@@ -668,8 +616,7 @@ def main():
         argument_spec=dict(
             source=endpoint_spec(required=False),
             target=endpoint_spec(required=False),
-            modules=dict(type="list", elements="dict", default=[], options=MODULE_OPTIONS),
-            exclude_tables=dict(type="list", elements="str", default=["__EFMigrationsHistory"]),
+            **mapping_argument_spec(),
             target_database=dict(type="str", required=True),
             expect_tables=dict(type="dict", default={}),
             checksum=dict(type="bool", default=False),

@@ -34,6 +34,7 @@ author:
   - ClassifiedAds platform team (@classifiedads)
 extends_documentation_fragment:
   - classifiedads.consolidation.connection
+  - classifiedads.consolidation.mapping
 attributes:
   check_mode:
     description:
@@ -45,20 +46,6 @@ attributes:
     description: Not supported.
     support: none
 options:
-  modules:
-    description:
-      - The module mapping, one entry per legacy database, as the C(classifiedads.consolidation.consolidation) role
-        normalises it - C(name), C(source_database), C(schema), optional C(source_schema) (default C(public)),
-        C(exclude_tables) and C(tables) (per-table overrides C({schema, table, truncate})). A table overridden into
-        another schema (or name) is created there.
-    type: list
-    elements: dict
-    required: true
-  exclude_tables:
-    description: Tables of every legacy database that are not recreated.
-    type: list
-    elements: str
-    default: [__EFMigrationsHistory]
   target_database:
     description:
       - The consolidated database. It must exist, with the module schemas (the C(classifiedads.consolidation.schemas)
@@ -142,6 +129,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan i
     PlanError,
     build_plan,
     find_collisions,
+    mapping_argument_spec,
 )
 
 
@@ -192,8 +180,7 @@ def main():
         argument_spec=dict(
             source=endpoint_spec(required=False),
             target=endpoint_spec(required=False),
-            modules=dict(type="list", elements="dict", required=True),
-            exclude_tables=dict(type="list", elements="str", default=["__EFMigrationsHistory"]),
+            **mapping_argument_spec(),
             target_database=dict(type="str", required=True),
         ),
         supports_check_mode=True,

@@ -338,7 +338,8 @@ def test_a_sequence_behind_is_flagged(verify, consolidated, target_cluster):
 def test_connection_problems_are_reported_clearly(verify, consolidated, run_module, target_cluster):
     missing = verify(modules=MODULES + [{"name": "Gone", "source_database": "ClassifiedAds_Gone", "schema": "gone"}])
     assert missing["failed"] and "ClassifiedAds_Gone" in missing["msg"] and "does not exist" in missing["msg"]
-    no_target = run_module("row_count_diff", {"target_database": TARGET, "expect_tables": {"product": []}})
+    no_target = run_module("row_count_diff", {"target_database": TARGET, "modules": [],
+                                              "expect_tables": {"product": []}})
     assert no_target["failed"] and "target connection is required" in no_target["msg"]
     no_source = run_module("row_count_diff", {"target": endpoint(target_cluster), "target_database": TARGET,
                                               "modules": MODULES})
@@ -369,7 +370,7 @@ def test_an_unreadable_table_is_an_error_and_the_password_stays_secret(verify, c
 
 def test_expected_schemas_and_tables(run_module, consolidated, target_cluster):
     result = run_module("row_count_diff", {
-        "target": endpoint(target_cluster), "target_database": TARGET, "fail_on_mismatch": False,
+        "target": endpoint(target_cluster), "target_database": TARGET, "fail_on_mismatch": False, "modules": [],
         "expect_tables": {"product": ["Products", "Nope"], "identity": [], "ghost": [], "phantom": ["T"]}})
     assert not result["failed"], result.get("msg")
     states = dict(((row["target_schema"], row["target_table"]), (row["state"], row["reasons"]))

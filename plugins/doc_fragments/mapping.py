@@ -1,0 +1,60 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ClassifiedAds platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+class ModuleDocFragment(object):
+    # The module -> database -> schema mapping shared by every module that reads it
+    # (plugins/module_utils/plan.py holds the matching argument spec, mapping_argument_spec()).
+    DOCUMENTATION = r'''
+options:
+  modules:
+    description:
+      - The module mapping, one entry per legacy database, validated and normalised the same way in every module
+        of the collection (the C(classifiedads.consolidation.consolidation) role publishes it as
+        C(consolidation_plan.modules)).
+      - Only M(classifiedads.consolidation.row_count_diff) accepts an empty list (it then checks its
+        C(expect_tables) alone).
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description: Module name, for messages and reports (C(Product)).
+        type: str
+        required: true
+      source_database:
+        description: The legacy database, exactly as named on the source server (C(ClassifiedAds_Product)).
+        type: str
+        required: true
+      schema:
+        description: Schema of the consolidated database that receives the module's tables (C(product)).
+        type: str
+        required: true
+      source_schema:
+        description: Schema of the legacy database that holds the tables.
+        type: str
+        default: public
+      exclude_tables:
+        description: Tables of this legacy database that are left out, in addition to O(exclude_tables).
+        type: list
+        elements: str
+        default: []
+      tables:
+        description:
+          - Per source table overrides, keyed by table name. Each value may set C(schema) and C(table) (where the
+            table lands) and C(truncate) (whether a non-empty target table may be emptied before the copy).
+        type: dict
+        default: {}
+  exclude_tables:
+    description:
+      - Tables left out of every legacy database. The default leaves out EF Core's migration history, which the
+        application's migrator writes anew in the consolidated database.
+    type: list
+    elements: str
+    default: [__EFMigrationsHistory]
+'''
