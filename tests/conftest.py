@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 
+import psycopg2
 import pytest
 from devkit.pgembed import EmbeddedCluster
 
@@ -41,6 +42,23 @@ def target_cluster(cluster_root):
 
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_sql(info, dbname, statement, params=None):
+    """Run one statement in autocommit on ``dbname`` of an embedded cluster; rows, or None for commands."""
+    conn = psycopg2.connect(**info.connect_kwargs(dbname))
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(statement, params)
+            return cur.fetchall() if cur.description else None
+    finally:
+        conn.close()
+
+
+def execute(info, statement, dbname="postgres", params=None):
+    """``run_sql`` with the maintenance database as default."""
+    return run_sql(info, dbname, statement, params)
 
 
 def endpoint(info) -> dict:

@@ -16,7 +16,7 @@ import time
 
 import psycopg2
 import pytest
-from conftest import endpoint
+from conftest import endpoint, execute
 from devkit import legacy
 from psycopg2 import sql
 
@@ -28,17 +28,6 @@ HOSTILE = 'a"; DROP TABLE x; --'
 PREFIX = "BackupCase"
 LEGACY = [f"{PREFIX}_{name}" for name in ("Product", "Identity", "Storage", "Notification", "AuditLog",
                                           "Configuration")]
-
-
-def execute(info, statement, dbname="postgres", params=None):
-    conn = psycopg2.connect(**info.connect_kwargs(dbname))
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(statement, params)
-            return cur.fetchall() if cur.description else None
-    finally:
-        conn.close()
 
 
 def table_counts(info, dbname):

@@ -18,6 +18,7 @@ import psycopg2
 import pytest
 import yaml
 from conftest import REPO, endpoint
+from conftest import run_sql as query
 from devkit import legacy
 from psycopg2 import sql
 
@@ -25,17 +26,6 @@ PREFIX = "E2E"
 TARGET_DB = "E2E_Consolidated"
 MODULES = [("Product", "product"), ("Identity", "identity"), ("Storage", "storage"),
            ("Notification", "notification"), ("AuditLog", "auditlog"), ("Configuration", "configuration")]
-
-
-def query(info, dbname, statement, params=None):
-    conn = psycopg2.connect(**info.connect_kwargs(dbname))
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(statement, params)
-            return cur.fetchall() if cur.description else None
-    finally:
-        conn.close()
 
 
 def server_snapshot(info):

@@ -6,20 +6,11 @@ import os
 import sys
 from pathlib import Path
 
-import psycopg2
 import pytest
-from conftest import REPO, endpoint
+from conftest import REPO, endpoint, execute
 
 PASSWORD = "migrator-Secret-4711"
 DATABASE = "Migrator_Run"
-
-
-def execute(info, statement, dbname="postgres"):
-    conn = psycopg2.connect(**info.connect_kwargs(dbname))
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(statement)
-    conn.close()
 
 
 @pytest.fixture

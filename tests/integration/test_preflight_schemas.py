@@ -4,21 +4,10 @@ from __future__ import annotations
 
 import os
 
-import psycopg2
 import pytest
-from conftest import endpoint
+from conftest import endpoint, execute
 
 HOSTILE = 'a"; DROP TABLE x; --'
-
-
-def execute(info, statement, dbname="postgres"):
-    conn = psycopg2.connect(**info.connect_kwargs(dbname))
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(statement)
-        rows = cur.fetchall() if cur.description else None
-    conn.close()
-    return rows
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import psycopg2
 import pytest
-from conftest import endpoint
+from conftest import endpoint, execute
 from devkit import catalog, legacy, reference_catalog
 from psycopg2 import sql
 
@@ -15,17 +15,6 @@ PREFIX = "DdlCase"
 TARGET = "DdlCase"
 SCHEMAS = ("product", "identity", "storage", "notification", "auditlog", "configuration")
 OVERRIDDEN = ("schemaversions", "CacheEntries")  # DbUp's tables land in public, as in the consolidation defaults
-
-
-def execute(info, statement, dbname="postgres", params=None):
-    conn = psycopg2.connect(**info.connect_kwargs(dbname))
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(statement, params)
-            return cur.fetchall() if cur.description else None
-    finally:
-        conn.close()
 
 
 def read_schema(info, dbname, schema):
