@@ -512,8 +512,8 @@ def test_killed_mid_table_the_rerun_completes_without_duplicates(run_module, sou
         drop_database(target_cluster, target_db)
 
 
-def test_a_table_failing_mid_stream_stops_the_run_and_a_rerun_resumes(run_module, source_cluster, target_cluster,
-                                                                       kill_legacy, pristine):
+def test_a_table_failing_mid_stream_stops_the_run_and_a_rerun_resumes(
+        run_module, source_cluster, target_cluster, kill_legacy, pristine):
     target_db = migrated_target(target_cluster, "DataCopy_Failing")
     # Every row breaks this check: the COPY fails on its first row while the source still has megabytes to send.
     query(target_cluster, target_db, 'ALTER TABLE product."ArchivedOutboxMessages" '
