@@ -23,7 +23,6 @@ __metaclass__ = type
 
 import contextlib
 import errno
-import fcntl
 import glob
 import json
 import os
@@ -33,6 +32,7 @@ import tempfile
 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import (
     connect,
+    directory_lock,
     libpq_environment,
     sql,
 )
@@ -215,20 +215,9 @@ def prepare_set_dir(set_dir):
     return changed
 
 
-@contextlib.contextmanager
 def set_lock(set_dir):
     """Hold an exclusive lock on the set directory: two runs must not write one set."""
-    fd = os.open(set_dir, os.O_RDONLY)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except (IOError, OSError) as exc:
-            if exc.errno in (errno.EAGAIN, errno.EACCES):
-                raise BackupError("backup set %s is being written by another run" % set_dir) from None
-            raise
-        yield
-    finally:
-        os.close(fd)
+    return directory_lock(set_dir, BackupError("backup set %s is being written by another run" % set_dir))
 
 
 def remove_partials(set_dir):

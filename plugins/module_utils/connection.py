@@ -20,6 +20,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import contextlib
+import errno
+import fcntl
 import os
 import shutil
 import tempfile
@@ -155,3 +157,43 @@ def same_server(left, right):
     """Whether two endpoints name the same server (host and port)."""
     return (left.get("host") or "", int(left.get("port") or 5432)) == (
         right.get("host") or "", int(right.get("port") or 5432))
+
+
+def program_runner(module):
+    """``module.run_command`` for libpq client programs, with a whole environment and a private umask.
+
+    ``run(argv, env, before_communicate)`` runs ``argv`` with exactly ``env``
+    (from libpq_environment, which drops variables such as PGPASSWORD that
+    would override the private pgpass file); run_command itself can only add
+    variables.
+    """
+
+    def run(argv, env, before_communicate):
+        saved = dict(os.environ)
+        try:
+            if env is not None:
+                os.environ.clear()
+                os.environ.update(env)
+            return module.run_command(argv, cwd="/", umask=0o077, before_communicate_callback=before_communicate,
+                                      handle_exceptions=False)
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+    return run
+
+
+@contextlib.contextmanager
+def directory_lock(path, busy):
+    """Hold an exclusive lock on a directory; raise ``busy`` (an exception) when another process holds it."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except (IOError, OSError) as exc:
+            if exc.errno in (errno.EAGAIN, errno.EACCES):
+                raise busy from None
+            raise
+        yield
+    finally:
+        os.close(fd)

@@ -29,7 +29,6 @@ __metaclass__ = type
 
 import contextlib
 import errno
-import fcntl
 import json
 import os
 import re
@@ -44,6 +43,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.backup
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import (
     connect,
+    directory_lock,
     libpq_environment,
     sql,
 )
@@ -243,24 +243,6 @@ class Journal(Recorder):
         return self.run(argv, env)
 
 
-def program_runner(module):
-    """``run_command`` with a whole environment (libpq_environment removes PGPASSWORD and the like)."""
-
-    def run(argv, env, before_communicate):
-        saved = dict(os.environ)
-        try:
-            if env is not None:
-                os.environ.clear()
-                os.environ.update(env)
-            return module.run_command(argv, cwd="/", umask=0o077, before_communicate_callback=before_communicate,
-                                      handle_exceptions=False)
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
-
-    return run
-
-
 # -- files ------------------------------------------------------------------------------------
 
 
@@ -284,17 +266,9 @@ def run_lock(run_dir, check_mode):
     if check_mode or not os.path.isdir(run_dir):
         yield
         return
-    fd = os.open(run_dir, os.O_RDONLY)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except (IOError, OSError) as exc:
-            if exc.errno in (errno.EAGAIN, errno.EACCES):
-                raise RestoreError("run %s is being decommissioned or rolled back by another play" % run_dir) from None
-            raise
+    with directory_lock(run_dir, RestoreError("run %s is being decommissioned or rolled back by another play"
+                                              % run_dir)):
         yield
-    finally:
-        os.close(fd)
 
 
 # -- the server -------------------------------------------------------------------------------

@@ -198,7 +198,6 @@ commands:
             "--file=/backups/run-1/ClassifiedAds_Product.dump.partial"]]
 '''
 
-import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
@@ -207,28 +206,10 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.connec
     PSYCOPG2_IMPORT_ERROR,
     ConnectionFailure,
     endpoint_spec,
+    program_runner,
     psycopg2,
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.manifest import BackupError
-
-
-def program_runner(module):
-    """``run_command`` with a whole environment (libpq_environment drops variables, such as
-    PGPASSWORD, that would override the private pgpass file) and a private umask."""
-
-    def run(argv, env, before_communicate):
-        saved = dict(os.environ)
-        try:
-            if env is not None:
-                os.environ.clear()
-                os.environ.update(env)
-            return module.run_command(argv, cwd="/", umask=0o077, before_communicate_callback=before_communicate,
-                                      handle_exceptions=False)
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
-
-    return run
 
 
 def main():

@@ -168,6 +168,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.connec
     PSYCOPG2_IMPORT_ERROR,
     ConnectionFailure,
     endpoint_spec,
+    program_runner,
     psycopg2,
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.manifest import BackupError
@@ -175,7 +176,6 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.restor
     Journal,
     RestoreError,
     Rollback,
-    program_runner,
     run_lock,
 )
 

@@ -166,6 +166,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.connec
     ConnectionFailure,
     connect,
     endpoint_spec,
+    program_runner,
     psycopg2,
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.manifest import (
@@ -181,7 +182,6 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.restor
     RestoreError,
     drop_database,
     list_sessions,
-    program_runner,
     read_catalog,
     read_json,
     rename_database,
