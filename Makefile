@@ -75,7 +75,7 @@ lint: venv collections ## yamllint, ruff, ansible-lint (production profile, offl
 	$(VENV)/bin/ansible-lint
 
 pytest: venv collections ## Unit and integration tests (PYTEST_ARGS=...)
-	$(WITH_DEVKIT) $(VENV)/bin/python -m pytest tests/unit tests/integration $(PYTEST_ARGS)
+	$(WITH_DEVKIT) $(VENV)/bin/python -m pytest tests/unit tests/integration tests/tools $(PYTEST_ARGS)
 
 sanity: venv collections ## ansible-test sanity on a copy of the tree (SANITY_ARGS='--test pylint')
 	VENV=$(VENV) COLL_ROOT=$(COLL_ROOT) BUILD_DIR=$(BUILD_DIR) .ci/sanity.sh $(SANITY_ARGS)

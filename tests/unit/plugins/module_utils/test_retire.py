@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime
 
 import pytest
+from constants import HOSTILE
 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils import retire as r
 
-HOSTILE = 'a"; DROP TABLE x; --'
 DATABASES = ["ClassifiedAds_Product", "ClassifiedAds_Identity", HOSTILE]
 PLAN = {"run_id": "run-1", "mode": "existing", "target_database": "ClassifiedAds",
         "modules": [{"source_database": name} for name in DATABASES]}

@@ -19,13 +19,12 @@ import pytest
 import yaml
 from conftest import REPO, endpoint
 from conftest import run_sql as query
+from constants import MODULE_SCHEMAS as MODULES
 from devkit import legacy
 from psycopg2 import sql
 
 PREFIX = "E2E"
 TARGET_DB = "E2E_Consolidated"
-MODULES = [("Product", "product"), ("Identity", "identity"), ("Storage", "storage"),
-           ("Notification", "notification"), ("AuditLog", "auditlog"), ("Configuration", "configuration")]
 
 
 def server_snapshot(info):

@@ -5,12 +5,11 @@ from __future__ import annotations
 import copy
 
 import pytest
+from constants import HOSTILE
 from psycopg2 import sql
 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils import ddl_clone as d
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import normalize_module
-
-HOSTILE = 'a"; DROP TABLE x; --'
 
 
 def render(composable) -> str:

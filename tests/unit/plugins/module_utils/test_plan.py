@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from constants import HOSTILE
 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import (
     PlanError,
@@ -13,7 +14,6 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan i
     target_schemas,
 )
 
-HOSTILE = 'a"; DROP TABLE x; --'
 SOURCE = {"host": "db1", "port": 5432}
 OTHER = {"host": "db2", "port": 5432}
 

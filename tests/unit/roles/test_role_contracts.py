@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROLES = sorted(path for path in (Path(__file__).resolve().parents[2] / "roles").iterdir() if path.is_dir())
+ROLES = sorted(path for path in (Path(__file__).resolve().parents[3] / "roles").iterdir() if path.is_dir())
 
 
 def declared(role: Path) -> set[str]:

@@ -19,17 +19,16 @@ import time
 import psycopg2
 import pytest
 from conftest import REPO, endpoint
+from constants import HOSTILE
+from constants import MODULE_SCHEMAS as MODULES
 from devkit import legacy, migrator
 from psycopg2 import sql
 
 pytestmark = pytest.mark.integration
 
-HOSTILE = 'a"; DROP TABLE x; --'
 PREFIX = "DataCopy"
 TARGET_DB = "DataCopy_Consolidated"
 RUN_ID = "copy-1"
-MODULES = [("Product", "product"), ("Identity", "identity"), ("Storage", "storage"),
-           ("Notification", "notification"), ("AuditLog", "auditlog"), ("Configuration", "configuration")]
 # Tables the migrator seeds (HasData rows, DbUp's journal): the legacy copy replaces their rows.
 SEEDED = {"Product": ["Products"], "Identity": ["Users"],
           "Configuration": ["ConfigurationEntries", "LocalizationEntries"]}

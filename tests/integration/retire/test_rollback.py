@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import endpoint
 from conftest import run_sql as query
+from constants import HOSTILE
 from devkit import legacy
 from psycopg2 import sql
 from test_decommission import Workspace
@@ -166,7 +167,6 @@ def test_second_rollback_after_a_restore_changes_nothing(dropped):
 # -- a hostile database name, module by module ------------------------------------------------------
 
 
-HOSTILE = 'a"; DROP TABLE x; --'
 CONTENT = 'SELECT count(*), md5(string_agg(note, \'\' ORDER BY id)) FROM "x y"'
 
 

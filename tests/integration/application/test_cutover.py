@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import REPO
+from constants import MODULE_NAMES as MODULES
 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.app_config import (
     dotenv_data,
@@ -32,7 +33,6 @@ FIXTURES = Path(REPO) / "tests" / "fixtures" / "classifiedads_app"
 SETTINGS = ["ClassifiedAds.WebAPI/appsettings.json", "ClassifiedAds.Background/appsettings.json",
             "ClassifiedAds.Migrator/appsettings.json"]
 FILES = SETTINGS + [".env", "docker-compose.yml"]
-MODULES = ["AuditLog", "Configuration", "Identity", "Notification", "Product", "Storage"]
 ENV_KEYS = [f"Modules__{name}__ConnectionStrings__Default" for name in MODULES]
 PASSWORD = "N3w\"Pa;ss$w0rd'x"
 TARGET = {"host": "10.1.2.3", "port": 6432, "user": "classifiedads"}

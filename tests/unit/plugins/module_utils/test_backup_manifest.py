@@ -5,10 +5,9 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from constants import HOSTILE
 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils import manifest as m
-
-HOSTILE = 'a"; DROP TABLE x; --'
 
 # What `pg_restore --list` prints (PostgreSQL 15): TABLE DATA lines carry the table's OID.
 LISTING = """;

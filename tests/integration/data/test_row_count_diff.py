@@ -13,6 +13,7 @@ import textwrap
 import psycopg2
 import pytest
 from conftest import REPO, endpoint
+from constants import HOSTILE
 from devkit import legacy, migrator
 from psycopg2 import sql
 
@@ -20,7 +21,6 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan i
 
 pytestmark = pytest.mark.integration
 
-HOSTILE = 'a"; DROP TABLE x; --'
 PRISTINE = "ClassifiedAds_Verify_pristine"
 TARGET = "ClassifiedAds_Verify"
 MODULES = [

@@ -6,8 +6,7 @@ import os
 
 import pytest
 from conftest import endpoint, execute
-
-HOSTILE = 'a"; DROP TABLE x; --'
+from constants import HOSTILE
 
 
 @pytest.fixture

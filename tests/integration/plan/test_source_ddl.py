@@ -5,12 +5,12 @@ from __future__ import annotations
 import psycopg2
 import pytest
 from conftest import endpoint, execute
+from constants import HOSTILE
 from devkit import catalog, legacy, reference_catalog
 from psycopg2 import sql
 
 pytestmark = pytest.mark.integration
 
-HOSTILE = 'a"; DROP TABLE x; --'
 PREFIX = "DdlCase"
 TARGET = "DdlCase"
 SCHEMAS = ("product", "identity", "storage", "notification", "auditlog", "configuration")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from constants import HOSTILE
 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils import copy_plan
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.copy_plan import (
@@ -14,7 +15,6 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.copy_p
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import build_plan
 
-HOSTILE = 'a"; DROP TABLE x; --'
 LABEL = "ClassifiedAds_Product:public.\"Products\" -> product.\"Products\""
 
 

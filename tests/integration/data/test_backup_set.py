@@ -17,6 +17,7 @@ import time
 import psycopg2
 import pytest
 from conftest import endpoint, execute
+from constants import HOSTILE
 from devkit import legacy
 from psycopg2 import sql
 
@@ -24,7 +25,6 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.manife
 
 pytestmark = pytest.mark.integration
 
-HOSTILE = 'a"; DROP TABLE x; --'
 PREFIX = "BackupCase"
 LEGACY = [f"{PREFIX}_{name}" for name in ("Product", "Identity", "Storage", "Notification", "AuditLog",
                                           "Configuration")]

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from constants import HOSTILE
 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils import restore as r
 
-HOSTILE = 'a"; DROP TABLE x; --'
 RENAMED = {"database": "ClassifiedAds_Product", "state": "retired", "mode": "rename",
            "retired_name": "ClassifiedAds_Product_retired_20261124"}
 DROPPED = {"database": "ClassifiedAds_Product", "state": "retired", "mode": "drop", "retired_name": None}

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from constants import HOSTILE
 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils import rowdiff
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import PlanError, build_plan
 
-HOSTILE = 'a"; DROP TABLE x; --'
 SERVER = {"host": "db1", "port": 5432}
 OTHER = {"host": "db2", "port": 5432}
 

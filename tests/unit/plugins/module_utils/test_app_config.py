@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from constants import MODULE_NAMES as MODULES
 from devkit.migrator import parse_connection_string
 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils import app_config as ac
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "classifiedads_app"
-MODULES = ["AuditLog", "Configuration", "Identity", "Notification", "Product", "Storage"]
+FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "classifiedads_app"
 SETTINGS_KEYS = [f"Modules:{name}:ConnectionStrings:Default" for name in MODULES]
 ENV_KEYS = [f"Modules__{name}__ConnectionStrings__Default" for name in MODULES]
 HOSTILE_PASSWORD = 'a"; DROP TABLE x; --$HOME\\'
