@@ -32,7 +32,6 @@ import tempfile
 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import (
     connect,
-    directory_lock,
     libpq_environment,
     sql,
 )
@@ -62,6 +61,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.manife
     validate_label,
     validate_set_id,
 )
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import directory_lock
 
 # Where distributions install versioned client binaries (Debian/Ubuntu, PGDG RPMs, source builds).
 PG_DUMP_GLOBS = ("/usr/lib/postgresql/*/bin/pg_dump", "/usr/pgsql-*/bin/pg_dump", "/usr/local/pgsql/bin/pg_dump")

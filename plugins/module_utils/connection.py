@@ -20,12 +20,13 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import contextlib
-import errno
-import fcntl
 import os
 import shutil
 import tempfile
 import traceback
+
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import describe
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.errors import ConsolidationError
 
 PSYCOPG2_IMPORT_ERROR = None
 try:
@@ -63,15 +64,8 @@ def endpoint_spec(required=True):
     return dict(type="dict", required=required, options=endpoint_options())
 
 
-class ConnectionFailure(Exception):
+class ConnectionFailure(ConsolidationError):
     """A server could not be reached or refused us; the message carries no secret."""
-
-
-def describe(endpoint, dbname=None):
-    """``user@host:port/dbname`` for messages; never includes the password."""
-    where = "%s@%s:%s" % (endpoint.get("user") or "(default user)", endpoint.get("host") or "(local socket)",
-                          endpoint.get("port"))
-    return where + ("/" + dbname if dbname else "")
 
 
 def connect_params(endpoint, dbname):
@@ -182,18 +176,3 @@ def program_runner(module):
 
     return run
 
-
-@contextlib.contextmanager
-def directory_lock(path, busy):
-    """Hold an exclusive lock on a directory; raise ``busy`` (an exception) when another process holds it."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except (IOError, OSError) as exc:
-            if exc.errno in (errno.EAGAIN, errno.EACCES):
-                raise busy from None
-            raise
-        yield
-    finally:
-        os.close(fd)

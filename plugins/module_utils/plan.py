@@ -22,12 +22,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import re
-
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import same_server
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.errors import ConsolidationError
 
 MAX_IDENTIFIER_BYTES = 63
-RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 RESERVED_SCHEMAS = ("information_schema",)
 
 
@@ -49,12 +47,8 @@ def mapping_argument_spec():
     )
 
 
-class PlanError(ValueError):
+class PlanError(ConsolidationError, ValueError):
     """The contract is not usable; ``problems`` lists every reason."""
-
-    def __init__(self, problems):
-        self.problems = list(problems)
-        super(PlanError, self).__init__("; ".join(self.problems))
 
 
 def identifier_problem(kind, name):

@@ -43,7 +43,6 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.backup
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import (
     connect,
-    directory_lock,
     libpq_environment,
     sql,
 )
@@ -70,6 +69,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.retire
     utc_timestamp,
     with_entry,
 )
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import directory_lock
 
 ROLLBACK_RECORD_NAME = "rollback.json"
 ROLLBACK_RECORD_KIND = "classifiedads.consolidation.rollback"

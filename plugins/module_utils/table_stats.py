@@ -37,10 +37,10 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import (
     ConnectionFailure,
     connect,
-    describe,
     psycopg2,
     sql,
 )
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import describe
 
 # Every text rendering that depends on a setting, pinned; every session read-only.
 # jit is off: the expressions are trivial, and compiling them only added time (measured).

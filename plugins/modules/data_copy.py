@@ -332,12 +332,12 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.connec
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.copy_plan import CopyPlanError
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import (
-    RUN_ID_PATTERN,
     PlanError,
     build_plan,
     mapping_argument_spec,
     schema_problem,
 )
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import RUN_ID_PATTERN
 
 
 def argument_spec():

@@ -133,7 +133,6 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.connec
     endpoint_spec,
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import (
-    RUN_ID_PATTERN,
     PlanError,
     build_plan,
     expected_tables,
@@ -151,6 +150,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.prefli
     write_private_file,
     write_private_json,
 )
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import RUN_ID_PATTERN
 
 
 def address(endpoint):

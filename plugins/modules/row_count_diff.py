@@ -396,12 +396,12 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.connec
     psycopg2,
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import (
-    RUN_ID_PATTERN,
     PlanError,
     build_plan,
     mapping_argument_spec,
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.preflight import write_private_file
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import RUN_ID_PATTERN
 
 REPORT_FILES = ("verification.json", "verification.md")
 

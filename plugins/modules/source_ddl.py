@@ -111,7 +111,6 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.connec
     PSYCOPG2_IMPORT_ERROR,
     ConnectionFailure,
     connect,
-    describe,
     endpoint_spec,
     psycopg2,
 )
@@ -125,6 +124,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.ddl_cl
     flatten_steps,
     plan_module,
 )
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import describe
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import (
     PlanError,
     build_plan,

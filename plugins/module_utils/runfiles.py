@@ -1,0 +1,107 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ClassifiedAds platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The run directory and the backup set: their file names, the run-id pattern, private JSON files.
+
+A run is named by its run id; ``<run_root>/<run id>`` holds its record
+(``plan.json``, logs, reports) and ``<backup_root>/<run id>`` its backup set.
+Every module and role takes these names from here (roles through the
+``files`` of the published plan), so that no two places spell them.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import re
+
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.errors import ConsolidationError
+
+# A run id (and the backup set id, which is the run id): it names directories, so no separators.
+RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+RUN_ID_RULE = "letters, digits, '.', '_' or '-', starting with a letter or digit (at most 64)"
+
+# <run_root>
+LATEST_POINTER = "latest"
+# <run_root>/<run id>
+PLAN = "plan.json"
+MIGRATOR_LOG = "migrator.log"
+DATA_COPY_LOG = "data_copy.log"
+VERIFICATION_REPORT = "verification.json"
+VERIFICATION_MARKDOWN = "verification.md"
+DECOMMISSION_RECORD = "decommission.json"
+ROLLBACK_RECORD = "rollback.json"
+# <backup_root>/<run id>
+MANIFEST = "manifest.json"
+CONFIG_DIR = "config"
+CONFIG_INDEX = "index.json"
+
+RUN_FILES = {
+    "plan": PLAN,
+    "migrator_log": MIGRATOR_LOG,
+    "data_copy_log": DATA_COPY_LOG,
+    "verification_report": VERIFICATION_REPORT,
+    "verification_markdown": VERIFICATION_MARKDOWN,
+    "decommission_record": DECOMMISSION_RECORD,
+    "rollback_record": ROLLBACK_RECORD,
+}
+
+
+def run_id_problem(run_id, option="run_id"):
+    """Why ``run_id`` cannot name a run, or None."""
+    if isinstance(run_id, str) and RUN_ID_PATTERN.match(run_id):
+        return None
+    return "%s %r must be %s" % (option, run_id, RUN_ID_RULE)
+
+
+def run_files(run_dir):
+    """{purpose: path} of every file a run directory may hold (published in the plan for the roles)."""
+    return dict((key, os.path.join(run_dir, name)) for key, name in RUN_FILES.items())
+
+
+def read_json(path, error=ConsolidationError):
+    """The JSON document at ``path``, or None when there is no such file; ``error`` for anything else."""
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except (IOError, OSError) as exc:
+        if exc.errno == errno.ENOENT:
+            return None
+        raise error("cannot read %s: %s" % (path, exc.strerror or exc)) from None
+    except ValueError as exc:
+        raise error("%s is not valid JSON: %s" % (path, exc)) from None
+
+
+def write_private_file(path, text):
+    """Replace ``path`` atomically with ``text``, readable by its owner only (0600)."""
+    tmp = path + ".tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # a leftover temporary file keeps its old mode otherwise
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+def write_private_json(path, data):
+    write_private_file(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+@contextlib.contextmanager
+def directory_lock(path, busy):
+    """Hold an exclusive lock on a directory; raise ``busy`` (an exception) when another process holds it."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except (IOError, OSError) as exc:
+            if exc.errno in (errno.EAGAIN, errno.EACCES):
+                raise busy from None
+            raise
+        yield
+    finally:
+        os.close(fd)
