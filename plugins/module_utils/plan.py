@@ -22,8 +22,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
+
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import same_server
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import public_endpoint
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.errors import ConsolidationError
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import run_files
 
 MAX_IDENTIFIER_BYTES = 63
 RESERVED_SCHEMAS = ("information_schema",)
@@ -224,3 +228,30 @@ def target_schemas(modules):
             if entry["schema"] not in schemas:
                 schemas.append(entry["schema"])
     return schemas
+
+
+def run_plan(run_id, resumed, run_root, backup_root, mode, target_database, modules, exclude_tables, source, target,
+             source_facts, target_facts):
+    """Pure: the plan a run publishes (``plan.json``, ``consolidation_plan``), the handle of every later step.
+
+    ``source``/``target`` are the connections (only host, port and user are kept);
+    ``*_facts`` what preflight found on each server.
+    """
+    run_dir = os.path.join(run_root, run_id)
+    legacy_tables = dict((name, entry["tables"]) for name, entry in source_facts["databases"].items())
+    return {
+        "run_id": run_id,
+        "resumed": resumed,
+        "run_dir": run_dir,
+        "files": run_files(run_dir),
+        "backup_dir": os.path.join(backup_root, run_id),
+        "backup_root": backup_root,
+        "mode": mode,
+        "target_database": target_database,
+        "modules": modules,
+        "schemas": target_schemas(modules),
+        "exclude_tables": exclude_tables,
+        "expected_tables": expected_tables(modules, legacy_tables) if mode == "existing" else {},
+        "source": dict(public_endpoint(source), **source_facts),
+        "target": dict(public_endpoint(target), **target_facts),
+    }

@@ -17,9 +17,12 @@ import json
 import os
 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import connect
-
-RUN_STATE_FILE = "plan.json"
-LATEST_POINTER = "latest"
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import (
+    LATEST_POINTER,
+    PLAN,
+    write_private_file,
+    write_private_json,
+)
 
 
 def inspect_source(endpoint, modules):
@@ -160,7 +163,7 @@ def resolve_run_id(requested, run_root, target_database):
     try:
         with open(pointer) as handle:
             latest = handle.read().strip()
-        with open(os.path.join(run_root, latest, RUN_STATE_FILE)) as handle:
+        with open(os.path.join(run_root, latest, PLAN)) as handle:
             if json.load(handle).get("target_database") == target_database:
                 return latest, True
     except (OSError, ValueError):
@@ -168,15 +171,17 @@ def resolve_run_id(requested, run_root, target_database):
     return new_run_id(), False
 
 
-def write_private_file(path, text):
-    """Replace ``path`` atomically with ``text``, readable by its owner only (0600)."""
-    tmp = path + ".tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)  # a leftover temporary file keeps its old mode otherwise
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
 
+def open_run(plan, run_root):
+    """Create the run directory (0700) with ``plan.json`` and point ``latest`` at it; False when it exists.
 
-def write_private_json(path, data):
-    write_private_file(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+    The plan as first opened is the run's record; later runs of the same id do not rewrite it.
+    """
+    if os.path.isdir(plan["run_dir"]):
+        return False
+    for directory in (run_root, plan["run_dir"]):
+        if not os.path.isdir(directory):
+            os.makedirs(directory, 0o700)
+    write_private_json(os.path.join(plan["run_dir"], PLAN), plan)
+    write_private_file(os.path.join(run_root, LATEST_POINTER), plan["run_id"] + "\n")
+    return True

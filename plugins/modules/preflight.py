@@ -91,6 +91,13 @@ plan:
     run_dir:
       description: Directory of this run (logs, reports, plan.json).
       type: str
+    files:
+      description:
+        - Full path of every file the run directory may hold, by purpose, so that no role spells a file name.
+        - C(plan), C(migrator_log), C(data_copy_log), C(verification_report), C(verification_markdown),
+          C(decommission_record), C(rollback_record).
+      type: dict
+      sample: {plan: /var/lib/classifiedads-consolidation/runs/20261124T040000Z/plan.json}
     backup_dir:
       description: Directory of this run's backup set.
       type: str
@@ -125,102 +132,60 @@ plan:
 
 import os
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import (
-    PSYCOPG2_IMPORT_ERROR,
-    ConnectionFailure,
-    endpoint_spec,
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.module import (
+    ConsolidationModule,
+    argument_spec,
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import (
-    PlanError,
     build_plan,
-    expected_tables,
-    mapping_argument_spec,
+    run_plan,
     target_schemas,
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.preflight import (
-    LATEST_POINTER,
-    RUN_STATE_FILE,
     decide_mode,
     inspect_source,
     inspect_target,
+    open_run,
     resolve_run_id,
     server_problems,
-    write_private_file,
-    write_private_json,
 )
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import RUN_ID_PATTERN
-
-
-def address(endpoint):
-    return {"host": endpoint.get("host"), "port": endpoint.get("port"), "user": endpoint.get("user")}
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import run_id_problem
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            source=endpoint_spec(required=False),
-            target=endpoint_spec(required=False),
-            **mapping_argument_spec(),
+    module = ConsolidationModule(
+        argument_spec(
+            mapping=True,
             target_database=dict(type="str", required=True),
             mode=dict(type="str", default="auto", choices=["auto", "existing", "fresh"]),
             run_id=dict(type="str", default=""),
             run_root=dict(type="path", required=True),
             backup_root=dict(type="path", required=True),
         ),
-        supports_check_mode=True,
+        needs=("source", "target"),
     )
-    if PSYCOPG2_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("psycopg2"), exception=PSYCOPG2_IMPORT_ERROR)
     params = module.params
-    missing = [name for name in ("source", "target") if not params[name]]
-    if missing:
-        module.fail_json(msg="connection option(s) missing: %s" % ", ".join(missing))
-    if params["run_id"] and not RUN_ID_PATTERN.match(params["run_id"]):
-        module.fail_json(msg="run_id %r must be letters, digits, '.', '_' or '-' (at most 64)" % params["run_id"])
-    try:
+    if params["run_id"] and run_id_problem(params["run_id"]):
+        module.fail([run_id_problem(params["run_id"])])
+    with module.failures(message=lambda problems: "the consolidation plan is invalid: " + "; ".join(problems)):
         modules = build_plan(params["modules"], params["target_database"], params["source"], params["target"],
                              params["exclude_tables"])
+    with module.failures():
         source_facts = inspect_source(params["source"], modules)
         target_facts = inspect_target(params["target"], params["target_database"], target_schemas(modules))
-    except PlanError as exc:
-        module.fail_json(msg="the consolidation plan is invalid: " + "; ".join(exc.problems), problems=exc.problems)
-    except ConnectionFailure as exc:
-        module.fail_json(msg=str(exc), problems=[str(exc)])
 
     mode = decide_mode(params["mode"], modules, source_facts)
     problems = server_problems(modules, mode, source_facts, target_facts)
     if problems:
-        module.fail_json(msg="preflight found %d problem(s): %s" % (len(problems), "; ".join(problems)),
-                         problems=problems)
+        module.fail(problems, message="preflight found %d problem(s): %s" % (len(problems), "; ".join(problems)))
 
-    legacy_tables = dict((name, entry["tables"]) for name, entry in source_facts["databases"].items())
     run_id, resumed = resolve_run_id(params["run_id"], params["run_root"], params["target_database"])
-    run_dir = os.path.join(params["run_root"], run_id)
-    plan = {
-        "run_id": run_id,
-        "resumed": resumed,
-        "run_dir": run_dir,
-        "backup_dir": os.path.join(params["backup_root"], run_id),
-        "backup_root": params["backup_root"],
-        "mode": mode,
-        "target_database": params["target_database"],
-        "modules": modules,
-        "schemas": target_schemas(modules),
-        "exclude_tables": params["exclude_tables"],
-        "expected_tables": expected_tables(modules, legacy_tables) if mode == "existing" else {},
-        "source": dict(address(params["source"]), **source_facts),
-        "target": dict(address(params["target"]), **target_facts),
-    }
-    changed = not os.path.isdir(run_dir)
+    plan = run_plan(run_id, resumed, params["run_root"], params["backup_root"], mode, params["target_database"],
+                    modules, params["exclude_tables"], params["source"], params["target"], source_facts, target_facts)
+    changed = not os.path.isdir(plan["run_dir"])
     if changed and not module.check_mode:
-        for directory in (params["run_root"], run_dir):
-            if not os.path.isdir(directory):
-                os.makedirs(directory, 0o700)
-        # The plan as first opened is the run's record; later runs of the same id must not rewrite it.
-        write_private_json(os.path.join(run_dir, RUN_STATE_FILE), plan)
-        write_private_file(os.path.join(params["run_root"], LATEST_POINTER), run_id + "\n")
+        with module.failures():
+            open_run(plan, params["run_root"])
     module.exit_json(changed=changed, plan=plan)
 
 

@@ -10,6 +10,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan i
     build_plan,
     expected_tables,
     find_collisions,
+    run_plan,
     table_destination,
     target_schemas,
 )
@@ -109,3 +110,27 @@ def test_target_schemas_include_override_destinations_once():
     plan = build_plan([module(tables={"schemaversions": {"schema": "public"}, "Cache": {"schema": "public"}}),
                        module("Identity", "ClassifiedAds_Identity", "identity")], "ClassifiedAds", SOURCE, OTHER)
     assert target_schemas(plan) == ["product", "identity", "public"]
+
+
+def test_the_run_plan_names_every_run_file_and_keeps_no_secret():
+    modules = build_plan([{"name": "Product", "source_database": "ClassifiedAds_Product", "schema": "product"}],
+                         "ClassifiedAds", SOURCE, OTHER)
+    source = dict(SOURCE, user="reader", password="s3cret")
+    target = dict(OTHER, user="owner", password="t0psecret", passfile="/etc/pgpass")
+    source_facts = {"version": 150000, "databases": {"ClassifiedAds_Product": {"tables": ["Products", "Outbox"]}}}
+    plan = run_plan("r1", False, "/runs", "/backups", "existing", "ClassifiedAds", modules, [], source, target,
+                    source_facts, {"version": 150000, "database_exists": False})
+    assert plan["run_dir"] == "/runs/r1" and plan["backup_dir"] == "/backups/r1"
+    assert plan["files"]["plan"] == "/runs/r1/plan.json"
+    assert plan["files"]["data_copy_log"] == "/runs/r1/data_copy.log"
+    assert plan["expected_tables"] == {"product": ["Outbox", "Products"]}
+    assert plan["source"]["user"] == "reader" and plan["target"]["host"] == "db2"
+    assert "s3cret" not in repr(plan) and "t0psecret" not in repr(plan) and "passfile" not in repr(plan)
+
+
+def test_a_fresh_run_plan_expects_no_legacy_tables():
+    modules = build_plan([{"name": "Product", "source_database": "ClassifiedAds_Product", "schema": "product"}],
+                         "ClassifiedAds", SOURCE, OTHER)
+    plan = run_plan("r1", True, "/runs", "/backups", "fresh", "ClassifiedAds", modules, [], SOURCE, OTHER,
+                    {"databases": {}}, {"database_exists": False})
+    assert plan["expected_tables"] == {} and plan["resumed"] is True

@@ -9,8 +9,8 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.prefli
     decide_mode,
     resolve_run_id,
     server_problems,
-    write_private_json,
 )
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import write_private_json
 
 MODULES = [{"source_database": "ClassifiedAds_Product", "schema": "product"},
            {"source_database": "ClassifiedAds_Identity", "schema": "identity"}]
