@@ -80,103 +80,32 @@ queries:
   sample: ["CREATE DATABASE \"ClassifiedAds\" OWNER \"consolidation\" ENCODING 'UTF8' TEMPLATE template0"]
 '''
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import (
-    PSYCOPG2_IMPORT_ERROR,
-    ConnectionFailure,
-    connect,
-    endpoint_spec,
-    psycopg2,
-    sql,
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.module import (
+    ConsolidationModule,
+    argument_spec,
 )
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import (
-    identifier_problem,
-    schema_problem,
-)
-
-
-def schema_actions(wanted, existing, owner):
-    """Pure: what each wanted schema needs, given ``existing`` {name: owner}.
-
-    An existing schema is left as it is, whoever owns it (``public`` belongs to
-    pg_database_owner on PostgreSQL 15); preflight has already checked that
-    the login role may work in it.
-    """
-    return [{"name": name, "owner": existing.get(name, owner),
-             "action": "exists" if name in existing else "created"} for name in wanted]
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.schemas import name_problems, prepare_target
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            source=endpoint_spec(required=False),
-            target=endpoint_spec(required=False),
+    module = ConsolidationModule(
+        argument_spec(
             target_database=dict(type="str", required=True),
             owner=dict(type="str"),
             encoding=dict(type="str", default="UTF8"),
             schemas=dict(type="list", elements="str", required=True),
         ),
-        supports_check_mode=True,
+        needs=("target",),
     )
-    if PSYCOPG2_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("psycopg2"), exception=PSYCOPG2_IMPORT_ERROR)
     params = module.params
-    if not params["target"]:
-        module.fail_json(msg="target is required: the server that holds the consolidated database")
-    problems = [p for p in [identifier_problem("target database", params["target_database"])] if p]
-    problems += [p for p in (schema_problem(name) for name in params["schemas"]) if p]
+    problems = name_problems(params["target_database"], params["schemas"])
     if problems:
-        module.fail_json(msg="; ".join(problems))
-
-    target, database = params["target"], params["target_database"]
-    queries = []
-    admin = conn = None
-    try:
-        # The maintenance connection stays open to render statements for `queries`, check mode included.
-        admin = connect(target, target["maintenance_db"], autocommit=True)
-        with admin.cursor() as cur:
-            cur.execute("SELECT current_user")
-            owner = params["owner"] or cur.fetchone()[0]
-            cur.execute("SELECT 1 FROM pg_catalog.pg_database WHERE datname = %s", (database,))
-            database_created = cur.fetchone() is None
-            if database_created:
-                create = sql.SQL("CREATE DATABASE {} OWNER {} ENCODING {} TEMPLATE template0").format(
-                    sql.Identifier(database), sql.Identifier(owner), sql.Literal(params["encoding"]))
-                queries.append(create.as_string(admin))
-                if not module.check_mode:
-                    cur.execute(create)
-
-        existing = {}
-        if not (database_created and module.check_mode):
-            conn = connect(target, database)
-            with conn.cursor() as cur:
-                cur.execute("SELECT nspname, pg_catalog.pg_get_userbyid(nspowner) FROM pg_catalog.pg_namespace")
-                existing = dict(cur.fetchall())
-        actions = schema_actions(params["schemas"], existing, owner)
-        statements = [sql.SQL("CREATE SCHEMA {} AUTHORIZATION {}").format(
-            sql.Identifier(action["name"]), sql.Identifier(action["owner"]))
-            for action in actions if action["action"] == "created"]
-        queries += [statement.as_string(admin) for statement in statements]
-        if conn is not None:
-            if statements and not module.check_mode:
-                with conn.cursor() as cur:
-                    for statement in statements:
-                        cur.execute(statement)
-                conn.commit()
-            else:
-                conn.rollback()
-    except ConnectionFailure as exc:
-        module.fail_json(msg=str(exc), queries=queries)
-    except psycopg2.Error as exc:
-        module.fail_json(msg="preparing %s failed: %s" % (database, str(exc).strip()), queries=queries)
-    finally:
-        for connection in (conn, admin):
-            if connection is not None:
-                connection.close()
-
-    module.exit_json(changed=bool(database_created or statements), database_created=database_created,
-                     schemas=actions, queries=queries)
+        module.fail(problems)
+    with module.failures():
+        result = prepare_target(params["target"], params["target_database"], params["schemas"], params["owner"],
+                                params["encoding"], module.journal)
+    changed = result["database_created"] or any(item["action"] == "created" for item in result["schemas"])
+    module.exit_json(changed=changed, queries=module.journal.queries, **result)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.migrat
     missing_tables,
     npgsql_connection_string,
 )
-from ansible_collections.classifiedads.consolidation.plugins.modules.target_schemas import schema_actions
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.schemas import schema_actions
 
 
 def test_connection_string_carries_password_or_passfile():
