@@ -29,6 +29,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import qualified, quote_ident
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.errors import ConsolidationError
+
 try:
     from psycopg2 import sql
 except ImportError:  # pragma: no cover - the modules report the missing library
@@ -48,23 +51,8 @@ ENUM_ATTRIBUTES = ("kind", "labels")
 DOMAIN_ATTRIBUTES = ("kind", "base_type", "not_null", "default", "collation", "constraints")
 
 
-class DdlError(Exception):
+class DdlError(ConsolidationError):
     """The definitions cannot be recreated as asked; ``problems`` lists every reason."""
-
-    def __init__(self, problems):
-        self.problems = list(problems)
-        super(DdlError, self).__init__("; ".join(self.problems))
-
-
-def qualified(schema, name):
-    """``schema.name`` for messages, quoted the way PostgreSQL would print it."""
-    return "%s.%s" % (quote_for_message(schema), quote_for_message(name))
-
-
-def quote_for_message(name):
-    if name and name.islower() and name.replace("_", "").isalnum() and not name[0].isdigit():
-        return name
-    return '"%s"' % name.replace('"', '""')
 
 
 # -- statements -------------------------------------------------------------------------------
@@ -233,7 +221,7 @@ def needed_types(uses, types_by_oid):
             visit(type_["element"], used_by)
         elif type_.get("extension"):
             problems.append("%s uses type %s of extension %s, installed in the source schema; source_ddl does not "
-                            "create extension objects" % (used_by, quote_for_message(type_["name"]),
+                            "create extension objects" % (used_by, quote_ident(type_["name"]),
                                                           type_["extension"]))
         elif type_["kind"] == "domain":
             visit(type_["base"], used_by)
@@ -242,7 +230,7 @@ def needed_types(uses, types_by_oid):
             ordered.append(type_)
         else:
             problems.append("%s uses %s type %s of the source schema, which source_ddl does not copy"
-                            % (used_by, type_["kind"], quote_for_message(type_["name"])))
+                            % (used_by, type_["kind"], quote_ident(type_["name"])))
 
     for oid, used_by in uses:
         visit(oid, used_by)
@@ -255,7 +243,7 @@ def type_uses(tables, dependencies, source_schema):
     uses = []
     for table in tables:
         for column in table["columns"]:
-            used_by = "column %s.%s" % (quote_for_message(table["name"]), quote_for_message(column["name"]))
+            used_by = "column %s.%s" % (quote_ident(table["name"]), quote_ident(column["name"]))
             uses.append((column["type_oid"], used_by))
     for dep in dependencies:
         if dep.get("table") in names and dep["ref_type"] == "type" and dep["ref_schema"] == source_schema:
@@ -309,7 +297,7 @@ def expected_table(table, module, source_schema, source_tables):
         landing = _fk_target(fk, module, source_schema, source_tables)
         if landing is None:
             warnings.append("foreign key %s of %s is not created: it references %s, which is not copied"
-                            % (quote_for_message(fk["name"]), qualified(target_schema, target_name),
+                            % (quote_ident(fk["name"]), qualified(target_schema, target_name),
                                qualified(fk["ref_schema"], fk["ref_table"])))
             continue
         foreign_keys.append(dict(fk, ref_schema=landing[0], ref_table=landing[1]))
@@ -328,10 +316,10 @@ def _compare_attributes(label, attributes, expected, actual):
 def _compare_named(label, kind, expected, actual, attributes):
     want = dict((item["name"], item) for item in expected)
     have = dict((item["name"], item) for item in actual)
-    lines = ["%s: %s %s is missing" % (label, kind, quote_for_message(name)) for name in sorted(set(want) - set(have))]
-    lines += ["%s: unexpected %s %s" % (label, kind, quote_for_message(name)) for name in sorted(set(have) - set(want))]
+    lines = ["%s: %s %s is missing" % (label, kind, quote_ident(name)) for name in sorted(set(want) - set(have))]
+    lines += ["%s: unexpected %s %s" % (label, kind, quote_ident(name)) for name in sorted(set(have) - set(want))]
     for name in sorted(set(want) & set(have)):
-        lines += _compare_attributes("%s: %s %s" % (label, kind, quote_for_message(name)), attributes,
+        lines += _compare_attributes("%s: %s %s" % (label, kind, quote_ident(name)), attributes,
                                      want[name], have[name])
     return lines
 
@@ -353,7 +341,7 @@ def table_differences(schema, expected, actual):
         other = have_by_name.get(column["name"])
         if other is None:
             continue
-        column_label = "%s column %s" % (label, quote_for_message(column["name"]))
+        column_label = "%s column %s" % (label, quote_ident(column["name"]))
         lines += _compare_attributes(column_label, COLUMN_ATTRIBUTES, column, other)
         if column.get("identity") and other.get("identity"):
             want_seq = dict(column["identity_sequence"], type=None)

@@ -105,150 +105,27 @@ problems:
   elements: str
 '''
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import (
-    PSYCOPG2_IMPORT_ERROR,
-    ConnectionFailure,
-    connect,
-    endpoint_spec,
-    psycopg2,
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.ddl_recreate import SourceDdl
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.module import (
+    ConsolidationModule,
+    argument_spec,
 )
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.ddl_catalog import (
-    read_source,
-    read_target,
-)
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.ddl_clone import (
-    DdlError,
-    destination,
-    flatten_steps,
-    plan_module,
-)
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import describe
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import (
-    PlanError,
-    build_plan,
-    find_collisions,
-    mapping_argument_spec,
-)
-
-
-def plan_all(source, target_conn, modules, check_mode, warnings):
-    """Read every module's catalogs and plan it; raises DdlError listing the problems of all modules.
-
-    ``target_conn`` is None when the target database does not exist yet (check
-    mode only): then everything would be created. In check mode a missing
-    target schema is a warning (the schemas role, checked too, would create it).
-    """
-    plans, problems, table_map = [], [], []
-    for module in modules:
-        conn = connect(source, module["source_database"])
-        try:
-            catalog = read_source(conn, module)
-        finally:
-            conn.close()
-        if catalog is None:
-            problems.append("module %s: schema %s does not exist in database %s"
-                            % (module["name"], module["source_schema"], module["source_database"]))
-            continue
-        for name in catalog["tables"]:
-            place = destination(module, name)
-            if place is not None:
-                table_map.append((module["source_database"], name) + place)
-        existing, missing = {"tables": {}, "sequences": {}, "types": {}}, []
-        if target_conn is not None:
-            existing, missing = read_target(target_conn, module, catalog["tables"])
-        if missing:
-            message = "module %s: schema(s) %s do not exist in the target database (the schemas role creates them)" % (
-                module["name"], ", ".join(missing))
-            if not check_mode:
-                problems.append(message)
-                continue
-            warnings.append(message)
-        try:
-            plans.append((module, plan_module(module, catalog, existing)))
-        except DdlError as exc:
-            problems += ["module %s: %s" % (module["name"], problem) for problem in exc.problems]
-    problems += find_collisions(table_map)
-    if problems:
-        raise DdlError(problems)
-    return plans
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import build_plan
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            source=endpoint_spec(required=False),
-            target=endpoint_spec(required=False),
-            **mapping_argument_spec(),
-            target_database=dict(type="str", required=True),
-        ),
-        supports_check_mode=True,
-    )
-    if PSYCOPG2_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("psycopg2"), exception=PSYCOPG2_IMPORT_ERROR)
+    module = ConsolidationModule(argument_spec(mapping=True, target_database=dict(type="str", required=True)),
+                                 needs=("source", "target"))
     params = module.params
-    for side in ("source", "target"):
-        if not params[side]:
-            module.fail_json(msg="%s is required: source_ddl reads the legacy databases and writes the target" % side)
-    try:
+    with module.failures(message=lambda problems: "the module mapping is invalid: " + "; ".join(problems)):
         modules = build_plan(params["modules"], params["target_database"], params["source"], params["target"],
                              params["exclude_tables"])
-    except PlanError as exc:
-        module.fail_json(msg="the module mapping is invalid: " + "; ".join(exc.problems), problems=exc.problems)
-
-    queries, tables, done, warnings = [], [], [], []
-    changed = False
-    conn = admin = None
-    target, database = params["target"], params["target_database"]
-    try:
-        admin = connect(target, target["maintenance_db"], autocommit=True)
-        with admin.cursor() as cur:
-            cur.execute("SELECT 1 FROM pg_catalog.pg_database WHERE datname = %s", (database,))
-            database_exists = cur.fetchone() is not None
-        if database_exists:
-            conn = connect(target, database)
-        elif module.check_mode:
-            warnings.append("target database %s does not exist yet (the schemas role creates it): every table "
-                            "would be created" % database)
-        else:
-            raise DdlError(["target database %s does not exist on %s: the schemas role creates it"
-                            % (database, describe(target))])
-        plans = plan_all(params["source"], conn, modules, module.check_mode, warnings)
-        render = conn or admin
-        for mapping, plan in plans:
-            warnings += ["module %s: %s" % (mapping["name"], warning) for warning in plan["warnings"]]
-            tables += plan["tables"]
-            changed = changed or bool(plan["steps"])
-            statements = flatten_steps(plan["steps"]) if plan["steps"] else []
-            texts = [statement.as_string(render) for statement in statements]
-            queries += texts
-            if not statements or module.check_mode:
-                continue
-            with conn.cursor() as cur:
-                for statement, text in zip(statements, texts):
-                    try:
-                        cur.execute(statement)
-                    except psycopg2.Error as exc:
-                        conn.rollback()
-                        raise DdlError(["module %s: %s failed: %s (modules completed before it: %s)" % (
-                            mapping["name"], text, str(exc).strip(), ", ".join(done) or "none")]) from None
-            conn.commit()
-            done.append(mapping["name"])
-    except DdlError as exc:
-        module.fail_json(msg="; ".join(exc.problems), problems=exc.problems, queries=queries, tables=tables)
-    except ConnectionFailure as exc:
-        module.fail_json(msg=str(exc), problems=[str(exc)], queries=queries, tables=tables)
-    except psycopg2.Error as exc:
-        message = "reading the catalogs failed: %s" % str(exc).strip()
-        module.fail_json(msg=message, problems=[message], queries=queries, tables=tables)
-    finally:
-        for connection in (conn, admin):
-            if connection is not None:
-                connection.close()
-    for warning in warnings:
+    recreation = SourceDdl(params["source"], params["target"], params["target_database"], modules, module.journal)
+    with module.failures(result=lambda: dict(tables=recreation.tables)):
+        recreation.run()
+    for warning in recreation.warnings:
         module.warn(warning)
-    module.exit_json(changed=changed, tables=tables, queries=queries)
+    module.exit_json(changed=recreation.changed, tables=recreation.tables, queries=module.journal.queries)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from constants import HOSTILE
 from psycopg2 import sql
 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils import ddl_clone as d
+from ansible_collections.classifiedads.consolidation.plugins.module_utils import display
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import normalize_module
 
 
@@ -455,7 +456,7 @@ def test_flatten_sets_the_path_only_when_it_changes():
         'SET LOCAL search_path TO "x", pg_catalog', "a", "b", 'SET LOCAL search_path TO "y", "x", pg_catalog', "a"]
 
 
-def test_quote_for_message():
-    assert d.qualified("public", "Users") == 'public."Users"'
-    assert d.quote_for_message(HOSTILE) == '"a""; DROP TABLE x; --"'
-    assert d.quote_for_message("users_1") == "users_1"
+def test_names_in_ddl_messages_are_quoted_by_the_display_quoter():
+    assert display.qualified("public", "Users") == 'public."Users"'
+    assert display.quote_ident(HOSTILE) == '"a""; DROP TABLE x; --"'
+    assert display.quote_ident("users_1") == "users_1"
