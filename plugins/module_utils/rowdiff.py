@@ -5,7 +5,8 @@
 
 Everything here is a function of plain data (table lists, counts, checksums,
 sequence states) and is unit-tested case by case; the database side lives in
-``table_stats`` and the module only wires the two together.
+``table_stats``, ``verification`` wires the two together, and
+``verify_report`` writes the outcome for people.
 
 A *pair* is one line of the verification: a legacy table and where it lands
 (``kind`` ``copied``), a table left out by name (``excluded``), a table of a
@@ -42,12 +43,6 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan i
     schema_problem,
     table_destination,
 )
-
-REPORT_FORMAT = 1
-REPORT_KIND = "classifiedads.consolidation.verification"
-# How the content checksum is computed (recorded in the report, see table_stats.checksum_query).
-CHECKSUM_METHOD = ("sum of hash_record_extended(ROW(columns sorted by name), 0) over all rows; "
-                   "columns of differing types or inexact hashing compared by their text form")
 
 STATES = ("match", "mismatch", "missing", "extra", "excluded", "present", "error")
 ROW_KEYS = ("module", "source_database", "source_schema", "source_table", "target_schema", "target_table",
@@ -172,6 +167,48 @@ def column_plan(source_columns, target_columns):
     }
 
 
+# -- measurements -------------------------------------------------------------------------------
+
+def plan_jobs(pairs, modules, source, target, target_database, checksum):
+    """Per pair: its column plan (checksum mode) and the measurements to take.
+
+    ``source`` holds what the legacy databases list (``sizes`` and ``columns``
+    by database, each by (schema, table)), ``target`` what the target database
+    lists (``tables``: size by (schema, table), ``columns``). Returns the
+    column plans (one per pair, None without a checksum), the jobs
+    (``side``, ``dbname``, ``schema``, ``table``, ``columns``, ``bytes``; see
+    table_stats.measure_all) and per pair the indexes of its (source, target)
+    jobs in that list, None for a side not measured.
+    """
+    by_name = dict((module["name"], module) for module in modules)
+    column_plans, jobs, job_index = [], [], []
+    for pair in pairs:
+        plan, source_job, target_job = None, None, None
+        target_key = (pair["target_schema"], pair["target_table"])
+        if pair["kind"] == "copied":
+            database = by_name[pair["module"]]["source_database"]
+            source_key = (pair["source_schema"], pair["source_table"])
+            if checksum and pair["target_exists"]:
+                plan = column_plan(source["columns"][database].get(source_key, []),
+                                   target["columns"].get(target_key, []))
+            source_job = dict(side="source", dbname=database, schema=source_key[0], table=source_key[1],
+                              columns=plan["columns"] if plan else None, bytes=source["sizes"][database][source_key])
+        if pair["kind"] != "excluded" and pair["target_exists"] and pair["target_table"] is not None:
+            target_job = dict(side="target", dbname=target_database, schema=target_key[0],
+                              table=target_key[1], columns=plan["columns"] if plan else None,
+                              bytes=target["tables"][target_key])
+        indexes = []
+        for job in (source_job, target_job):
+            if job is None:
+                indexes.append(None)
+            else:
+                indexes.append(len(jobs))
+                jobs.append(job)
+        column_plans.append(plan)
+        job_index.append(indexes)
+    return column_plans, jobs, job_index
+
+
 # -- classification -----------------------------------------------------------------------------
 
 def _row(pair, state, reasons, source=None, target=None, columns=None):
@@ -233,6 +270,32 @@ def classify(pair, source=None, target=None, columns=None):
 
 # -- sequences ----------------------------------------------------------------------------------
 
+def sequence_checks(pairs, target_sequences, source_sequences):
+    """The sequence-backed target columns to check, as (pair, entry, legacy sequence or None).
+
+    Every serial or identity column of a compared (``copied``) or ``extra``
+    target table that exists is checked. ``target_sequences`` maps (schema,
+    table) to its columns' sequences (table_stats.list_sequences),
+    ``source_sequences`` does the same per legacy database; the legacy sequence
+    is that of the same column of the legacy table, for copied tables only.
+    ``entry`` is the sequence's result before its values are read.
+    """
+    checks = []
+    for pair in pairs:
+        if pair["kind"] not in ("copied", "extra") or not pair["target_exists"]:
+            continue
+        legacy_columns = source_sequences.get(pair["source_database"], {}).get(
+            (pair["source_schema"], pair["source_table"]), [])
+        for found in target_sequences.get((pair["target_schema"], pair["target_table"]), []):
+            entry = dict(module=pair["module"], target_schema=pair["target_schema"], target_table=pair["target_table"],
+                         column=found["column"], sequence_schema=found["sequence_schema"], sequence=found["sequence"],
+                         increment=found["increment"], next_value=None, column_max=None, source_sequence=None,
+                         source_next_value=None)
+            legacy = [candidate for candidate in legacy_columns if candidate["column"] == found["column"]]
+            checks.append((pair, entry, legacy[0] if pair["kind"] == "copied" and legacy else None))
+    return checks
+
+
 def next_value(last_value, is_called, increment):
     """The value nextval() would return, from a sequence's last_value/is_called."""
     return last_value + increment if is_called else last_value
@@ -278,219 +341,3 @@ def summarize(rows, sequences):
     summary["sequences_failed"] = sum(1 for entry in sequences if entry["state"] != "ok")
     summary["passed"] = summary["failed"] == 0 and summary["sequences_failed"] == 0
     return summary
-
-
-def problems(rows, sequences):
-    """One line per failing table or sequence, for messages and reports."""
-    lines = []
-    for row in rows:
-        if not row["ok"]:
-            lines.append("%s [%s]: %s" % (_row_label(row), row["state"], "; ".join(row["reasons"])))
-    for entry in sequences:
-        if entry["state"] != "ok":
-            lines.append("%s (sequence %s) [%s]: %s" % (
-                qualified(entry["target_schema"], entry["target_table"], entry["column"]),
-                qualified(entry["sequence_schema"], entry["sequence"]), entry["state"], "; ".join(entry["reasons"])))
-    return lines
-
-
-def verdict_line(summary):
-    counts = ", ".join("%d %s" % (summary[state], state) for state in STATES if summary[state])
-    line = "%d table(s): %s" % (summary["tables"], counts or "none")
-    if summary["sequences"]:
-        line += "; %d sequence(s), %d behind" % (summary["sequences"], summary["sequences_behind"])
-        if summary["sequences_failed"] > summary["sequences_behind"]:
-            line += ", %d unreadable" % (summary["sequences_failed"] - summary["sequences_behind"])
-    return line + (" - PASSED" if summary["passed"] else " - FAILED")
-
-
-# -- names for people ---------------------------------------------------------------------------
-
-def visible(text):
-    """Control characters as their Unicode pictures, so that no name can break a line or a table."""
-    return "".join(chr(0x2400 + ord(char)) if ord(char) < 32 else u"\u2421" if ord(char) == 127 else char
-                   for char in text)
-
-
-def quote_ident(name):
-    """A name as it would be written in SQL: bare when plainly lower-case, else double-quoted."""
-    plain = name and (name[0].isalpha() or name[0] == "_") and all(
-        char.isdigit() or char == "_" or ("a" <= char <= "z") for char in name)
-    return visible(name if plain else '"%s"' % name.replace('"', '""'))
-
-
-def qualified(*parts):
-    return ".".join(quote_ident(part) for part in parts if part is not None)
-
-
-def _source_label(row):
-    if row["source_table"] is None:
-        return "-"
-    return qualified(row["source_database"], row["source_schema"], row["source_table"])
-
-
-def _target_label(row):
-    if row["target_schema"] is None:
-        return "-"
-    return qualified(row["target_schema"], row["target_table"])
-
-
-def _row_label(row):
-    if row["kind"] in ("copied", "excluded") and row["source_table"] is not None:
-        return "%s -> %s" % (_source_label(row), _target_label(row))
-    return _target_label(row)
-
-
-def _count(value):
-    return "-" if value is None else str(value)
-
-
-def _checksum_cell(row):
-    if row["source_checksum"] is None or row["target_checksum"] is None:
-        return "-"
-    return "same" if row["source_checksum"] == row["target_checksum"] else "differs"
-
-
-# -- rendering ----------------------------------------------------------------------------------
-
-# CommonMark lets a backslash escape exactly these.
-MARKDOWN_PUNCTUATION = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
-TABLE_HEADINGS = ("module", "source table", "target", "source rows", "target rows", "state")
-SEQUENCE_HEADINGS = ("target column", "sequence", "next value", "column max", "legacy next", "state")
-NUMERIC_COLUMNS = ("source rows", "target rows", "next value", "column max", "legacy next")
-
-
-def table_cells(rows, with_checksum):
-    headings = TABLE_HEADINGS + (("checksum",) if with_checksum else ())
-    cells = []
-    for row in rows:
-        line = [row["module"] or "-", _source_label(row), _target_label(row), _count(row["source_rows"]),
-                _count(row["target_rows"]), row["state"] if row["ok"] or row["state"] != "extra" else "extra (rows)"]
-        if with_checksum:
-            line.append(_checksum_cell(row))
-        cells.append([visible(cell) for cell in line])
-    return headings, cells
-
-
-def sequence_cells(sequences):
-    cells = []
-    for entry in sequences:
-        cells.append([
-            qualified(entry["target_schema"], entry["target_table"], entry["column"]),
-            qualified(entry["sequence_schema"], entry["sequence"]),
-            _count(entry["next_value"]), _count(entry.get("column_max")), _count(entry.get("source_next_value")),
-            entry["state"],
-        ])
-    return SEQUENCE_HEADINGS, cells
-
-
-def render_fixed_width(headings, cells):
-    widths = [max([len(heading)] + [len(line[index]) for line in cells]) for index, heading in enumerate(headings)]
-
-    def fmt(values):
-        out = [value.rjust(width) if heading in NUMERIC_COLUMNS else value.ljust(width)
-               for heading, value, width in zip(headings, values, widths)]
-        return "  ".join(out).rstrip()
-
-    return "\n".join([fmt(headings), "  ".join("-" * width for width in widths)] + [fmt(line) for line in cells])
-
-
-def render_text(rows, sequences, summary, with_checksum):
-    """The plain-text report: the table, sequences, problems and the verdict."""
-    parts = [render_fixed_width(*table_cells(rows, with_checksum))]
-    if sequences:
-        parts.append(render_fixed_width(*sequence_cells(sequences)))
-    found = problems(rows, sequences)
-    if found:
-        parts.append("\n".join(["problems:"] + ["  - " + visible(line) for line in found]))
-    parts.append(verdict_line(summary))
-    return "\n\n".join(parts) + "\n"
-
-
-def md_code(text, table_cell=False):
-    """Any text as Markdown that renders literally: a code span, or escaped text in a table cell with a backslash.
-
-    Nothing inside a code span is interpreted, except that a table cell splits on
-    a pipe even there (GitHub-flavoured Markdown), so in a cell it is escaped as
-    ``\\|``. The fence is longer than any backtick run of the text, and control
-    characters become visible pictures. A backslash before a pipe would make
-    that escape ambiguous (GitHub reads ``\\\\|`` as a backslash and a cell
-    boundary), so a cell whose text has a backslash is written as plain text with
-    every ASCII punctuation character backslash-escaped instead.
-    """
-    text = visible(str(text))
-    if table_cell and "\\" in text:
-        return "".join("\\" + char if char in MARKDOWN_PUNCTUATION else char for char in text)
-    longest, run = 0, 0
-    for char in text:
-        run = run + 1 if char == "`" else 0
-        longest = max(longest, run)
-    fence = "`" * (longest + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") or text.startswith(" ") or text.endswith(" ") else ""
-    if table_cell:
-        text = text.replace("|", "\\|")
-    return "%s%s%s%s%s" % (fence, pad, text, pad, fence)
-
-
-def _md_table(headings, cells, literal_columns):
-    align = ["---:" if heading in NUMERIC_COLUMNS else "---" for heading in headings]
-    lines = ["| " + " | ".join(headings) + " |", "| " + " | ".join(align) + " |"]
-    for line in cells:
-        rendered = [md_code(cell, table_cell=True) if index in literal_columns and cell != "-" else cell
-                    for index, cell in enumerate(line)]
-        lines.append("| " + " | ".join(rendered) + " |")
-    return "\n".join(lines)
-
-
-def render_markdown(report):
-    """The Markdown report: what was compared, the table, sequences, problems."""
-    servers = report["servers"]
-    lines = [
-        "# Consolidation verification",
-        "",
-        "- result: **%s**" % ("PASSED" if report["passed"] else "FAILED"),
-        "- run: %s" % (md_code(report["run_id"]) if report["run_id"] else "-"),
-        "- backup set: %s" % (md_code(report["backup_set"]) if report["backup_set"] else "-"),
-        "- generated: %s" % report["generated_at"],
-        "- target database: %s" % md_code(report["target_database"]),
-    ]
-    for side in ("source", "target"):
-        if servers.get(side):
-            lines.append("- %s server: %s, PostgreSQL %s" % (
-                side, md_code(servers[side]["address"]), md_code(servers[side]["version"])))
-    lines.append("- checksums: %s; sequences: %s" % ("yes" if report["checksum"] else "no (row counts only)",
-                                                     "checked" if report["check_sequences"] else "not checked"))
-    lines += ["", "## Tables", "", _md_table(*table_cells(report["tables"], report["checksum"]),
-                                             literal_columns=(0, 1, 2))]
-    if report["sequences"]:
-        lines += ["", "## Sequences", "", _md_table(*sequence_cells(report["sequences"]), literal_columns=(0, 1))]
-    found = problems(report["tables"], report["sequences"])
-    if found:
-        lines += ["", "## Problems", ""] + ["- " + md_code(line) for line in found]
-    lines += ["", verdict_line(report["summary"])]
-    return "\n".join(lines) + "\n"
-
-
-def build_report(meta, rows, sequences, summary):
-    """The machine-readable report (verification.json).
-
-    ``meta`` carries run_id, backup_set, generated_at, target_database,
-    checksum, check_sequences and servers ({source, target}: address, version).
-    """
-    report = {"format": REPORT_FORMAT, "kind": REPORT_KIND}
-    for key in ("run_id", "backup_set", "generated_at", "target_database", "checksum", "check_sequences", "servers"):
-        report[key] = meta.get(key)
-    report["checksum_method"] = CHECKSUM_METHOD if meta.get("checksum") else None
-    report.update(tables=rows, sequences=sequences, summary=summary, passed=summary["passed"])
-    return report
-
-
-def same_result(old, new):
-    """Whether two reports say the same, whenever they were generated (so a rerun need not rewrite it)."""
-    if not isinstance(old, dict):
-        return False
-    return _without_time(old) == _without_time(new)
-
-
-def _without_time(report):
-    return dict((key, value) for key, value in report.items() if key != "generated_at")

@@ -68,31 +68,15 @@ MIN_SERVER_VERSION = 120000  # pg_partition_tree
 MIN_CHECKSUM_SERVER_VERSION = 140000  # hash_record_extended
 
 
-class QueryLog(object):
-    """The SQL statements run, each once, in the order first run (the module's ``queries``)."""
-
-    def __init__(self):
-        self._seen = set()
-        self._lock = threading.Lock()
-        self.statements = []
-
-    def add(self, cursor_or_text):
-        text = cursor_or_text if isinstance(cursor_or_text, str) else cursor_or_text.query.decode("utf-8", "replace")
-        with self._lock:
-            if text not in self._seen:
-                self._seen.add(text)
-                self.statements.append(text)
-
-
 class SessionPool(object):
     """Sessions to the databases of one server, set up by :func:`open_session`, reused across tasks.
 
     A session serves one thread at a time; ``close()`` ends them all.
     """
 
-    def __init__(self, endpoint, log):
+    def __init__(self, endpoint, journal):
         self.endpoint = endpoint
-        self.log = log
+        self.journal = journal
         self._idle = {}
         self._all = []
         self._lock = threading.Lock()
@@ -103,7 +87,7 @@ class SessionPool(object):
             idle = self._idle.get(dbname) or []
             conn = idle.pop() if idle else None
         if conn is None:
-            conn = open_session(self.endpoint, dbname, self.log)
+            conn = open_session(self.endpoint, dbname, self.journal)
             with self._lock:
                 self._all.append(conn)
         try:
@@ -122,12 +106,11 @@ class SessionPool(object):
             self._all, self._idle = [], {}
 
 
-def open_session(endpoint, dbname, log):
+def open_session(endpoint, dbname, journal):
     """A read-only autocommit session with :data:`SESSION_SETTINGS` applied."""
     conn = connect(endpoint, dbname, autocommit=True)
     with conn.cursor() as cur:
-        cur.execute(session_setup_query(), [value for _name, value in SESSION_SETTINGS])
-        log.add(cur)
+        journal.execute(cur, session_setup_query(), [value for _name, value in SESSION_SETTINGS])
     return conn
 
 
@@ -138,67 +121,58 @@ def session_setup_query():
 
 # -- catalog ------------------------------------------------------------------------------------
 
-def server_facts(conn, log):
+def server_facts(conn, journal):
     with conn.cursor() as cur:
-        cur.execute("SELECT current_setting('server_version'), current_setting('server_version_num')::int")
-        log.add(cur)
+        journal.execute(cur, "SELECT current_setting('server_version'), current_setting('server_version_num')::int")
         version, number = cur.fetchone()
     return {"version": version, "version_num": number}
 
 
-def address(endpoint):
-    """``host:port`` of an endpoint, for reports (no user, no password)."""
-    return "%s:%s" % (endpoint.get("host") or "(local socket)", endpoint.get("port"))
-
-
-def existing_schemas(conn, log, schemas):
+def existing_schemas(conn, journal, schemas):
     with conn.cursor() as cur:
-        cur.execute("SELECT nspname::text FROM pg_namespace WHERE nspname = ANY(%s)", (list(schemas),))
-        log.add(cur)
+        journal.execute(cur, "SELECT nspname::text FROM pg_namespace WHERE nspname = ANY(%s)", (list(schemas),))
         return set(name for (name,) in cur.fetchall())
 
 
-def list_tables(conn, log, schemas):
+def list_tables(conn, journal, schemas):
     """{(schema, table): size in bytes} of the ordinary and partitioned tables of ``schemas``.
 
     Partitions are left out: a partitioned table's count covers them, and its
     size is the sum of theirs.
     """
     with conn.cursor() as cur:
-        cur.execute(
-            "SELECT n.nspname::text, c.relname::text,"
+        journal.execute(
+            cur, "SELECT n.nspname::text, c.relname::text,"
             " CASE c.relkind WHEN 'p' THEN (SELECT coalesce(sum(pg_table_size(p.relid)), 0)"
             " FROM pg_partition_tree(c.oid) AS p) ELSE pg_table_size(c.oid) END::bigint"
             " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
             " WHERE n.nspname = ANY(%s) AND c.relkind IN ('r', 'p') AND NOT c.relispartition"
             " AND c.relpersistence <> 't'", (list(schemas),))
-        log.add(cur)
         return dict(((schema, table), size) for schema, table, size in cur.fetchall())
 
 
-def list_columns(conn, log, schemas):
+def list_columns(conn, journal, schemas):
     """{(schema, table): [{name, type, exact_hash}]} in column order."""
     with conn.cursor() as cur:
-        cur.execute(
-            "SELECT n.nspname::text, c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod),"
+        journal.execute(
+            cur, "SELECT n.nspname::text, c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod),"
             " a.atttypid = ANY(%s::oid[]) AND coalesce(co.collisdeterministic, true)"
             " FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
             " JOIN pg_namespace n ON n.oid = c.relnamespace"
             " LEFT JOIN pg_collation co ON co.oid = a.attcollation"
             " WHERE n.nspname = ANY(%s) AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped"
             " ORDER BY 1, 2, a.attnum", (list(EXACT_HASH_TYPE_OIDS), list(schemas)))
-        log.add(cur)
         columns = {}
         for schema, table, name, type_name, exact in cur.fetchall():
             columns.setdefault((schema, table), []).append({"name": name, "type": type_name, "exact_hash": exact})
         return columns
 
 
-def list_sequences(conn, log, schemas):
+def list_sequences(conn, journal, schemas):
     """{(schema, table): [{column, sequence_schema, sequence, increment}]} for serial and identity columns."""
     with conn.cursor() as cur:
-        cur.execute(
-            "SELECT tn.nspname::text, t.relname::text, a.attname::text, sn.nspname::text, s.relname::text,"
+        journal.execute(
+            cur, "SELECT tn.nspname::text, t.relname::text, a.attname::text, sn.nspname::text, s.relname::text,"
             " ps.seqincrement"
             " FROM pg_depend d"
             " JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'"
@@ -210,7 +184,6 @@ def list_sequences(conn, log, schemas):
             " WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass"
             " AND d.deptype IN ('a', 'i') AND tn.nspname = ANY(%s)"
             " ORDER BY 1, 2, 3", (list(schemas),))
-        log.add(cur)
         found = {}
         for schema, table, column, sequence_schema, sequence, increment in cur.fetchall():
             found.setdefault((schema, table), []).append(
@@ -218,20 +191,18 @@ def list_sequences(conn, log, schemas):
         return found
 
 
-def sequence_state(conn, log, sequence_schema, sequence):
+def sequence_state(conn, journal, sequence_schema, sequence):
     """(last_value, is_called) of a sequence."""
     with conn.cursor() as cur:
-        cur.execute(sql.SQL("SELECT last_value, is_called FROM {}.{}").format(
+        journal.execute(cur, sql.SQL("SELECT last_value, is_called FROM {}.{}").format(
             sql.Identifier(sequence_schema), sql.Identifier(sequence)))
-        log.add(cur)
         return cur.fetchone()
 
 
-def column_max(conn, log, schema, table, column):
+def column_max(conn, journal, schema, table, column):
     with conn.cursor() as cur:
-        cur.execute(sql.SQL("SELECT max({}) FROM {}.{}").format(
+        journal.execute(cur, sql.SQL("SELECT max({}) FROM {}.{}").format(
             sql.Identifier(column), sql.Identifier(schema), sql.Identifier(table)))
-        log.add(cur)
         return cur.fetchone()[0]
 
 

@@ -381,242 +381,21 @@ elapsed:
   type: float
 '''
 
-import datetime
-import json
-import os
-import time
-
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.classifiedads.consolidation.plugins.module_utils import rowdiff, table_stats
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import (
-    PSYCOPG2_IMPORT_ERROR,
-    ConnectionFailure,
-    endpoint_spec,
-    psycopg2,
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.module import (
+    ConsolidationModule,
+    argument_spec,
 )
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import (
-    PlanError,
-    build_plan,
-    mapping_argument_spec,
-)
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.preflight import write_private_file
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import RUN_ID_PATTERN
-
-REPORT_FILES = ("verification.json", "verification.md")
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.verification import Verification
 
 
-class VerificationAborted(Exception):
-    """The verification cannot run at all (missing database, schema, old server); ``problems`` lists why."""
-
-    def __init__(self, problems):
-        self.problems = list(problems)
-        super(VerificationAborted, self).__init__("; ".join(self.problems))
-
-
-def validate(params):
-    """The normalised modules and expectations, or PlanError listing every problem."""
-    problems = []
-    if not params["target"]:
-        problems.append("the target connection is required (set it once for the play with module_defaults for "
-                        "group/classifiedads.consolidation.all)")
-    if params["modules"] and not params["source"]:
-        problems.append("the source connection is required to compare the legacy databases")
-    if params["run_id"] and not RUN_ID_PATTERN.match(params["run_id"]):
-        problems.append("run_id %r must be letters, digits, '.', '_' or '-' (at most 64)" % params["run_id"])
-    if params["workers"] < 1:
-        problems.append("workers must be at least 1")
-    if problems:
-        raise PlanError(problems)
-    modules = []
-    if params["modules"]:
-        modules = build_plan(params["modules"], params["target_database"], params["source"], params["target"],
-                             params["exclude_tables"])
-    expected = rowdiff.normalize_expectations(params["expect_tables"])
-    if not modules and not expected:
-        raise PlanError(["nothing to verify: give modules (legacy databases to compare) or expect_tables"])
-    return modules, expected
-
-
-def _server(pool, conn, checksum):
-    facts = table_stats.server_facts(conn, pool.log)
-    where = table_stats.address(pool.endpoint)
-    if facts["version_num"] < table_stats.MIN_SERVER_VERSION:
-        raise VerificationAborted(["%s runs PostgreSQL %s; 12 or later is required" % (where, facts["version"])])
-    if checksum and facts["version_num"] < table_stats.MIN_CHECKSUM_SERVER_VERSION:
-        raise VerificationAborted(["%s runs PostgreSQL %s; checksum=true needs 14 or later (hash_record_extended)"
-                                   % (where, facts["version"])])
-    return {"address": where, "version": facts["version"]}
-
-
-def read_target(pool, params, modules, expected):
-    schemas = set(expected)
-    for module in modules:
-        schemas.add(module["schema"])
-        schemas.update(entry["schema"] for entry in module["tables"].values())
-    with pool.session(params["target_database"]) as conn:
-        found = {
-            "server": _server(pool, conn, params["checksum"] and bool(modules)),
-            "schemas": table_stats.existing_schemas(conn, pool.log, schemas),
-            "tables": table_stats.list_tables(conn, pool.log, schemas),
-        }
-        found["columns"] = table_stats.list_columns(conn, pool.log, schemas) if params["checksum"] and modules else {}
-        found["sequences"] = (table_stats.list_sequences(conn, pool.log, schemas)
-                              if params["check_sequences"] and modules else {})
-    return found
-
-
-def read_sources(pool, params, modules):
-    found = {"server": None, "tables": {}, "sizes": {}, "columns": {}, "sequences": {}}
-    if not modules:
-        return found
-    problems = []
-    for module in modules:
-        database, schema = module["source_database"], module["source_schema"]
-        try:
-            with pool.session(database) as conn:
-                if found["server"] is None:
-                    found["server"] = _server(pool, conn, params["checksum"])
-                if not table_stats.existing_schemas(conn, pool.log, [schema]):
-                    problems.append("schema %r does not exist in the legacy database %s" % (schema, database))
-                    continue
-                sizes = table_stats.list_tables(conn, pool.log, [schema])
-                found["tables"][module["name"]] = [table for _schema, table in sizes]
-                found["sizes"][database] = sizes
-                if params["checksum"]:
-                    found["columns"][database] = table_stats.list_columns(conn, pool.log, [schema])
-                if params["check_sequences"]:
-                    found["sequences"][database] = table_stats.list_sequences(conn, pool.log, [schema])
-        except ConnectionFailure as exc:
-            problems.append(str(exc))
-    if problems:
-        raise VerificationAborted(problems)
-    return found
-
-
-def plan_jobs(pairs, modules, source, target, params):
-    """Per pair: its column plan (checksum mode) and the measurements to take."""
-    by_name = dict((module["name"], module) for module in modules)
-    column_plans, jobs, job_index = [], [], []
-    for pair in pairs:
-        plan, source_job, target_job = None, None, None
-        target_key = (pair["target_schema"], pair["target_table"])
-        if pair["kind"] == "copied":
-            database = by_name[pair["module"]]["source_database"]
-            source_key = (pair["source_schema"], pair["source_table"])
-            if params["checksum"] and pair["target_exists"]:
-                plan = rowdiff.column_plan(source["columns"][database].get(source_key, []),
-                                           target["columns"].get(target_key, []))
-            source_job = dict(side="source", dbname=database, schema=source_key[0], table=source_key[1],
-                              columns=plan["columns"] if plan else None, bytes=source["sizes"][database][source_key])
-        if pair["kind"] != "excluded" and pair["target_exists"] and pair["target_table"] is not None:
-            target_job = dict(side="target", dbname=params["target_database"], schema=target_key[0],
-                              table=target_key[1], columns=plan["columns"] if plan else None,
-                              bytes=target["tables"][target_key])
-        indexes = []
-        for job in (source_job, target_job):
-            if job is None:
-                indexes.append(None)
-            else:
-                indexes.append(len(jobs))
-                jobs.append(job)
-        column_plans.append(plan)
-        job_index.append(indexes)
-    return column_plans, jobs, job_index
-
-
-def _next_value(pool, dbname, sequence_schema, sequence, increment):
-    with pool.session(dbname) as conn:
-        last_value, is_called = table_stats.sequence_state(conn, pool.log, sequence_schema, sequence)
-    return rowdiff.next_value(last_value, is_called, increment)
-
-
-def check_sequences(pools, params, pairs, source, target):
-    results = []
-    for pair in pairs:
-        if pair["kind"] not in ("copied", "extra") or not pair["target_exists"]:
-            continue
-        for found in target["sequences"].get((pair["target_schema"], pair["target_table"]), []):
-            entry = dict(module=pair["module"], target_schema=pair["target_schema"], target_table=pair["target_table"],
-                         column=found["column"], sequence_schema=found["sequence_schema"], sequence=found["sequence"],
-                         increment=found["increment"], next_value=None, column_max=None, source_sequence=None,
-                         source_next_value=None)
-            try:
-                entry["next_value"] = _next_value(pools["target"], params["target_database"],
-                                                  found["sequence_schema"], found["sequence"], found["increment"])
-                with pools["target"].session(params["target_database"]) as conn:
-                    entry["column_max"] = table_stats.column_max(conn, pools["target"].log, pair["target_schema"],
-                                                                 pair["target_table"], found["column"])
-                legacy = [candidate for candidate in source["sequences"].get(pair["source_database"], {}).get(
-                    (pair["source_schema"], pair["source_table"]), []) if candidate["column"] == found["column"]]
-                if pair["kind"] == "copied" and legacy:
-                    entry["source_sequence"] = rowdiff.qualified(legacy[0]["sequence_schema"], legacy[0]["sequence"])
-                    entry["source_next_value"] = _next_value(pools["source"], pair["source_database"],
-                                                             legacy[0]["sequence_schema"], legacy[0]["sequence"],
-                                                             legacy[0]["increment"])
-            except psycopg2.Error as exc:
-                entry["error"] = (exc.pgerror or str(exc)).strip().splitlines()[0]
-            results.append(rowdiff.check_sequence(entry))
-    return results
-
-
-def verify(params, modules, expected, pools):
-    """Measure both sides and judge: (rows, sequences, servers)."""
-    target = read_target(pools["target"], params, modules, expected)
-    source = read_sources(pools.get("source"), params, modules)
-    pairs = rowdiff.pair_tables(modules, source["tables"], target["tables"])
-    pairs += rowdiff.expected_pairs(expected, target["schemas"], target["tables"])
-    column_plans, jobs, job_index = plan_jobs(pairs, modules, source, target, params)
-    measured = table_stats.measure_all(pools, jobs, params["workers"])
-    for result in measured:
-        if "query" in result:
-            pools["target"].log.add(result["query"])
-    rows = [rowdiff.classify(pair, *[measured[index] if index is not None else None for index in indexes],
-                             columns=plan)
-            for pair, indexes, plan in zip(pairs, job_index, column_plans)]
-    sequences = check_sequences(pools, params, pairs, source, target) if params["check_sequences"] else []
-    return rows, sequences, {"source": source["server"], "target": target["server"]}
-
-
-def write_report(report_dir, report):
-    """Write both files unless the same result is already there.
-
-    Returns (directory changed, files written, the report as on disk).
-    """
-    paths = [os.path.join(report_dir, name) for name in REPORT_FILES]
-    dir_changed = written = False
-    if not os.path.isdir(report_dir):
-        os.makedirs(report_dir, 0o700)
-        dir_changed = True
-    if os.stat(report_dir).st_mode & 0o777 != 0o700:
-        os.chmod(report_dir, 0o700)
-        dir_changed = True
-    try:
-        with open(paths[0]) as handle:
-            previous = json.load(handle)
-    except (OSError, IOError, ValueError):
-        previous = None
-    if rowdiff.same_result(previous, report):
-        report = dict(report, generated_at=previous["generated_at"])
-    texts = [json.dumps(report, indent=2) + "\n", rowdiff.render_markdown(report)]
-    for path, text in zip(paths, texts):
-        try:
-            with open(path) as handle:
-                same = handle.read() == text and os.stat(path).st_mode & 0o777 == 0o600
-        except (OSError, IOError):
-            same = False
-        if not same:
-            write_private_file(path, text)
-            written = True
-    return dir_changed, written, report
+def cannot_verify(problems):
+    return "cannot verify: " + "; ".join(problems)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            source=endpoint_spec(required=False),
-            target=endpoint_spec(required=False),
-            **mapping_argument_spec(),
+    module = ConsolidationModule(
+        argument_spec(
+            mapping=True,
             target_database=dict(type="str", required=True),
             expect_tables=dict(type="dict", default={}),
             checksum=dict(type="bool", default=False),
@@ -627,62 +406,14 @@ def main():
             run_id=dict(type="str"),
             backup_set=dict(type="str"),
         ),
-        supports_check_mode=True,
+        needs=("target",),
+        unique_queries=True,
     )
-    if PSYCOPG2_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("psycopg2"), exception=PSYCOPG2_IMPORT_ERROR)
-    params = module.params
-    try:
-        modules, expected = validate(params)
-    except PlanError as exc:
-        module.fail_json(msg="cannot verify: " + "; ".join(exc.problems), problems=exc.problems)
-
-    log = table_stats.QueryLog()
-    pools = {"target": table_stats.SessionPool(params["target"], log)}
-    if modules:
-        pools["source"] = table_stats.SessionPool(params["source"], log)
-    started = time.time()
-    try:
-        rows, sequences, servers = verify(params, modules, expected, pools)
-    except (VerificationAborted, ConnectionFailure) as exc:
-        problems = getattr(exc, "problems", [str(exc)])
-        module.fail_json(msg="cannot verify: " + "; ".join(problems), problems=problems, queries=log.statements)
-    except psycopg2.Error as exc:
-        module.fail_json(msg="cannot verify: %s" % (exc.pgerror or str(exc)).strip(), queries=log.statements)
-    finally:
-        for pool in pools.values():
-            pool.close()
-    elapsed = round(time.time() - started, 3)
-
-    summary = rowdiff.summarize(rows, sequences)
-    report = rowdiff.build_report(dict(
-        run_id=params["run_id"], backup_set=params["backup_set"], target_database=params["target_database"],
-        generated_at=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        checksum=params["checksum"], check_sequences=params["check_sequences"], servers=servers),
-        rows, sequences, summary)
-    report_dir = params["report_dir"]
-    paths = [os.path.join(report_dir, name) for name in REPORT_FILES] if report_dir else [None, None]
-    returned_report = dict(json=paths[0], markdown=paths[1], written=False, reason=None,
-                           generated_at=report["generated_at"])
-    changed = False
-    if not report_dir:
-        returned_report["reason"] = "no report_dir given"
-    elif module.check_mode:
-        returned_report["reason"] = "check mode: report files not written"
-    else:
-        dir_changed, written, report = write_report(report_dir, report)
-        changed = dir_changed or written
-        returned_report.update(written=written, generated_at=report["generated_at"],
-                               reason=None if written else "the same result is already on disk")
-
-    table_text = rowdiff.render_text(rows, sequences, summary, params["checksum"])
-    result = dict(changed=changed, tables=rows, sequences=sequences, summary=summary, report=returned_report,
-                  table_text=table_text, servers=servers, queries=log.statements, elapsed=elapsed)
-    verdict = rowdiff.verdict_line(summary)
-    if not summary["passed"] and params["fail_on_mismatch"]:
-        where = "; reports: %s, %s" % tuple(paths) if report_dir and not module.check_mode else ""
-        module.fail_json(msg="verification failed: %s%s\n%s" % (verdict, where, table_text), **result)
-    module.exit_json(msg=verdict, **result)
+    with module.failures(message=cannot_verify):
+        result, failure = Verification(module.params, module.journal, module.check_mode).run()
+    if failure:
+        module.fail_json(**dict(result, msg=failure))
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

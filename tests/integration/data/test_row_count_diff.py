@@ -17,6 +17,7 @@ from constants import HOSTILE
 from devkit import legacy, migrator
 from psycopg2 import sql
 
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.module import missing_server
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import build_plan, table_destination
 
 pytestmark = pytest.mark.integration
@@ -340,10 +341,10 @@ def test_connection_problems_are_reported_clearly(verify, consolidated, run_modu
     assert missing["failed"] and "ClassifiedAds_Gone" in missing["msg"] and "does not exist" in missing["msg"]
     no_target = run_module("row_count_diff", {"target_database": TARGET, "modules": [],
                                               "expect_tables": {"product": []}})
-    assert no_target["failed"] and "target connection is required" in no_target["msg"]
+    assert no_target["failed"] and missing_server("target") in no_target["msg"]
     no_source = run_module("row_count_diff", {"target": endpoint(target_cluster), "target_database": TARGET,
                                               "modules": MODULES})
-    assert no_source["failed"] and "source connection is required" in no_source["msg"]
+    assert no_source["failed"] and missing_server("source") in no_source["msg"]
 
 
 def test_an_unreadable_table_is_an_error_and_the_password_stays_secret(verify, consolidated, target_cluster):

@@ -1,11 +1,11 @@
-"""The verification's decisions and renderings, case by case, without a server."""
+"""The verification's decisions (rowdiff) and its report (verify_report), case by case, without a server."""
 
 from __future__ import annotations
 
 import pytest
 from constants import HOSTILE
 
-from ansible_collections.classifiedads.consolidation.plugins.module_utils import rowdiff
+from ansible_collections.classifiedads.consolidation.plugins.module_utils import display, rowdiff, verify_report
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import PlanError, build_plan
 
 SERVER = {"host": "db1", "port": 5432}
@@ -127,6 +127,65 @@ def test_an_unreadable_side_is_an_error():
     assert row["reasons"] == ["target: permission denied for table Products"]
 
 
+# -- measurements -------------------------------------------------------------------------------
+
+def listed(checksum_columns=True):
+    """What read_sources/read_target list for the Product module: sizes and columns by (schema, table)."""
+    source = {"sizes": {"ClassifiedAds_Product": {("public", "Products"): 100, ("public", "Gone"): 5,
+                                                  ("public", "__EFMigrationsHistory"): 1}},
+              "columns": {"ClassifiedAds_Product": {("public", "Products"): columns("Id", "Name")}}}
+    target = {"tables": {("product", "Products"): 90, ("product", "Extra"): 10},
+              "columns": {("product", "Products"): columns("Name", "Id")} if checksum_columns else {}}
+    return source, target
+
+
+def product_pairs():
+    return rowdiff.pair_tables(modules(), {"Product": ["Products", "Gone", "__EFMigrationsHistory"]},
+                               {("product", "Products"), ("product", "Extra")})
+
+
+def test_each_side_that_exists_is_measured_once_and_excluded_tables_never():
+    pairs = product_pairs()
+    source, target = listed(checksum_columns=False)
+    plans, jobs, job_index = rowdiff.plan_jobs(pairs, modules(), source, target, "ClassifiedAds", checksum=False)
+    assert plans == [None] * len(pairs)
+    measured = dict(((pair["source_table"], pair["target_table"]), [jobs[i] if i is not None else None for i in index])
+                    for pair, index in zip(pairs, job_index, strict=True))
+    products_source, products_target = measured[("Products", "Products")]
+    assert products_source == dict(side="source", dbname="ClassifiedAds_Product", schema="public", table="Products",
+                                   columns=None, bytes=100)
+    assert products_target == dict(side="target", dbname="ClassifiedAds", schema="product", table="Products",
+                                   columns=None, bytes=90)
+    assert measured[("Gone", "Gone")][0]["table"] == "Gone" and measured[("Gone", "Gone")][1] is None
+    assert measured[(None, "Extra")] == [None, dict(side="target", dbname="ClassifiedAds", schema="product",
+                                                    table="Extra", columns=None, bytes=10)]
+    assert measured[("__EFMigrationsHistory", None)] == [None, None]
+    assert sorted(i for index in job_index for i in index if i is not None) == list(range(len(jobs)))
+
+
+def test_with_checksums_both_sides_of_a_copied_table_hash_the_same_columns():
+    pairs = product_pairs()
+    source, target = listed()
+    plans, jobs, job_index = rowdiff.plan_jobs(pairs, modules(), source, target, "ClassifiedAds", checksum=True)
+    (products,) = [i for i, pair in enumerate(pairs) if pair["source_table"] == "Products"]
+    source_job, target_job = (jobs[i] for i in job_index[products])
+    assert source_job["columns"] == target_job["columns"] == [{"name": "Id", "binary": True},
+                                                              {"name": "Name", "binary": True}]
+    assert plans[products] == rowdiff.column_plan(columns("Id", "Name"), columns("Name", "Id"))
+    (gone,) = [i for i, pair in enumerate(pairs) if pair["source_table"] == "Gone"]
+    assert plans[gone] is None and jobs[job_index[gone][0]]["columns"] is None
+
+
+def test_expected_tables_are_counted_on_the_target_only_and_a_bare_schema_not_at_all():
+    pairs = rowdiff.expected_pairs({"product": ["Products"], "identity": []}, {"product", "identity"},
+                                   {("product", "Products")})
+    plans, jobs, job_index = rowdiff.plan_jobs(pairs, [], {}, {"tables": {("product", "Products"): 7}}, "T",
+                                               checksum=True)
+    assert plans == [None, None]
+    assert jobs == [dict(side="target", dbname="T", schema="product", table="Products", columns=None, bytes=7)]
+    assert job_index == [[None, None], [None, 0]]
+
+
 # -- checksum columns ---------------------------------------------------------------------------
 
 def test_checksum_columns_are_sorted_by_name_and_hashed_binary_only_when_both_sides_agree():
@@ -211,6 +270,24 @@ def test_an_unreadable_sequence_is_an_error():
     assert summary["sequences_failed"] == 1 and summary["sequences_behind"] == 0 and not summary["passed"]
 
 
+def test_sequences_are_checked_on_copied_and_extra_tables_against_the_same_legacy_column():
+    pairs = product_pairs()
+    serial = {"column": "Id", "sequence_schema": "product", "sequence": "Products_Id_seq", "increment": 1}
+    target_sequences = {("product", "Products"): [serial, dict(serial, column="No", sequence="Products_No_seq")],
+                        ("product", "Extra"): [dict(serial, sequence="Extra_Id_seq")],
+                        ("product", "Gone"): [dict(serial, sequence="Gone_Id_seq")]}
+    legacy = dict(serial, sequence_schema="public", increment=2)
+    source_sequences = {"ClassifiedAds_Product": {("public", "Products"): [legacy],
+                                                  ("public", "Extra"): [dict(legacy, sequence="Extra_Id_seq")]}}
+    checks = rowdiff.sequence_checks(pairs, target_sequences, source_sequences)
+    assert [(entry["target_table"], entry["column"], found) for _pair, entry, found in checks] == [
+        ("Products", "Id", legacy), ("Products", "No", None), ("Extra", "Id", None)]
+    _pair, entry, _legacy = checks[0]
+    assert entry == dict(module="Product", target_schema="product", target_table="Products", column="Id",
+                         sequence_schema="product", sequence="Products_Id_seq", increment=1, next_value=None,
+                         column_max=None, source_sequence=None, source_next_value=None)
+
+
 # -- summary ------------------------------------------------------------------------------------
 
 def sample_rows():
@@ -234,8 +311,9 @@ def test_summary_counts_every_state_and_decides():
 def test_verdict_and_problems_name_what_failed():
     rows = sample_rows()
     summary = rowdiff.summarize(rows, [])
-    assert rowdiff.verdict_line(summary) == "5 table(s): 1 match, 1 mismatch, 1 missing, 1 extra, 1 excluded - FAILED"
-    assert rowdiff.problems(rows, []) == [
+    assert verify_report.verdict_line(summary) == (
+        "5 table(s): 1 match, 1 mismatch, 1 missing, 1 extra, 1 excluded - FAILED")
+    assert verify_report.problems(rows, []) == [
         '"ClassifiedAds_Product".public."Gone" -> product."Gone" [missing]: target table does not exist',
         '"ClassifiedAds_Product".public."Outbox" -> product."Outbox" [mismatch]: row counts differ: source 3, target 1',
     ]
@@ -244,17 +322,17 @@ def test_verdict_and_problems_name_what_failed():
 # -- rendering ----------------------------------------------------------------------------------
 
 def test_names_are_shown_as_sql_would_spell_them():
-    assert rowdiff.quote_ident("products") == "products"
-    assert rowdiff.quote_ident("Products") == '"Products"'
-    assert rowdiff.quote_ident(HOSTILE) == '"a""; DROP TABLE x; --"'
-    assert rowdiff.quote_ident("1st") == '"1st"'
-    assert rowdiff.qualified("product", "Products", None) == 'product."Products"'
-    assert rowdiff.visible("a\nb\tc\x7f") == "a\u240ab\u2409c\u2421"
+    assert display.quote_ident("products") == "products"
+    assert display.quote_ident("Products") == '"Products"'
+    assert display.quote_ident(HOSTILE) == '"a""; DROP TABLE x; --"'
+    assert display.quote_ident("1st") == '"1st"'
+    assert display.qualified("product", "Products", None) == 'product."Products"'
+    assert display.visible("a\nb\tc\x7f") == "a\u240ab\u2409c\u2421"
 
 
 def test_text_table_is_fixed_width_with_numbers_right_aligned():
     rows = sample_rows()
-    text = rowdiff.render_text(rows, [rowdiff.check_sequence(sequence())], rowdiff.summarize(rows, []), False)
+    text = verify_report.render_text(rows, [rowdiff.check_sequence(sequence())], rowdiff.summarize(rows, []), False)
     lines = text.splitlines()
     assert lines[0].split() == ["module", "source", "table", "target", "source", "rows", "target", "rows", "state"]
     assert lines[1].startswith("-------  ")
@@ -286,11 +364,11 @@ def test_hostile_names_cannot_break_the_markdown_table():
     pairs = rowdiff.pair_tables(plan, {"Pipe|Module": names}, set(("s|1", name) for name in names))
     rows = [rowdiff.classify(pair, counted(1, "5"), counted(1, "5"),
                              rowdiff.column_plan(columns("a"), columns("a"))) for pair in pairs]
-    report = rowdiff.build_report(dict(run_id="r|1", backup_set=None, generated_at="2026-01-01T00:00:00Z",
-                                       target_database="T|db", checksum=True, check_sequences=False,
-                                       servers={"source": {"address": "db1:5432", "version": "16.4"},
-                                                "target": None}), rows, [], rowdiff.summarize(rows, []))
-    markdown = rowdiff.render_markdown(report)
+    report = verify_report.build_report(dict(run_id="r|1", backup_set=None, generated_at="2026-01-01T00:00:00Z",
+                                             target_database="T|db", checksum=True, check_sequences=False,
+                                             servers={"source": {"address": "db1:5432", "version": "16.4"},
+                                                      "target": None}), rows, [], rowdiff.summarize(rows, []))
+    markdown = verify_report.render_markdown(report)
     table = [line for line in markdown.splitlines() if line.startswith("| `Pipe")]
     assert len(table) == len(names)
     for line in table:
@@ -310,23 +388,23 @@ def test_hostile_names_cannot_break_the_markdown_table():
     ("a``b`", "``` a``b` ```"),
 ])
 def test_markdown_code_spans(text, rendered):
-    assert rowdiff.md_code(text) == rendered
+    assert verify_report.md_code(text) == rendered
 
 
 def test_a_pipe_is_escaped_only_in_a_table_cell():
-    assert rowdiff.md_code("a|b", table_cell=True) == "`a\\|b`"
+    assert verify_report.md_code("a|b", table_cell=True) == "`a\\|b`"
 
 
 def test_markdown_report_lists_what_was_compared():
     rows = sample_rows()
     summary = rowdiff.summarize(rows, [])
-    report = rowdiff.build_report(dict(run_id="run-1", backup_set="run-1", generated_at="2026-01-01T00:00:00Z",
-                                       target_database="ClassifiedAds", checksum=False, check_sequences=True,
-                                       servers={"source": {"address": "db1:5432", "version": "16.4"},
-                                                "target": {"address": "db2:5432", "version": "16.4"}}),
-                                  rows, [], summary)
+    report = verify_report.build_report(dict(run_id="run-1", backup_set="run-1", generated_at="2026-01-01T00:00:00Z",
+                                             target_database="ClassifiedAds", checksum=False, check_sequences=True,
+                                             servers={"source": {"address": "db1:5432", "version": "16.4"},
+                                                      "target": {"address": "db2:5432", "version": "16.4"}}),
+                                        rows, [], summary)
     assert report["passed"] is False and report["checksum_method"] is None and report["format"] == 1
-    markdown = rowdiff.render_markdown(report)
+    markdown = verify_report.render_markdown(report)
     assert "- result: **FAILED**" in markdown
     assert "| module | source table | target | source rows | target rows | state |" in markdown
     assert '| `Product` | `"ClassifiedAds_Product".public."Outbox"` | `product."Outbox"` | 3 | 1 | mismatch |' \
@@ -338,9 +416,10 @@ def test_a_report_with_the_same_result_is_the_same_whenever_made():
     rows = sample_rows()
     meta = dict(run_id="run-1", backup_set=None, generated_at="2026-01-01T00:00:00Z", target_database="T",
                 checksum=False, check_sequences=True, servers={})
-    first = rowdiff.build_report(meta, rows, [], rowdiff.summarize(rows, []))
-    later = rowdiff.build_report(dict(meta, generated_at="2026-01-02T00:00:00Z"), rows, [],
-                                 rowdiff.summarize(rows, []))
-    assert rowdiff.same_result(first, later)
-    assert not rowdiff.same_result(first, rowdiff.build_report(meta, rows[:1], [], rowdiff.summarize(rows[:1], [])))
-    assert not rowdiff.same_result(None, later)
+    first = verify_report.build_report(meta, rows, [], rowdiff.summarize(rows, []))
+    later = verify_report.build_report(dict(meta, generated_at="2026-01-02T00:00:00Z"), rows, [],
+                                       rowdiff.summarize(rows, []))
+    assert verify_report.same_result(first, later)
+    assert not verify_report.same_result(
+        first, verify_report.build_report(meta, rows[:1], [], rowdiff.summarize(rows[:1], [])))
+    assert not verify_report.same_result(None, later)

@@ -1,0 +1,267 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ClassifiedAds platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Verification of a consolidation: the side that reads both servers and writes the report.
+
+:class:`Verification` is what ``row_count_diff`` runs. It reads the catalogs
+of the legacy databases and of the target database, has ``rowdiff`` pair the
+tables and plan the measurements, takes them with ``table_stats`` (both
+servers at once), reads the sequences, and writes ``verification.json`` and
+``verification.md`` as ``verify_report`` renders them. Every statement goes
+through the module's journal, each kept once.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import time
+
+from ansible_collections.classifiedads.consolidation.plugins.module_utils import rowdiff, table_stats, verify_report
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import ConnectionFailure, psycopg2
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import address, qualified, utc_now
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.errors import ConsolidationError
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.module import missing_server
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import PlanError, build_plan
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import (
+    VERIFICATION_MARKDOWN,
+    VERIFICATION_REPORT,
+    read_json,
+    run_id_problem,
+    write_private_file,
+)
+
+# The report's generated_at keeps whole seconds (display.utc_timestamp has microseconds): that is the
+# documented format, the one of every report already on disk, and display.parse_utc reads both.
+GENERATED_AT_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+class VerificationAborted(ConsolidationError):
+    """The verification cannot run at all (missing database, schema, old server); ``problems`` lists why."""
+
+
+def validate(params):
+    """The normalised modules and expectations, or PlanError listing every problem."""
+    problems = []
+    if params["modules"] and not params["source"]:
+        problems.append(missing_server("source"))
+    if params["run_id"] and run_id_problem(params["run_id"]):
+        problems.append(run_id_problem(params["run_id"]))
+    if params["workers"] < 1:
+        problems.append("workers must be at least 1")
+    if problems:
+        raise PlanError(problems)
+    modules = []
+    if params["modules"]:
+        modules = build_plan(params["modules"], params["target_database"], params["source"], params["target"],
+                             params["exclude_tables"])
+    expected = rowdiff.normalize_expectations(params["expect_tables"])
+    if not modules and not expected:
+        raise PlanError(["nothing to verify: give modules (legacy databases to compare) or expect_tables"])
+    return modules, expected
+
+
+def report_paths(report_dir):
+    """(verification.json, verification.md) in ``report_dir``."""
+    return tuple(os.path.join(report_dir, name) for name in (VERIFICATION_REPORT, VERIFICATION_MARKDOWN))
+
+
+def write_report(report_dir, report):
+    """Write both files unless the same result is already there.
+
+    Returns (directory changed, files written, the report as on disk).
+    """
+    paths = report_paths(report_dir)
+    dir_changed = written = False
+    if not os.path.isdir(report_dir):
+        os.makedirs(report_dir, 0o700)
+        dir_changed = True
+    if os.stat(report_dir).st_mode & 0o777 != 0o700:
+        os.chmod(report_dir, 0o700)
+        dir_changed = True
+    try:
+        previous = read_json(paths[0])
+    except ConsolidationError:
+        previous = None  # an unreadable report is simply written anew
+    if verify_report.same_result(previous, report):
+        report = dict(report, generated_at=previous["generated_at"])
+    # Keys in the report's own order (format and kind first), not sorted as runfiles.write_private_json would.
+    texts = [json.dumps(report, indent=2) + "\n", verify_report.render_markdown(report)]
+    for path, text in zip(paths, texts):
+        try:
+            with open(path) as handle:
+                same = handle.read() == text and os.stat(path).st_mode & 0o777 == 0o600
+        except (OSError, IOError):
+            same = False
+        if not same:
+            write_private_file(path, text)
+            written = True
+    return dir_changed, written, report
+
+
+class Verification(object):
+    """One verification as the module's options describe it (validated on creation, see :func:`validate`).
+
+    ``journal`` keeps every statement (a ``QueryJournal(unique=True)``);
+    in ``check_mode`` everything is measured but no report file is written.
+    """
+
+    def __init__(self, params, journal, check_mode=False):
+        self.params = params
+        self.journal = journal
+        self.check_mode = check_mode
+        self.modules, self.expected = validate(params)
+        self.pools = {}
+
+    def run(self):
+        """(result, failure): the module's result, and the failure message when the task must fail, else None."""
+        params = self.params
+        started = time.time()
+        rows, sequences, servers = self.measure()
+        elapsed = round(time.time() - started, 3)
+        summary = rowdiff.summarize(rows, sequences)
+        report = verify_report.build_report(dict(
+            run_id=params["run_id"], backup_set=params["backup_set"], target_database=params["target_database"],
+            generated_at=utc_now().strftime(GENERATED_AT_FORMAT), checksum=params["checksum"],
+            check_sequences=params["check_sequences"], servers=servers), rows, sequences, summary)
+        returned_report, changed = self.publish(report)
+        table_text = verify_report.render_text(rows, sequences, summary, params["checksum"])
+        verdict = verify_report.verdict_line(summary)
+        result = dict(changed=changed, msg=verdict, tables=rows, sequences=sequences, summary=summary,
+                      report=returned_report, table_text=table_text, servers=servers, queries=self.journal.queries,
+                      elapsed=elapsed)
+        if summary["passed"] or not params["fail_on_mismatch"]:
+            return result, None
+        where = ""
+        if params["report_dir"] and not self.check_mode:
+            where = "; reports: %s, %s" % (returned_report["json"], returned_report["markdown"])
+        return result, "verification failed: %s%s\n%s" % (verdict, where, table_text)
+
+    def publish(self, report):
+        """Write the report files where asked; (the result's ``report`` entry, whether anything changed)."""
+        report_dir = self.params["report_dir"]
+        paths = report_paths(report_dir) if report_dir else (None, None)
+        returned = dict(json=paths[0], markdown=paths[1], written=False, reason=None,
+                        generated_at=report["generated_at"])
+        if not report_dir:
+            returned["reason"] = "no report_dir given"
+            return returned, False
+        if self.check_mode:
+            returned["reason"] = "check mode: report files not written"
+            return returned, False
+        dir_changed, written, report = write_report(report_dir, report)
+        returned.update(written=written, generated_at=report["generated_at"],
+                        reason=None if written else "the same result is already on disk")
+        return returned, dir_changed or written
+
+    # -- measuring --------------------------------------------------------------------------------
+
+    def measure(self):
+        """Measure both sides and judge: (rows, sequences, servers)."""
+        self.pools = {"target": table_stats.SessionPool(self.params["target"], self.journal)}
+        if self.modules:
+            self.pools["source"] = table_stats.SessionPool(self.params["source"], self.journal)
+        try:
+            target = self.read_target()
+            source = self.read_sources()
+            pairs = rowdiff.pair_tables(self.modules, source["tables"], target["tables"])
+            pairs += rowdiff.expected_pairs(self.expected, target["schemas"], target["tables"])
+            column_plans, jobs, job_index = rowdiff.plan_jobs(pairs, self.modules, source, target,
+                                                              self.params["target_database"], self.params["checksum"])
+            measured = table_stats.measure_all(self.pools, jobs, self.params["workers"])
+            for result in measured:
+                if "query" in result:
+                    self.journal.record(None, result["query"])  # in the order of the jobs, not of completion
+            rows = [rowdiff.classify(pair, *[measured[index] if index is not None else None for index in indexes],
+                                     columns=plan)
+                    for pair, indexes, plan in zip(pairs, job_index, column_plans)]
+            sequences = self.check_sequences(pairs, source, target) if self.params["check_sequences"] else []
+        finally:
+            for pool in self.pools.values():
+                pool.close()
+        return rows, sequences, {"source": source["server"], "target": target["server"]}
+
+    def _server(self, pool, conn, checksum):
+        facts = table_stats.server_facts(conn, self.journal)
+        where = address(pool.endpoint)
+        if facts["version_num"] < table_stats.MIN_SERVER_VERSION:
+            raise VerificationAborted(["%s runs PostgreSQL %s; 12 or later is required" % (where, facts["version"])])
+        if checksum and facts["version_num"] < table_stats.MIN_CHECKSUM_SERVER_VERSION:
+            raise VerificationAborted(["%s runs PostgreSQL %s; checksum=true needs 14 or later (hash_record_extended)"
+                                       % (where, facts["version"])])
+        return {"address": where, "version": facts["version"]}
+
+    def read_target(self):
+        params, pool, journal = self.params, self.pools["target"], self.journal
+        # Columns and sequences only matter for tables compared with a legacy one.
+        checksum = params["checksum"] and bool(self.modules)
+        check_sequences = params["check_sequences"] and bool(self.modules)
+        schemas = set(self.expected)
+        for module in self.modules:
+            schemas.add(module["schema"])
+            schemas.update(entry["schema"] for entry in module["tables"].values())
+        with pool.session(params["target_database"]) as conn:
+            found = {
+                "server": self._server(pool, conn, checksum),
+                "schemas": table_stats.existing_schemas(conn, journal, schemas),
+                "tables": table_stats.list_tables(conn, journal, schemas),
+            }
+            found["columns"] = table_stats.list_columns(conn, journal, schemas) if checksum else {}
+            found["sequences"] = table_stats.list_sequences(conn, journal, schemas) if check_sequences else {}
+        return found
+
+    def read_sources(self):
+        found = {"server": None, "tables": {}, "sizes": {}, "columns": {}, "sequences": {}}
+        if not self.modules:
+            return found
+        params, pool, journal = self.params, self.pools["source"], self.journal
+        problems = []
+        for module in self.modules:
+            database, schema = module["source_database"], module["source_schema"]
+            try:
+                with pool.session(database) as conn:
+                    if found["server"] is None:
+                        found["server"] = self._server(pool, conn, params["checksum"])
+                    if not table_stats.existing_schemas(conn, journal, [schema]):
+                        problems.append("schema %r does not exist in the legacy database %s" % (schema, database))
+                        continue
+                    sizes = table_stats.list_tables(conn, journal, [schema])
+                    found["tables"][module["name"]] = [table for _schema, table in sizes]
+                    found["sizes"][database] = sizes
+                    if params["checksum"]:
+                        found["columns"][database] = table_stats.list_columns(conn, journal, [schema])
+                    if params["check_sequences"]:
+                        found["sequences"][database] = table_stats.list_sequences(conn, journal, [schema])
+            except ConnectionFailure as exc:
+                problems.append(str(exc))
+        if problems:
+            raise VerificationAborted(problems)
+        return found
+
+    # -- sequences --------------------------------------------------------------------------------
+
+    def _next_value(self, side, dbname, sequence):
+        pool = self.pools[side]
+        with pool.session(dbname) as conn:
+            last_value, is_called = table_stats.sequence_state(conn, self.journal, sequence["sequence_schema"],
+                                                               sequence["sequence"])
+        return rowdiff.next_value(last_value, is_called, sequence["increment"])
+
+    def check_sequences(self, pairs, source, target):
+        results = []
+        target_database = self.params["target_database"]
+        for pair, entry, legacy in rowdiff.sequence_checks(pairs, target["sequences"], source["sequences"]):
+            try:
+                entry["next_value"] = self._next_value("target", target_database, entry)
+                with self.pools["target"].session(target_database) as conn:
+                    entry["column_max"] = table_stats.column_max(conn, self.journal, pair["target_schema"],
+                                                                 pair["target_table"], entry["column"])
+                if legacy:
+                    entry["source_sequence"] = qualified(legacy["sequence_schema"], legacy["sequence"])
+                    entry["source_next_value"] = self._next_value("source", pair["source_database"], legacy)
+            except psycopg2.Error as exc:
+                entry["error"] = (exc.pgerror or str(exc)).strip().splitlines()[0]
+            results.append(rowdiff.check_sequence(entry))
+        return results

@@ -1,0 +1,218 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ClassifiedAds platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The verification report: what ``row_count_diff`` shows people and writes for later steps.
+
+Pure functions of the rows and sequences that :mod:`rowdiff` judged: the
+problems and the verdict line of messages, the fixed-width text table
+(``table_text``), the Markdown report (``verification.md``) and the
+machine-readable one (``verification.json``) that decommissioning reads.
+Names are written as PostgreSQL would spell them (``display.quote_ident``)
+and nothing a name holds can break a line, a text table or a Markdown table.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import (
+    qualified,
+    render_table,
+    visible,
+)
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.rowdiff import STATES
+
+REPORT_FORMAT = 1
+REPORT_KIND = "classifiedads.consolidation.verification"
+# How the content checksum is computed (recorded in the report, see table_stats.checksum_query).
+CHECKSUM_METHOD = ("sum of hash_record_extended(ROW(columns sorted by name), 0) over all rows; "
+                   "columns of differing types or inexact hashing compared by their text form")
+
+
+# -- messages -----------------------------------------------------------------------------------
+
+def problems(rows, sequences):
+    """One line per failing table or sequence, for messages and reports."""
+    lines = []
+    for row in rows:
+        if not row["ok"]:
+            lines.append("%s [%s]: %s" % (_row_label(row), row["state"], "; ".join(row["reasons"])))
+    for entry in sequences:
+        if entry["state"] != "ok":
+            lines.append("%s (sequence %s) [%s]: %s" % (
+                qualified(entry["target_schema"], entry["target_table"], entry["column"]),
+                qualified(entry["sequence_schema"], entry["sequence"]), entry["state"], "; ".join(entry["reasons"])))
+    return lines
+
+
+def verdict_line(summary):
+    counts = ", ".join("%d %s" % (summary[state], state) for state in STATES if summary[state])
+    line = "%d table(s): %s" % (summary["tables"], counts or "none")
+    if summary["sequences"]:
+        line += "; %d sequence(s), %d behind" % (summary["sequences"], summary["sequences_behind"])
+        if summary["sequences_failed"] > summary["sequences_behind"]:
+            line += ", %d unreadable" % (summary["sequences_failed"] - summary["sequences_behind"])
+    return line + (" - PASSED" if summary["passed"] else " - FAILED")
+
+
+def _source_label(row):
+    if row["source_table"] is None:
+        return "-"
+    return qualified(row["source_database"], row["source_schema"], row["source_table"])
+
+
+def _target_label(row):
+    if row["target_schema"] is None:
+        return "-"
+    return qualified(row["target_schema"], row["target_table"])
+
+
+def _row_label(row):
+    if row["kind"] in ("copied", "excluded") and row["source_table"] is not None:
+        return "%s -> %s" % (_source_label(row), _target_label(row))
+    return _target_label(row)
+
+
+def _count(value):
+    return "-" if value is None else str(value)
+
+
+def _checksum_cell(row):
+    if row["source_checksum"] is None or row["target_checksum"] is None:
+        return "-"
+    return "same" if row["source_checksum"] == row["target_checksum"] else "differs"
+
+
+# -- rendering ----------------------------------------------------------------------------------
+
+# CommonMark lets a backslash escape exactly these.
+MARKDOWN_PUNCTUATION = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
+TABLE_HEADINGS = ("module", "source table", "target", "source rows", "target rows", "state")
+SEQUENCE_HEADINGS = ("target column", "sequence", "next value", "column max", "legacy next", "state")
+NUMERIC_COLUMNS = ("source rows", "target rows", "next value", "column max", "legacy next")
+
+
+def table_cells(rows, with_checksum):
+    headings = TABLE_HEADINGS + (("checksum",) if with_checksum else ())
+    cells = []
+    for row in rows:
+        line = [row["module"] or "-", _source_label(row), _target_label(row), _count(row["source_rows"]),
+                _count(row["target_rows"]), row["state"] if row["ok"] or row["state"] != "extra" else "extra (rows)"]
+        if with_checksum:
+            line.append(_checksum_cell(row))
+        cells.append([visible(cell) for cell in line])
+    return headings, cells
+
+
+def sequence_cells(sequences):
+    cells = []
+    for entry in sequences:
+        cells.append([
+            qualified(entry["target_schema"], entry["target_table"], entry["column"]),
+            qualified(entry["sequence_schema"], entry["sequence"]),
+            _count(entry["next_value"]), _count(entry.get("column_max")), _count(entry.get("source_next_value")),
+            entry["state"],
+        ])
+    return SEQUENCE_HEADINGS, cells
+
+
+def render_text(rows, sequences, summary, with_checksum):
+    """The plain-text report: the table, sequences, problems and the verdict."""
+    parts = [render_table(*table_cells(rows, with_checksum), numeric=NUMERIC_COLUMNS)]
+    if sequences:
+        parts.append(render_table(*sequence_cells(sequences), numeric=NUMERIC_COLUMNS))
+    found = problems(rows, sequences)
+    if found:
+        parts.append("\n".join(["problems:"] + ["  - " + visible(line) for line in found]))
+    parts.append(verdict_line(summary))
+    return "\n\n".join(parts) + "\n"
+
+
+def md_code(text, table_cell=False):
+    """Any text as Markdown that renders literally: a code span, or escaped text in a table cell with a backslash.
+
+    Nothing inside a code span is interpreted, except that a table cell splits on
+    a pipe even there (GitHub-flavoured Markdown), so in a cell it is escaped as
+    ``\\|``. The fence is longer than any backtick run of the text, and control
+    characters become visible pictures. A backslash before a pipe would make
+    that escape ambiguous (GitHub reads ``\\\\|`` as a backslash and a cell
+    boundary), so a cell whose text has a backslash is written as plain text with
+    every ASCII punctuation character backslash-escaped instead.
+    """
+    text = visible(str(text))
+    if table_cell and "\\" in text:
+        return "".join("\\" + char if char in MARKDOWN_PUNCTUATION else char for char in text)
+    longest, run = 0, 0
+    for char in text:
+        run = run + 1 if char == "`" else 0
+        longest = max(longest, run)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") or text.startswith(" ") or text.endswith(" ") else ""
+    if table_cell:
+        text = text.replace("|", "\\|")
+    return "%s%s%s%s%s" % (fence, pad, text, pad, fence)
+
+
+def _md_table(headings, cells, literal_columns):
+    align = ["---:" if heading in NUMERIC_COLUMNS else "---" for heading in headings]
+    lines = ["| " + " | ".join(headings) + " |", "| " + " | ".join(align) + " |"]
+    for line in cells:
+        rendered = [md_code(cell, table_cell=True) if index in literal_columns and cell != "-" else cell
+                    for index, cell in enumerate(line)]
+        lines.append("| " + " | ".join(rendered) + " |")
+    return "\n".join(lines)
+
+
+def render_markdown(report):
+    """The Markdown report: what was compared, the table, sequences, problems."""
+    servers = report["servers"]
+    lines = [
+        "# Consolidation verification",
+        "",
+        "- result: **%s**" % ("PASSED" if report["passed"] else "FAILED"),
+        "- run: %s" % (md_code(report["run_id"]) if report["run_id"] else "-"),
+        "- backup set: %s" % (md_code(report["backup_set"]) if report["backup_set"] else "-"),
+        "- generated: %s" % report["generated_at"],
+        "- target database: %s" % md_code(report["target_database"]),
+    ]
+    for side in ("source", "target"):
+        if servers.get(side):
+            lines.append("- %s server: %s, PostgreSQL %s" % (
+                side, md_code(servers[side]["address"]), md_code(servers[side]["version"])))
+    lines.append("- checksums: %s; sequences: %s" % ("yes" if report["checksum"] else "no (row counts only)",
+                                                     "checked" if report["check_sequences"] else "not checked"))
+    lines += ["", "## Tables", "", _md_table(*table_cells(report["tables"], report["checksum"]),
+                                             literal_columns=(0, 1, 2))]
+    if report["sequences"]:
+        lines += ["", "## Sequences", "", _md_table(*sequence_cells(report["sequences"]), literal_columns=(0, 1))]
+    found = problems(report["tables"], report["sequences"])
+    if found:
+        lines += ["", "## Problems", ""] + ["- " + md_code(line) for line in found]
+    lines += ["", verdict_line(report["summary"])]
+    return "\n".join(lines) + "\n"
+
+
+def build_report(meta, rows, sequences, summary):
+    """The machine-readable report (verification.json).
+
+    ``meta`` carries run_id, backup_set, generated_at, target_database,
+    checksum, check_sequences and servers ({source, target}: address, version).
+    """
+    report = {"format": REPORT_FORMAT, "kind": REPORT_KIND}
+    for key in ("run_id", "backup_set", "generated_at", "target_database", "checksum", "check_sequences", "servers"):
+        report[key] = meta.get(key)
+    report["checksum_method"] = CHECKSUM_METHOD if meta.get("checksum") else None
+    report.update(tables=rows, sequences=sequences, summary=summary, passed=summary["passed"])
+    return report
+
+
+def same_result(old, new):
+    """Whether two reports say the same, whenever they were generated (so a rerun need not rewrite it)."""
+    if not isinstance(old, dict):
+        return False
+    return _without_time(old) == _without_time(new)
+
+
+def _without_time(report):
+    return dict((key, value) for key, value in report.items() if key != "generated_at")
+
