@@ -175,4 +175,3 @@ def program_runner(module):
             os.environ.update(saved)
 
     return run
-

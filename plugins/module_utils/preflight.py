@@ -171,7 +171,6 @@ def resolve_run_id(requested, run_root, target_database):
     return new_run_id(), False
 
 
-
 def open_run(plan, run_root):
     """Create the run directory (0700) with ``plan.json`` and point ``latest`` at it; False when it exists.
 

@@ -20,7 +20,6 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.errors
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.journal import QueryJournal
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import PlanError
 
-# -- errors -----------------------------------------------------------------------------------------
 
 def test_a_domain_error_keeps_every_problem_and_joins_them_in_its_message():
     error = PlanError(["first", "second"])
@@ -88,7 +87,7 @@ def test_a_unique_journal_keeps_a_statement_once_and_is_safe_across_threads():
         for number in range(200):
             journal.record(None, f"SELECT {number % 10}")
 
-    threads = [threading.Thread(target=add) for _ in range(4)]
+    threads = [threading.Thread(target=add) for _thread in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
