@@ -3,12 +3,13 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Decisions of the data copy, as pure functions of plain data.
 
-Nothing here talks to a database: :mod:`copy_engine` reads the catalogs and
+Nothing here talks to a database: :mod:`copy_catalog` reads the catalogs and
 hands the facts in; these functions decide which columns to stream and in
 which COPY format, which table to copy, skip or refuse, in which order, where a
 sequence must continue, how a deferred foreign key comes back, and how a
 progress line reads. They raise :class:`CopyPlanError` listing every problem,
-never call ``fail_json``, and are unit-tested case by case.
+never call ``fail_json``, and are unit-tested case by case. :class:`CopyFailed`
+is the other error of the copy, raised once data has started to move.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -16,8 +17,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import collections
-import re
 
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import qualified, quote_ident
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.errors import ConsolidationError
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import table_destination
 
 # One column as the catalog describes it.
@@ -48,38 +50,20 @@ SKIP_COMPLETE = "skip_complete"
 
 MEGABYTE = 1024.0 * 1024.0
 
-_BARE_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_$]*$")
-# Reserved words that would need quotes even when lower-case (display only; a superset is harmless).
-_RESERVED = frozenset("""all analyse analyze and any array as asc asymmetric authorization binary both case cast check
-collate column concurrently constraint create cross current_catalog current_date current_role current_schema
-current_time current_timestamp current_user default deferrable desc distinct do else end except false fetch for
-foreign freeze from full grant group having ilike in initially inner intersect into is isnull join lateral leading
-left like limit localtime localtimestamp natural not notnull null offset on only or order outer overlaps placing
-primary references returning right select session_user similar some symmetric table tablesample then to trailing
-true union unique user using variadic verbose when where window with""".split())
 
-
-class CopyPlanError(ValueError):
+class CopyPlanError(ConsolidationError):
     """The copy cannot go ahead; ``problems`` lists every reason (each names its table)."""
 
-    def __init__(self, problems):
-        self.problems = list(problems)
-        super(CopyPlanError, self).__init__("; ".join(self.problems))
+
+class CopyFailed(ConsolidationError):
+    """A table or a deferred foreign key could not be copied or restored; the message names it.
+
+    Everything committed before it stays: the tables recorded as copied, the foreign keys still
+    recorded for restoring. A rerun with the same run id resumes from there.
+    """
 
 
 # -- names ------------------------------------------------------------------------------------------
-
-def quote_ident(name):
-    """``name`` as PostgreSQL's quote_ident writes it: bare when it can be, else double-quoted."""
-    if _BARE_IDENTIFIER.match(name) and name not in _RESERVED:
-        return name
-    return '"%s"' % name.replace('"', '""')
-
-
-def qualified(schema, table):
-    """``schema.table`` for messages and progress lines, each part quoted as needed."""
-    return "%s.%s" % (quote_ident(schema), quote_ident(table))
-
 
 def source_label(database, schema, table):
     return "%s:%s" % (database, qualified(schema, table))

@@ -61,7 +61,7 @@ options:
   run_id:
     description:
       - Identifies this consolidation run. Tables recorded as copied for this run id are skipped on a rerun.
-      - Letters, digits, C(.), C(_) and C(-), up to 64 characters.
+      - Letters, digits, C(.), C(_) and C(-), starting with a letter or digit, up to 64 characters.
     type: str
     required: true
   parallel:
@@ -323,48 +323,20 @@ totals:
   sample: {tables: 28, tables_skipped: 0, rows: 1234567, bytes: 840000000, seconds: 14.2, mb_per_second: 56.4}
 '''
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import (
-    PSYCOPG2_IMPORT_ERROR,
-    ConnectionFailure,
-    endpoint_spec,
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.copy_engine import CopyEngine
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.copy_plan import CopyFailed
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.module import (
+    ConsolidationModule,
+    argument_spec,
 )
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.copy_plan import CopyPlanError
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import (
-    PlanError,
-    build_plan,
-    mapping_argument_spec,
-    schema_problem,
-)
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import RUN_ID_PATTERN
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import build_plan, schema_problem
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import run_id_problem
 
-
-def argument_spec():
-    spec = mapping_argument_spec()
-    spec.update(
-        source=endpoint_spec(required=False),
-        target=endpoint_spec(required=False),
-        target_database=dict(type="str", required=True),
-        run_id=dict(type="str", required=True),
-        parallel=dict(type="int", default=2),
-        truncate=dict(type="bool", default=False),
-        defer_indexes=dict(type="bool", default=True),
-        state_schema=dict(type="str", default="_consolidation"),
-        progress_log=dict(type="path"),
-        maintenance_work_mem=dict(type="str", default="256MB"),
-    )
-    return spec
+RESUME = "%s. Tables copied so far are recorded; rerun with the same run_id to resume."
 
 
 def option_problems(params):
-    problems = []
-    for key in ("source", "target"):
-        if not params.get(key):
-            problems.append("%s is required: pass it to the task or through module_defaults for "
-                            "group/classifiedads.consolidation.all" % key)
-    if not RUN_ID_PATTERN.match(params["run_id"]):
-        problems.append("run_id %r must be letters, digits, '.', '_' or '-' (at most 64)" % params["run_id"])
+    problems = [problem for problem in [run_id_problem(params["run_id"])] if problem]
     if params["parallel"] < 1:
         problems.append("parallel must be at least 1, got %d" % params["parallel"])
     problem = schema_problem(params["state_schema"])
@@ -380,42 +352,41 @@ def failure_details(engine):
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    if PSYCOPG2_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("psycopg2"), exception=PSYCOPG2_IMPORT_ERROR)
-    # Imported here: the engine needs psycopg2, whose absence is reported just above.
-    from ansible_collections.classifiedads.consolidation.plugins.module_utils.copy_engine import (
-        CopyEngine,
-        CopyFailed,
+    module = ConsolidationModule(
+        argument_spec(
+            mapping=True,
+            target_database=dict(type="str", required=True),
+            run_id=dict(type="str", required=True),
+            parallel=dict(type="int", default=2),
+            truncate=dict(type="bool", default=False),
+            defer_indexes=dict(type="bool", default=True),
+            state_schema=dict(type="str", default="_consolidation"),
+            progress_log=dict(type="path"),
+            maintenance_work_mem=dict(type="str", default="256MB"),
+        ),
+        needs=("source", "target"),
     )
-
     params = module.params
     problems = option_problems(params)
     if problems:
-        module.fail_json(msg="; ".join(problems), problems=problems)
-    try:
+        module.fail(problems)
+    with module.failures():
         modules = build_plan(params["modules"], params["target_database"], params["source"], params["target"],
                              params["exclude_tables"])
-    except PlanError as exc:
-        module.fail_json(msg=str(exc), problems=exc.problems)
 
     engine = CopyEngine(
         source=params["source"], target=params["target"], modules=modules,
         target_database=params["target_database"], run_id=params["run_id"], parallel=params["parallel"],
         truncate=params["truncate"], defer_indexes=params["defer_indexes"], state_schema=params["state_schema"],
         progress_log=params["progress_log"], maintenance_work_mem=params["maintenance_work_mem"],
-        check_mode=module.check_mode)
-    try:
-        result = engine.run()
-        for warning in result.pop("warnings"):
-            module.warn(warning)
-    except CopyPlanError as exc:
-        module.fail_json(msg="; ".join(exc.problems), problems=exc.problems, **failure_details(engine))
-    except CopyFailed as exc:
-        module.fail_json(msg="%s. Tables copied so far are recorded; rerun with the same run_id to resume." % exc,
-                         **failure_details(engine))
-    except (ConnectionFailure, IOError, OSError) as exc:
-        module.fail_json(msg=str(exc), **failure_details(engine))
+        journal=module.journal)
+    with module.failures(result=lambda: failure_details(engine)):
+        try:
+            result = engine.run()
+        except CopyFailed as exc:
+            module.fail(exc.problems, message=RESUME % exc, **failure_details(engine))
+    for warning in result.pop("warnings"):
+        module.warn(warning)
     module.exit_json(**result)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from constants import HOSTILE
 
-from ansible_collections.classifiedads.consolidation.plugins.module_utils import copy_plan
+from ansible_collections.classifiedads.consolidation.plugins.module_utils import copy_plan, display
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.copy_plan import (
     COPY,
     SKIP_COMPLETE,
@@ -45,12 +45,12 @@ def problem_of(function, *args):
     (HOSTILE, '"a""; DROP TABLE x; --"'),
 ])
 def test_names_are_shown_as_postgresql_quotes_them(name, shown):
-    assert copy_plan.quote_ident(name) == shown
+    assert display.quote_ident(name) == shown
 
 
 def test_qualified_names_quote_each_part():
-    assert copy_plan.qualified("product", "Products") == 'product."Products"'
-    assert copy_plan.qualified(HOSTILE, HOSTILE) == '"a""; DROP TABLE x; --"."a""; DROP TABLE x; --"'
+    assert display.qualified("product", "Products") == 'product."Products"'
+    assert display.qualified(HOSTILE, HOSTILE) == '"a""; DROP TABLE x; --"."a""; DROP TABLE x; --"'
 
 
 # -- which tables ------------------------------------------------------------------------------------

@@ -1,0 +1,420 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ClassifiedAds platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The data copy's view of the two catalogs: the survey before anything changes.
+
+A :class:`Survey` opens one :class:`SourceDatabase` per legacy database (its
+exported snapshot is what every table of that database is read from), maps
+each source table to its target table as a :class:`TableJob`, and reads on the
+target what decides the table's fate: whether it exists and belongs to the
+target role, whether this run has copied it already, whether its columns
+match, whether it is empty. Every problem is collected before any is raised,
+so that an operator sees them all at once. The other catalog reads of the run
+(indexes and triggers of a table, foreign keys that touch the loaded tables)
+live here too; names are always bound parameters or ``sql.Identifier``.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.classifiedads.consolidation.plugins.module_utils import copy_plan
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import connect, sql
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import qualified
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import find_collisions
+
+# -- catalog queries (names are always bound parameters) ---------------------------------------------
+
+SOURCE_TABLES = """
+SELECT c.oid, c.relname, c.relkind, pg_catalog.pg_table_size(c.oid), pg_catalog.pg_total_relation_size(c.oid),
+       pg_catalog.has_table_privilege(c.oid, 'SELECT')
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+"""
+
+# Columns of the given tables. "portable": the type's binary COPY form carries no database-local
+# OID (built-in types, enums, domains over built-ins). FirstNormalObjectId is 16384.
+COLUMNS = """
+SELECT a.attrelid, a.attname, t.typname, pg_catalog.format_type(a.atttypid, a.atttypmod),
+       a.attgenerated <> '', (t.oid < 16384 OR t.typtype = 'e' OR (t.typtype = 'd' AND t.typbasetype < 16384))
+FROM pg_catalog.pg_attribute a
+JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+WHERE a.attrelid = ANY(%s) AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attrelid, a.attnum
+"""
+
+# Sequences owned by columns of the given tables (serial: deptype 'a'; identity: 'i').
+OWNED_SEQUENCES = """
+SELECT d.refobjid, a.attname, sn.nspname, s.relname, q.seqincrement,
+       pg_catalog.has_sequence_privilege(s.oid, 'SELECT')
+FROM pg_catalog.pg_depend d
+JOIN pg_catalog.pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+JOIN pg_catalog.pg_namespace sn ON sn.oid = s.relnamespace
+JOIN pg_catalog.pg_sequence q ON q.seqrelid = s.oid
+JOIN pg_catalog.pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+  AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+  AND d.deptype IN ('a', 'i') AND d.refobjid = ANY(%s)
+ORDER BY d.refobjid, a.attnum
+"""
+
+TARGET_TABLES = """
+SELECT n.nspname, c.relname, c.oid, c.relkind, pg_catalog.pg_has_role(c.relowner, 'USAGE')
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = ANY(%s) AND c.relkind IN ('r', 'p')
+"""
+
+FOREIGN_KEYS = """
+SELECT n.nspname, c.relname, con.conname, pg_catalog.pg_get_constraintdef(con.oid)
+FROM pg_catalog.pg_constraint con
+JOIN pg_catalog.pg_class c ON c.oid = con.conrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE con.contype = 'f' AND con.conparentid = 0 AND (con.conrelid = ANY(%s) OR con.confrelid = ANY(%s))
+ORDER BY n.nspname, c.relname, con.conname
+"""
+
+# The indexes of one plain table that are dropped for its COPY and rebuilt after it, inside the
+# same transaction: all of them, primary key and unique constraints included, except those with
+# a property the definitions below do not carry (a comment, CLUSTER ON, REPLICA IDENTITY, a
+# tablespace of their own), invalid ones, and those something else depends on.
+TABLE_INDEXES = """
+SELECT ic.relname, con.conname, con.contype,
+       CASE WHEN con.oid IS NULL THEN pg_catalog.pg_get_indexdef(i.indexrelid)
+            ELSE pg_catalog.pg_get_constraintdef(con.oid) END
+FROM pg_catalog.pg_index i
+JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
+JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+LEFT JOIN pg_catalog.pg_constraint con
+       ON con.conindid = i.indexrelid AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u', 'x')
+WHERE i.indrelid = %s AND c.relkind = 'r' AND ic.relkind = 'i' AND i.indisvalid
+  AND NOT i.indisclustered AND NOT i.indisreplident AND ic.reltablespace = 0
+  AND pg_catalog.obj_description(i.indexrelid, 'pg_class') IS NULL
+  AND (con.oid IS NULL OR pg_catalog.obj_description(con.oid, 'pg_constraint') IS NULL)
+  AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
+                  WHERE d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid = i.indexrelid
+                    AND d.deptype = 'n')
+  AND (con.oid IS NULL OR NOT EXISTS (
+        SELECT FROM pg_catalog.pg_depend d
+        WHERE d.refclassid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND d.refobjid = con.oid
+          AND d.deptype = 'n'))
+ORDER BY ic.relname
+"""
+
+TABLE_TRIGGERS = """
+SELECT t.tgname, t.tgenabled
+FROM pg_catalog.pg_trigger t
+WHERE t.tgrelid = %s AND NOT t.tgisinternal AND t.tgparentid = 0 AND t.tgenabled <> 'D'
+ORDER BY t.tgname
+"""
+
+
+
+class TableJob(object):
+    """One source table and everything known about its copy."""
+
+    def __init__(self, module, mapping, source, source_row):
+        oid, relkind, size, total_size, readable = source_row
+        self.module = module["name"]
+        self.source_database = module["source_database"]
+        self.source_schema = module["source_schema"]
+        self.source_table = mapping.source_table
+        self.target_schema = mapping.target_schema
+        self.target_table = mapping.target_table
+        self.truncate_override = mapping.truncate
+        self.source = source
+        self.source_oid = oid
+        self.source_relkind = relkind
+        self.size = size
+        self.total_size = total_size
+        self.readable = readable
+        self.source_columns = []
+        self.target_oid = None
+        self.target_relkind = None
+        self.match = None
+        self.action = None
+        self.source_sequences = {}  # column -> dict(schema, name, increment, last_value, is_called)
+        self.target_sequences = {}  # column -> dict(schema, name, increment)
+        self.status = None
+        self.rows = None
+        self.bytes = None
+        self.seconds = None
+
+    @property
+    def source_label(self):
+        return copy_plan.source_label(self.source_database, self.source_schema, self.source_table)
+
+    @property
+    def target_label(self):
+        return qualified(self.target_schema, self.target_table)
+
+    @property
+    def loads(self):
+        return self.action in (copy_plan.COPY, copy_plan.TRUNCATE_AND_COPY)
+
+    def target_table_sql(self):
+        return sql.SQL("{}.{}").format(sql.Identifier(self.target_schema), sql.Identifier(self.target_table))
+
+    def result(self):
+        return {
+            "module": self.module,
+            "source_database": self.source_database,
+            "source_table": self.source_table,
+            "target_schema": self.target_schema,
+            "target_table": self.target_table,
+            "rows": self.rows,
+            "bytes": self.bytes,
+            "source_size": self.size,
+            "seconds": self.seconds,
+            "status": self.status,
+            "format": self.match.copy_format if self.match else None,
+        }
+
+
+class SourceDatabase(object):
+    """One legacy database, read through one exported snapshot held by a coordinator connection."""
+
+    def __init__(self, module, conn):
+        self.module = module
+        self.conn = conn
+        with self.conn.cursor() as cur:
+            cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            cur.execute("SELECT pg_catalog.pg_export_snapshot()")
+            self.snapshot = cur.fetchone()[0]
+
+    def tables(self):
+        """The tables of the source schema: {name: (oid, relkind, size, total size, readable)}."""
+        with self.conn.cursor() as cur:
+            cur.execute(SOURCE_TABLES, (self.module["source_schema"],))
+            return dict((row[1], (row[0],) + tuple(row[2:])) for row in cur.fetchall())
+
+    def columns(self, oids):
+        return read_columns(self.conn, oids)
+
+    def read_sequences(self, jobs):
+        """Owned sequences of the jobs' tables and their state, read inside the snapshot's transaction.
+
+        Sequences are not transactional, so the state read is the current one, never older than the
+        snapshot: continuing from it cannot hand out a value that the copied rows hold.
+        """
+        by_oid = dict((job.source_oid, job) for job in jobs)
+        problems = []
+        if not by_oid:
+            return problems
+        with self.conn.cursor() as cur:
+            cur.execute(OWNED_SEQUENCES, (list(by_oid),))
+            for table_oid, column, schema, name, increment, readable in cur.fetchall():
+                job = by_oid[table_oid]
+                if not readable:
+                    problems.append("%s: no SELECT privilege on its sequence %s"
+                                    % (job.source_label, qualified(schema, name)))
+                    continue
+                cur.execute(sql.SQL("SELECT last_value, is_called FROM {}.{}").format(
+                    sql.Identifier(schema), sql.Identifier(name)))
+                last_value, is_called = cur.fetchone()
+                job.source_sequences[column] = dict(schema=schema, name=name, increment=increment,
+                                                    last_value=last_value, is_called=is_called)
+        return problems
+
+    def count_rows(self, job):
+        with self.conn.cursor() as cur:
+            cur.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(
+                sql.Identifier(job.source_schema), sql.Identifier(job.source_table)))
+            return cur.fetchone()[0]
+
+
+def read_columns(conn, oids):
+    """{table oid: [copy_plan.Column, ...]} in column order."""
+    found = dict((oid, []) for oid in oids)
+    if not found:
+        return found
+    with conn.cursor() as cur:
+        cur.execute(COLUMNS, (list(oids),))
+        for relid, name, type_name, type_display, generated, portable in cur.fetchall():
+            found[relid].append(copy_plan.Column(name, type_name, type_display, generated, portable))
+    return found
+
+
+def target_database_exists(target, dbname):
+    conn = connect(target, target.get("maintenance_db") or "postgres", autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT EXISTS (SELECT FROM pg_catalog.pg_database WHERE datname = %s)", (dbname,))
+            return cur.fetchone()[0]
+    finally:
+        conn.close()
+
+
+# -- survey: everything the run needs to know, checked before anything changes -----------------------
+
+class Survey(object):
+    """The tables of a run and what each needs, read from both servers before anything changes.
+
+    ``sources``, ``jobs`` and ``excluded`` fill up as the survey goes, so that a run stopped by a
+    problem still reports the tables it found.
+    """
+
+    def __init__(self, modules, truncate):
+        self.modules = modules
+        self.truncate = truncate
+        self.sources = []
+        self.jobs = []
+        self.excluded = []
+
+    def run(self, open_source, control, state):
+        """Raise CopyPlanError with every problem found.
+
+        ``open_source(dbname)`` opens a source connection; ``control`` is the coordinator connection
+        to the target database, None when check mode plans from the source alone; ``state`` the
+        run's records (:class:`copy_state.CopyState`).
+        """
+        problems = []
+        landing = []
+        for module in self.modules:
+            source = SourceDatabase(module, open_source(module["source_database"]))
+            self.sources.append(source)
+            tables = source.tables()
+            try:
+                mappings, excluded = copy_plan.map_tables(module, list(tables))
+            except copy_plan.CopyPlanError as exc:
+                problems.extend(exc.problems)
+                continue
+            self.excluded.extend({"source_database": module["source_database"], "source_table": name}
+                                 for name in excluded)
+            jobs = [TableJob(module, mapping, source, tables[mapping.source_table]) for mapping in mappings]
+            columns = source.columns([job.source_oid for job in jobs])
+            for job in jobs:
+                job.source_columns = columns[job.source_oid]
+                if not job.readable:
+                    problems.append("%s: no SELECT privilege on the table" % job.source_label)
+                landing.append((job.source_database, job.source_table, job.target_schema, job.target_table))
+            self.jobs.extend(jobs)
+        problems.extend(find_collisions(landing))
+        if not problems and control is None:
+            for job in self.jobs:
+                job.action = copy_plan.COPY
+        elif not problems:
+            problems.extend(self._survey_target(control, state))
+        if not problems:
+            for source in self.sources:
+                problems.extend(source.read_sequences([job for job in self.jobs
+                                                       if job.source is source and job.loads]))
+        if problems:
+            raise copy_plan.CopyPlanError(problems)
+
+    def _survey_target(self, conn, state):
+        with conn.cursor() as cur:
+            cur.execute(TARGET_TABLES, (sorted(set(job.target_schema for job in self.jobs)),))
+            existing = dict(((row[0], row[1]), row[2:]) for row in cur.fetchall())
+            complete = state.recorded_complete(cur)
+        missing, not_owned = [], []
+        for job in self.jobs:
+            found = existing.get((job.target_schema, job.target_table))
+            if found is None:
+                missing.append("%s (for %s)" % (job.target_label, job.source_label))
+                continue
+            job.target_oid, job.target_relkind, owned = found
+            recorded = complete.get((job.source_database, job.source_table))
+            if recorded:
+                job.action = copy_plan.SKIP_COMPLETE
+                job.status = "skipped_complete"
+                job.rows, job.bytes, job.seconds = recorded
+            elif not owned:
+                not_owned.append(job.target_label)
+        problems = []
+        if missing:
+            problems.append("target tables missing (the application's migrator creates them): %s"
+                            % ", ".join(missing))
+        if not_owned:
+            problems.append("the target role does not own these tables, which it must to drop and restore their "
+                            "keys and indexes and to load them with TRUNCATE and COPY FREEZE: %s"
+                            % ", ".join(not_owned))
+        if problems:
+            conn.rollback()
+            return problems
+
+        pending = [job for job in self.jobs if job.action != copy_plan.SKIP_COMPLETE]
+        target_columns = read_columns(conn, [job.target_oid for job in pending])
+        refused = []
+        with conn.cursor() as cur:
+            for job in pending:
+                try:
+                    job.match = copy_plan.match_columns("%s -> %s" % (job.source_label, job.target_label),
+                                                        job.source_columns, target_columns[job.target_oid])
+                except copy_plan.CopyPlanError as exc:
+                    problems.extend(exc.problems)
+                    continue
+                cur.execute(sql.SQL("SELECT NOT EXISTS (SELECT FROM {})").format(job.target_table_sql()))
+                empty = cur.fetchone()[0]
+                job.action = copy_plan.table_action(False, empty, self.truncate or job.truncate_override)
+                if job.action is None:
+                    refused.append(job.target_label)
+            if pending:
+                cur.execute(OWNED_SEQUENCES, ([job.target_oid for job in pending],))
+                by_oid = dict((job.target_oid, job) for job in pending)
+                for table_oid, column, schema, name, increment, _readable in cur.fetchall():
+                    by_oid[table_oid].target_sequences[column] = dict(schema=schema, name=name, increment=increment)
+        conn.rollback()
+        if refused:
+            problems.append(copy_plan.refusal_problem(refused))
+        return problems
+
+
+# -- what a table's load takes away and brings back ---------------------------------------------------
+
+def table_indexes(cur, job):
+    """The indexes dropped for the COPY and rebuilt after it, in the table's transaction.
+
+    One sorted build per index after the load costs a fraction of maintaining the index row by
+    row (a third of the target's CPU on ClassifiedAds' random uuid keys); a duplicate makes the
+    rebuild of the primary key or unique index fail, which rolls the whole table back.
+    """
+    if job.target_relkind != "r":
+        return []
+    cur.execute(TABLE_INDEXES, (job.target_oid,))
+    indexes = []
+    table = job.target_table_sql()
+    for index_name, constraint_name, contype, definition in cur.fetchall():
+        entry = dict(target_schema=job.target_schema, target_table=job.target_table, definition=definition)
+        if constraint_name is None:
+            entry.update(kind="index", name=index_name,
+                         drop=sql.SQL("DROP INDEX {}.{}").format(sql.Identifier(job.target_schema),
+                                                                 sql.Identifier(index_name)),
+                         # pg_get_indexdef's own text, schema-qualified (the search_path is empty).
+                         create=sql.SQL(definition))
+        else:
+            entry.update(kind=copy_plan.CONSTRAINT_KINDS[contype], name=constraint_name,
+                         drop=sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
+                             table, sql.Identifier(constraint_name)),
+                         create=sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} ").format(
+                             table, sql.Identifier(constraint_name)) + sql.SQL(definition))
+        indexes.append(entry)
+    return copy_plan.order_index_rebuilds(indexes)
+
+
+def table_triggers(cur, job):
+    """Enabled user triggers, off while the copied rows go in: they are history, not new writes."""
+    cur.execute(TABLE_TRIGGERS, (job.target_oid,))
+    table = job.target_table_sql()
+    triggers = []
+    for name, enabled in cur.fetchall():
+        clause = copy_plan.trigger_enable_clause(enabled)
+        triggers.append(dict(
+            kind="trigger", target_schema=job.target_schema, target_table=job.target_table, name=name,
+            definition=clause,
+            disable=sql.SQL("ALTER TABLE {} DISABLE TRIGGER {}").format(table, sql.Identifier(name)),
+            enable=sql.SQL("ALTER TABLE {} {} {}").format(table, sql.SQL(clause), sql.Identifier(name))))
+    return triggers
+
+
+def foreign_keys(cur, jobs):
+    """Foreign keys from or to a table of ``jobs``: they would check rows against tables still
+    loading and keep TRUNCATE from running."""
+    oids = [job.target_oid for job in jobs]
+    if not oids:
+        return []
+    cur.execute(FOREIGN_KEYS, (oids, oids))
+    return [dict(kind="foreign_key", target_schema=schema, target_table=table, name=name,
+                 definition=definition, phase="dropped")
+            for schema, table, name, definition in cur.fetchall()]
