@@ -24,6 +24,8 @@ from constants import MODULE_SCHEMAS as MODULES
 from devkit import legacy, migrator
 from psycopg2 import sql
 
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import run_files
+
 pytestmark = pytest.mark.integration
 
 PREFIX = "DataCopy"
@@ -600,6 +602,7 @@ def test_role_prints_progress_and_writes_the_log(source_cluster, target_cluster,
             "source": endpoint(source_cluster), "target": endpoint(target_cluster)}},
         "tasks": [{"name": "Copy", "ansible.builtin.import_role": {"name": "classifiedads.consolidation.data_copy"},
                    "vars": {"data_copy_plan": {"run_id": "role-1", "run_dir": str(run_dir),
+                                               "files": run_files(str(run_dir)),
                                                "target_database": target_db, "modules": plan_modules(),
                                                "exclude_tables": ["__EFMigrationsHistory"]}}}],
     }]))
