@@ -65,9 +65,12 @@ class QueryJournal(object):
             self._keep(statement.as_string(cur))
 
     def execute(self, cur, statement, params=None):
-        """Run a statement that only reads (also in check mode) and keep it."""
+        """Run a statement that only reads (also in check mode) and keep it.
+
+        It is kept before it runs, so that a failed module reports the statement that failed.
+        """
+        self.record(cur, statement, params)
         cur.execute(statement, params)
-        self._keep(cur.query)
 
     def change(self, cur, statement, params=None):
         """Run a statement that changes something; in check mode only keep it."""

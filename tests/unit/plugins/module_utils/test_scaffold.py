@@ -80,6 +80,17 @@ def test_in_check_mode_a_change_is_recorded_with_its_parameters_and_not_run():
     assert cur.executed == [("SELECT %s", ("y",))]
 
 
+def test_a_statement_that_fails_is_still_reported():
+    class FailingCursor(FakeCursor):
+        def execute(self, statement, params=None):
+            raise psycopg2.errors.UndefinedTable("relation does not exist")
+
+    journal = QueryJournal()
+    with pytest.raises(psycopg2.Error):
+        journal.execute(FailingCursor(), "SELECT * FROM %s", ("t",))
+    assert journal.queries == ["SELECT * FROM 't'"]
+
+
 def test_a_unique_journal_keeps_a_statement_once_and_is_safe_across_threads():
     journal = QueryJournal(unique=True)
 
