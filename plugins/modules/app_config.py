@@ -245,268 +245,25 @@ restored:
   sample: restore
 '''
 
-import datetime
-import fcntl
-import json
 import os
-import stat
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.app_config import (
-    ConfigEditError,
-    RestoreError,
-    backup_name,
-    connection_string_secrets,
-    decode_document,
-    document_secrets,
-    edit_document,
-    encode_document,
-    mask_text,
-    restore_action,
-    sha256_hex,
-    shared_connection_string,
-)
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.preflight import write_private_json
-
-INDEX_NAME = "index.json"
-
-
-def _mode(info):
-    return "%04o" % stat.S_IMODE(info.st_mode)
-
-
-def _read(path):
-    with open(path, "rb") as handle:
-        return handle.read()
-
-
-def _config_dir(backup_dir):
-    return os.path.join(backup_dir, "config")
-
-
-def _load_index(config_dir):
-    try:
-        with open(os.path.join(config_dir, INDEX_NAME)) as handle:
-            index = json.load(handle)
-    except FileNotFoundError:
-        return {"files": {}}
-    if not isinstance(index, dict) or not isinstance(index.get("files"), dict):
-        raise RestoreError("%s is not an index of saved originals" % os.path.join(config_dir, INDEX_NAME))
-    return index
-
-
-def _prepare_config_dir(config_dir):
-    """The private directory of saved originals (0700); a symlink or foreign directory is refused."""
-    if not os.path.isdir(os.path.dirname(config_dir)):
-        os.makedirs(os.path.dirname(config_dir), 0o700)
-    if not os.path.lexists(config_dir):
-        os.mkdir(config_dir, 0o700)
-    info = os.lstat(config_dir)
-    if not stat.S_ISDIR(info.st_mode):
-        raise RestoreError("%s is not a directory (a symlink?): refusing to keep originals there" % config_dir)
-    if info.st_uid != os.geteuid():
-        raise RestoreError("%s belongs to uid %d, not to this user: refusing to keep originals there"
-                           % (config_dir, info.st_uid))
-    if stat.S_IMODE(info.st_mode) != 0o700:
-        os.chmod(config_dir, 0o700)
-
-
-class _Locked:
-    """An exclusive lock on the directory of saved originals while the index is read and written."""
-
-    def __init__(self, directory):
-        self.directory = directory
-        self.fd = None
-
-    def __enter__(self):
-        self.fd = os.open(self.directory, os.O_RDONLY)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *exc):
-        os.close(self.fd)
-
-
-def _write_new_file(path, data):
-    """Create ``path`` (0600) with ``data``; never replaces an existing file."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def save_original(config_dir, path, data, info, fmt):
-    """Keep ``data`` as the original of ``path`` unless one is recorded already; returns (entry, created)."""
-    _prepare_config_dir(config_dir)
-    with _Locked(config_dir):
-        index = _load_index(config_dir)
-        name = backup_name(path)
-        if name in index["files"]:
-            return index["files"][name], False
-        target = os.path.join(config_dir, name)
-        if os.path.lexists(target):  # left by an interrupted run before the index recorded it
-            os.unlink(target)
-        _write_new_file(target, data)
-        entry = {"path": path, "name": name, "format": fmt, "sha256": sha256_hex(data), "size": len(data),
-                 "mode": _mode(info),
-                 "uid": info.st_uid, "gid": info.st_gid,
-                 "saved_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
-        index["files"][name] = entry
-        index["version"] = 1
-        write_private_json(os.path.join(config_dir, INDEX_NAME), index)
-        return entry, True
-
-
-def _write_atomically(module, path, data, mode=None, owner=None):
-    """Replace ``path`` by a file with ``data``: a temporary file beside it, renamed over it.
-
-    Keeps the mode and owner of the file it replaces, or sets ``mode``/``owner`` when given.
-    """
-    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        module.atomic_move(tmp, path, unsafe_writes=False, keep_dest_attrs=mode is None)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    if mode is not None:
-        os.chmod(path, int(mode, 8))
-    if owner is not None and os.geteuid() == 0:
-        os.chown(path, owner[0], owner[1])
-
-
-def _diff(path, before, after, secrets, fmt):
-    secrets = set(secrets)
-    if fmt:
-        secrets |= document_secrets(fmt, before) | document_secrets(fmt, after)
-    return {"before_header": path, "after_header": path, "before": mask_text(before, secrets),
-            "after": mask_text(after, secrets)}
-
-
-def apply(module, path, secrets):
-    params = module.params
-    if not os.path.isfile(path):
-        module.fail_json(msg="%s does not exist or is not a regular file" % path)
-    data = _read(path)
-    info = os.stat(path)
-    set_values = dict(params["set"])
-    if params["connection_string_keys"]:
-        if params["connection_string"]:
-            shared = params["connection_string"]
-        elif params["connection"]:
-            shared = shared_connection_string(params["connection"])
-        else:
-            module.fail_json(msg="connection_string_keys needs connection or connection_string")
-        secrets.update(connection_string_secrets(shared))
-        for key in params["connection_string_keys"]:
-            set_values[key] = shared
-    for value in set_values.values():
-        if isinstance(value, str):
-            secrets.update(connection_string_secrets(value))
-    for secret in secrets:
-        module.no_log_values.add(secret)
-    try:
-        text, bom = decode_document(data)
-        result = edit_document(params["format"], text, params["remove"], set_values, params["services"],
-                               params["prune_empty"])
-    except ConfigEditError as exc:
-        module.fail_json(msg="%s: %s" % (path, exc))
-    new_data = encode_document(result.text, bom)
-    changed = new_data != data
-    output = dict(path=path, removed=result.removed, updated=result.updated)
-    if module._diff:
-        output["diff"] = _diff(path, text, result.text, secrets, params["format"])
-
-    if params["backup_dir"]:
-        config_dir = _config_dir(params["backup_dir"])
-        name = backup_name(path)
-        try:
-            entry = _load_index(config_dir)["files"].get(name) if os.path.isdir(config_dir) else None
-        except (RestoreError, ValueError) as exc:
-            module.fail_json(msg="%s: %s" % (path, exc), **output)
-        if entry is not None:
-            saved = os.path.join(config_dir, entry["name"])
-            saved_sha = sha256_hex(_read(saved)) if os.path.isfile(saved) else None
-            if saved_sha != entry["sha256"] and changed:
-                module.fail_json(msg="the saved original %s of %s is missing or does not match the sha256 recorded "
-                                     "when it was saved; refusing to change the file without a way back"
-                                     % (saved, path), **output)
-            if saved_sha != entry["sha256"]:
-                module.warn("the saved original %s of %s is missing or does not match the sha256 recorded when it "
-                            "was saved: restoring this file would fail" % (saved, path))
-            if changed and sha256_hex(data) != entry["sha256"]:
-                module.warn("%s changed since its original was saved in %s; restoring puts back that original, "
-                            "not its current content" % (path, saved))
-            output["backup"] = dict(path=saved, sha256=entry["sha256"], created=False)
-        elif changed:
-            output["backup"] = dict(path=os.path.join(config_dir, name), sha256=sha256_hex(data), created=True)
-
-    if changed and not module.check_mode:
-        if params["backup_dir"]:
-            try:
-                entry, created = save_original(_config_dir(params["backup_dir"]), path, data, info,
-                                               params["format"])
-            except (OSError, RestoreError) as exc:
-                module.fail_json(msg="cannot save the original of %s: %s" % (path, exc), **output)
-            output["backup"] = dict(path=os.path.join(_config_dir(params["backup_dir"]), entry["name"]),
-                                    sha256=entry["sha256"], created=created)
-        try:
-            _write_atomically(module, path, new_data)
-        except OSError as exc:
-            module.fail_json(msg="cannot write %s: %s" % (path, exc), **output)
-    module.exit_json(changed=changed, **output)
-
-
-def restore(module, path, secrets):
-    config_dir = _config_dir(module.params["backup_dir"])
-    output = dict(path=path)
-    try:
-        entry = _load_index(config_dir)["files"].get(backup_name(path)) if os.path.isdir(config_dir) else None
-    except (RestoreError, ValueError) as exc:
-        module.fail_json(msg=str(exc), **output)
-    if entry is None:
-        module.exit_json(changed=False, restored="not saved",
-                         msg="no original of %s was saved in %s: nothing to restore" % (path, config_dir), **output)
-    saved = os.path.join(config_dir, entry["name"])
-    output["backup"] = dict(path=saved, sha256=entry["sha256"], created=False)
-    current = _read(path) if os.path.isfile(path) else None
-    current_mode = _mode(os.stat(path)) if current is not None else None
-    original = _read(saved) if os.path.isfile(saved) else None
-    try:
-        action = restore_action(path, entry, sha256_hex(current) if current is not None else None, current_mode,
-                                sha256_hex(original) if original is not None else None)
-    except RestoreError as exc:
-        module.fail_json(msg=str(exc), **output)
-    output["restored"] = action
-    if action == "restore" and module._diff:
-        try:
-            before = decode_document(current)[0] if current is not None else ""
-            output["diff"] = _diff(path, before, decode_document(original)[0], secrets, entry.get("format"))
-        except ConfigEditError:
-            output["diff"] = {"before_header": path, "after_header": path, "prepared": "binary content differs"}
-    if action != "none" and not module.check_mode:
-        try:
-            if action == "mode":
-                os.chmod(path, int(entry["mode"], 8))
-            else:
-                _write_atomically(module, path, original, mode=entry["mode"], owner=(entry["uid"], entry["gid"]))
-        except OSError as exc:
-            module.fail_json(msg="cannot restore %s: %s" % (path, exc), **output)
-    module.exit_json(changed=action != "none", **output)
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.app_config import FORMATS, requested_values
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.config_compose import services_problem
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.config_file import ConfigFile
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.config_store import ConfigStore
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.errors import ConsolidationError
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.npgsql import NPGSQL_SSL_MODES
 
 
 def main():
+    # A plain AnsibleModule: this module edits files on the application's host, which needs no psycopg2 and
+    # no server connection.
     module = AnsibleModule(
         argument_spec=dict(
             path=dict(type="path", required=True),
-            format=dict(type="str", choices=["json", "dotenv", "compose"]),
+            format=dict(type="str", choices=list(FORMATS)),
             state=dict(type="str", default="present", choices=["present", "restored"]),
             remove=dict(type="list", elements="str", default=[]),
             set=dict(type="dict", default={}),
@@ -518,8 +275,7 @@ def main():
                 user=dict(type="str"),
                 password=dict(type="str", no_log=True),
                 passfile=dict(type="str", no_log=False),
-                sslmode=dict(type="str", choices=["disable", "allow", "prefer", "require", "verify-ca",
-                                                  "verify-full"]),
+                sslmode=dict(type="str", choices=list(NPGSQL_SSL_MODES)),
                 options=dict(type="dict", default={}),
             )),
             connection_string=dict(type="str", no_log=True),
@@ -533,17 +289,30 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    unqualified = [key for key in params["remove"] + list(params["set"]) + params["connection_string_keys"]
-                   if ":" not in key]
-    if params["format"] == "compose" and params["state"] == "present" and unqualified and not params["services"]:
-        module.fail_json(msg="format=compose needs services for %s: the services whose environment is edited"
-                         % ", ".join(unqualified))
-    path = os.path.realpath(params["path"])
+    present = params["state"] == "present"
+    if present and params["format"] == "compose":
+        problem = services_problem(params["remove"] + list(params["set"]) + params["connection_string_keys"],
+                                   params["services"])
+        if problem:
+            module.fail_json(msg=problem)
+    store = ConfigStore(params["backup_dir"]) if params["backup_dir"] else None
     secrets = set(value for value in params["secret_values"] if value)
-    if params["state"] == "restored":
-        restore(module, path, secrets)
-    else:
-        apply(module, path, secrets)
+    try:
+        if present:
+            values, value_secrets = requested_values(params["set"], params["connection_string_keys"],
+                                                     params["connection"], params["connection_string"])
+            secrets |= value_secrets
+            module.no_log_values.update(secrets)
+        config = ConfigFile(os.path.realpath(params["path"]), store, module.atomic_move, module.warn,
+                            module.check_mode, module._diff, secrets)
+        if present:
+            changed, result = config.cut_over(params["format"], params["remove"], values, params["services"],
+                                              params["prune_empty"])
+        else:
+            changed, result = config.put_back()
+    except ConsolidationError as exc:
+        module.fail_json(msg=str(exc), **exc.details)
+    module.exit_json(changed=changed, **result)
 
 
 if __name__ == "__main__":

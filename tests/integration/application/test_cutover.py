@@ -24,10 +24,8 @@ import yaml
 from conftest import REPO
 from constants import MODULE_NAMES as MODULES
 
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.app_config import (
-    dotenv_data,
-    shared_connection_string,
-)
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.config_dotenv import dotenv_data
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.npgsql import shared_connection_string
 
 FIXTURES = Path(REPO) / "tests" / "fixtures" / "classifiedads_app"
 SETTINGS = ["ClassifiedAds.WebAPI/appsettings.json", "ClassifiedAds.Background/appsettings.json",
