@@ -3,45 +3,31 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Running the application's migrator and checking what it left behind.
 
-The pure parts (connection string, which expected tables are missing, the
-tail of a log) are unit-tested; ``table_inventory`` reads the catalog.
+``MigratorRun`` runs the migrator with the shared connection string in its
+environment (never argv), kills it after a timeout, keeps its output (the
+password masked) in a private log, and checks that the expected tables
+exist. ``changed`` compares a fingerprint of the catalog before and after.
+The pure parts (which expected tables are missing, the tail of a log, the
+timeout) are unit-tested; ``table_inventory`` reads the catalog.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
+import threading
+import time
+
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import connect
-
-NPGSQL_SSL_MODES = {"disable": "Disable", "allow": "Allow", "prefer": "Prefer", "require": "Require",
-                    "verify-ca": "VerifyCA", "verify-full": "VerifyFull"}
-
-
-def _npgsql_value(value):
-    """Quote a connection-string value when it holds a separator or quote (Npgsql/ADO.NET rules)."""
-    text = str(value)
-    if any(char in text for char in ';="\'') or text != text.strip():
-        return '"%s"' % text.replace('"', '""')
-    return text
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.errors import ConsolidationError
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.npgsql import npgsql_connection_string
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import write_private_file
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.secrets_mask import MASK
 
 
-def npgsql_connection_string(endpoint, database):
-    """The shared ``ConnectionStrings:Default`` an ASP.NET/Npgsql app reads, for ``database`` on ``endpoint``.
-
-    Carries the password only if the endpoint has one; a pgpass file is
-    passed as Npgsql's ``Passfile`` instead.
-    """
-    parts = [("Host", endpoint.get("host") or "localhost"), ("Port", endpoint.get("port") or 5432),
-             ("Database", database)]
-    if endpoint.get("user"):
-        parts.append(("Username", endpoint["user"]))
-    if endpoint.get("password"):
-        parts.append(("Password", endpoint["password"]))
-    elif endpoint.get("passfile"):
-        parts.append(("Passfile", endpoint["passfile"]))
-    if endpoint.get("sslmode") and endpoint["sslmode"] != "prefer":
-        parts.append(("SSL Mode", NPGSQL_SSL_MODES[endpoint["sslmode"]]))
-    return ";".join("%s=%s" % (key, _npgsql_value(value)) for key, value in parts)
+class MigratorError(ConsolidationError):
+    """The migrator failed, hung, or did not leave the expected tables."""
 
 
 def missing_tables(expected, present):
@@ -52,6 +38,41 @@ def missing_tables(expected, present):
 
 def log_tail(text, lines=25):
     return "\n".join(text.rstrip("\n").splitlines()[-lines:])
+
+
+def run_with_timeout(run_command, argv, timeout, cwd=None, environ_update=None):
+    """Run ``argv`` through ``run_command`` (AnsibleModule.run_command) and kill it after ``timeout`` seconds.
+
+    Returns (rc, stdout followed by stderr, whether it was killed, seconds it ran).
+    """
+    timed_out, timers = [], []
+
+    def arm_timeout(process):
+        timer = threading.Timer(timeout, lambda: (timed_out.append(True), process.kill()))
+        timer.daemon = True
+        timer.start()
+        timers.append(timer)
+
+    started = time.monotonic()
+    try:
+        rc, stdout, stderr = run_command(argv, cwd=cwd, environ_update=environ_update,
+                                         before_communicate_callback=arm_timeout)
+    finally:
+        for timer in timers:
+            timer.cancel()
+    return rc, stdout + stderr, bool(timed_out), round(time.monotonic() - started, 3)
+
+
+def keep_log(path, text, password=None):
+    """Write ``text`` to the private log ``path`` (0600; its directory 0700 when created) with ``password``
+    masked; returns what was written."""
+    if password:
+        text = text.replace(password, MASK)
+    log_dir = os.path.dirname(path)
+    if log_dir and not os.path.isdir(log_dir):
+        os.makedirs(log_dir, 0o700)
+    write_private_file(path, text)
+    return text
 
 
 def table_inventory(endpoint, database, schemas):
@@ -85,3 +106,59 @@ def table_inventory(endpoint, database, schemas):
     finally:
         conn.rollback()
         conn.close()
+
+
+class MigratorRun(object):
+    """One run of the migrator ``command`` against ``database`` on the ``target`` server.
+
+    ``result`` holds what the task returns (command, log_file, and as they
+    become known duration, rc, missing_tables), also when a step fails.
+    """
+
+    def __init__(self, run_command, target, database, command, log_file, expect_tables=None, chdir=None,
+                 timeout=1800, connection_string_env="ConnectionStrings__Default", environment=None):
+        self.run_command = run_command
+        self.target = target
+        self.database = database
+        self.command = command
+        self.log_file = log_file
+        self.expect_tables = expect_tables or {}
+        self.chdir = chdir
+        self.timeout = timeout
+        self.connection_string_env = connection_string_env
+        self.environment = environment or {}
+        self.result = dict(command=command, log_file=log_file)
+
+    def _inventory(self):
+        return table_inventory(self.target, self.database, list(self.expect_tables) or ["public"])
+
+    def _check_tables(self, tables):
+        self.result["missing_tables"] = missing_tables(self.expect_tables, tables or set())
+        return self.result["missing_tables"]
+
+    def inspect(self):
+        """Check mode: list the expected tables missing now; whether running the migrator would change anything."""
+        tables, fingerprint = self._inventory()
+        return bool(self._check_tables(tables)) or fingerprint is None
+
+    def run(self):
+        """Run the migrator and check the expected tables; whether the catalog changed."""
+        _tables, before = self._inventory()
+        env = dict((key, str(value)) for key, value in self.environment.items())
+        env[self.connection_string_env] = npgsql_connection_string(self.target, self.database)
+        rc, output, timed_out, self.result["duration"] = run_with_timeout(
+            self.run_command, self.command, self.timeout, cwd=self.chdir, environ_update=env)
+        output = keep_log(self.log_file, output, self.target.get("password"))
+        if timed_out:
+            raise MigratorError("the migrator did not finish within %d s and was killed; last lines of %s:\n%s"
+                                % (self.timeout, self.log_file, log_tail(output)))
+        self.result["rc"] = rc
+        if rc != 0:
+            raise MigratorError("the migrator failed with exit status %d; last lines of %s:\n%s"
+                                % (rc, self.log_file, log_tail(output)))
+        after_tables, after = self._inventory()
+        missing = self._check_tables(after_tables)
+        if missing:
+            raise MigratorError("the migrator succeeded but %d expected table(s) do not exist: %s"
+                                % (len(missing), ", ".join(missing)))
+        return after != before

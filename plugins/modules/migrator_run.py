@@ -106,31 +106,16 @@ missing_tables:
   elements: str
 '''
 
-import os
-import threading
-import time
-
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import (
-    PSYCOPG2_IMPORT_ERROR,
-    ConnectionFailure,
-    endpoint_spec,
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.migrator import MigratorRun
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.module import (
+    ConsolidationModule,
+    argument_spec,
 )
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.migrator import (
-    log_tail,
-    missing_tables,
-    npgsql_connection_string,
-    table_inventory,
-)
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.preflight import write_private_file
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            source=endpoint_spec(required=False),
-            target=endpoint_spec(required=False),
+    module = ConsolidationModule(
+        argument_spec(
             command=dict(type="list", elements="str", required=True),
             chdir=dict(type="path"),
             timeout=dict(type="int", default=1800),
@@ -140,66 +125,16 @@ def main():
             log_file=dict(type="path", required=True),
             expect_tables=dict(type="dict", default={}),
         ),
-        supports_check_mode=True,
+        needs=("target",),
     )
-    if PSYCOPG2_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("psycopg2"), exception=PSYCOPG2_IMPORT_ERROR)
     params = module.params
-    target = params["target"]
-    if not target:
-        module.fail_json(msg="target is required: the server that holds the consolidated database")
-    result = dict(command=params["command"], log_file=params["log_file"])
-    schemas = list(params["expect_tables"]) or ["public"]
-    try:
-        before_tables, before = table_inventory(target, params["target_database"], schemas)
-    except ConnectionFailure as exc:
-        module.fail_json(msg=str(exc), **result)
-    if module.check_mode:
-        result["missing_tables"] = missing_tables(params["expect_tables"], before_tables or set())
-        module.exit_json(changed=bool(result["missing_tables"]) or before is None, **result)
-
-    env = dict((key, str(value)) for key, value in params["environment"].items())
-    env[params["connection_string_env"]] = npgsql_connection_string(target, params["target_database"])
-    timed_out, timers = [], []
-
-    def arm_timeout(process):
-        timer = threading.Timer(params["timeout"], lambda: (timed_out.append(True), process.kill()))
-        timer.daemon = True
-        timer.start()
-        timers.append(timer)
-
-    started = time.monotonic()
-    try:
-        rc, stdout, stderr = module.run_command(params["command"], cwd=params["chdir"], environ_update=env,
-                                                before_communicate_callback=arm_timeout)
-    finally:
-        for timer in timers:
-            timer.cancel()
-    result["duration"] = round(time.monotonic() - started, 3)
-    text = stdout + stderr
-    if target.get("password"):
-        text = text.replace(target["password"], "********")
-    log_dir = os.path.dirname(params["log_file"])
-    if log_dir and not os.path.isdir(log_dir):
-        os.makedirs(log_dir, 0o700)
-    write_private_file(params["log_file"], text)
-    if timed_out:
-        module.fail_json(msg="the migrator did not finish within %d s and was killed; last lines of %s:\n%s"
-                         % (params["timeout"], params["log_file"], log_tail(text)), **result)
-    result["rc"] = rc
-    if rc != 0:
-        module.fail_json(msg="the migrator failed with exit status %d; last lines of %s:\n%s"
-                         % (rc, params["log_file"], log_tail(text)), **result)
-
-    try:
-        after_tables, after = table_inventory(target, params["target_database"], schemas)
-    except ConnectionFailure as exc:
-        module.fail_json(msg=str(exc), **result)
-    result["missing_tables"] = missing_tables(params["expect_tables"], after_tables or set())
-    if result["missing_tables"]:
-        module.fail_json(msg="the migrator succeeded but %d expected table(s) do not exist: %s"
-                         % (len(result["missing_tables"]), ", ".join(result["missing_tables"])), **result)
-    module.exit_json(changed=after != before, **result)
+    run = MigratorRun(module.run_command, params["target"], params["target_database"], params["command"],
+                      params["log_file"], expect_tables=params["expect_tables"], chdir=params["chdir"],
+                      timeout=params["timeout"], connection_string_env=params["connection_string_env"],
+                      environment=params["environment"])
+    with module.failures(result=lambda: run.result):
+        changed = run.inspect() if module.check_mode else run.run()
+    module.exit_json(changed=changed, **run.result)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,19 @@
-"""Connection string for the migrator, expected tables, and schema actions."""
+"""Connection string for the migrator, expected tables, the timeout and the log, and schema actions."""
 
 from __future__ import annotations
 
+import os
+import stat
+import subprocess
+import time
+
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.migrator import (
+    keep_log,
     log_tail,
     missing_tables,
-    npgsql_connection_string,
+    run_with_timeout,
 )
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.npgsql import npgsql_connection_string
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.schemas import schema_actions
 
 
@@ -42,3 +49,33 @@ def test_schema_actions():
     assert actions == [{"name": "product", "owner": "app", "action": "exists"},
                        {"name": "public", "owner": "pg_database_owner", "action": "exists"},
                        {"name": "auditlog", "owner": "app", "action": "created"}]
+
+
+def run_command(argv, cwd=None, environ_update=None, before_communicate_callback=None):
+    """AnsibleModule.run_command as far as the migrator uses it: a real process, the callback before communicate."""
+    process = subprocess.Popen(argv, cwd=cwd, env=dict(os.environ, **(environ_update or {})), text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    before_communicate_callback(process)
+    stdout, stderr = process.communicate()
+    return process.returncode, stdout, stderr
+
+
+def test_a_migrator_that_finishes_in_time_gives_its_output_and_status(tmp_path):
+    rc, output, timed_out, duration = run_with_timeout(
+        run_command, ["/bin/sh", "-c", 'echo "$GREETING"; echo oops >&2; exit 4'], 10, cwd=str(tmp_path),
+        environ_update={"GREETING": "hello"})
+    assert (rc, output, timed_out) == (4, "hello\noops\n", False) and duration < 10
+
+
+def test_a_hanging_migrator_is_killed_after_the_timeout():
+    started = time.monotonic()
+    _rc, output, timed_out, duration = run_with_timeout(run_command, ["/bin/sh", "-c", "echo started; exec sleep 30"],
+                                                        0.5)
+    assert timed_out and output == "started\n" and 0.5 <= duration < 10 and time.monotonic() - started < 10
+
+
+def test_the_log_is_private_and_holds_no_password(tmp_path):
+    path = tmp_path / "run" / "migrator.log"
+    written = keep_log(str(path), "Password=s3cret;x\n", "s3cret")
+    assert written == path.read_text() == "Password=********;x\n"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
