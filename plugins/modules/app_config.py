@@ -298,11 +298,10 @@ def main():
     store = ConfigStore(params["backup_dir"]) if params["backup_dir"] else None
     secrets = set(value for value in params["secret_values"] if value)
     try:
-        if present:
-            values, value_secrets = requested_values(params["set"], params["connection_string_keys"],
-                                                     params["connection"], params["connection_string"])
-            secrets |= value_secrets
-            module.no_log_values.update(secrets)
+        values, value_secrets = requested_values(params["set"], params["connection_string_keys"], params["connection"],
+                                                 params["connection_string"]) if present else ({}, set())
+        secrets |= value_secrets
+        module.no_log_values.update(secrets)
         config = ConfigFile(os.path.realpath(params["path"]), store, module.atomic_move, module.warn,
                             module.check_mode, module._diff, secrets)
         if present:
@@ -312,7 +311,8 @@ def main():
             changed, result = config.put_back()
     except ConsolidationError as exc:
         module.fail_json(msg=str(exc), **exc.details)
-    module.exit_json(changed=changed, **result)
+    else:
+        module.exit_json(changed=changed, **result)
 
 
 if __name__ == "__main__":
