@@ -3,10 +3,10 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Write a backup set: one verified pg_dump archive per legacy database, and its manifest.
 
-The decisions (file names, which pg_dump, is there room, is an archive still
-good) are pure functions in ``manifest.py``; this file does the I/O around
-them: the server, the ``pg_dump``/``pg_restore`` processes and the set
-directory.
+The decisions (file names, is there room, is an archive still good) are pure
+functions in ``manifest.py``, the choice of pg_dump is ``pgclient.py``'s; this
+file does the I/O around them: the server, the ``pg_dump``/``pg_restore``
+processes and the set directory.
 
 Each database is dumped from a snapshot that a REPEATABLE READ transaction of
 ours exports (``pg_export_snapshot()`` / ``pg_dump --snapshot``); the table row
@@ -22,11 +22,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import contextlib
-import errno
-import glob
 import json
 import os
-import shutil
 import stat
 import tempfile
 
@@ -35,36 +32,34 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.connec
     libpq_environment,
     sql,
 )
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.dbops import maintenance_cursor
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import (
+    address,
+    render_table,
+    utc_timestamp,
+)
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.manifest import (
     ARCHIVE_FORMAT,
     DEFAULT_SPACE_FACTOR,
-    MANIFEST_NAME,
     PARTIAL_SUFFIX,
     BackupError,
     archive_decision,
     archive_filename,
-    check_manifest,
-    choose_pg_dump,
     compress_argument,
     find_archive,
+    load_manifest,
     new_manifest,
-    parse_program_version,
     partial_filename,
-    pg_dump_version_problem,
-    program_version_string,
     record_archive,
     sha256_file,
     space_needed,
     space_problem,
     tables_missing_from_toc,
-    utc_timestamp,
     validate_label,
     validate_set_id,
 )
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import directory_lock
-
-# Where distributions install versioned client binaries (Debian/Ubuntu, PGDG RPMs, source builds).
-PG_DUMP_GLOBS = ("/usr/lib/postgresql/*/bin/pg_dump", "/usr/pgsql-*/bin/pg_dump", "/usr/local/pgsql/bin/pg_dump")
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.pgclient import locate_dump_programs
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import MANIFEST, directory_lock
 
 # Every ordinary table (and partition) whose rows pg_dump writes as TABLE DATA:
 # not the system schemas, not tables that belong to an extension.
@@ -85,98 +80,6 @@ DATABASES_QUERY = """
 SELECT datname, datallowconn, pg_catalog.pg_database_size(oid)
 FROM pg_catalog.pg_database WHERE datname = ANY(%s)
 """
-
-
-def server_address(endpoint):
-    return "%s:%s" % (endpoint.get("host") or "local socket", endpoint.get("port"))
-
-
-# -- what runs ---------------------------------------------------------------------------------
-
-
-class Recorder(object):
-    """Runs the client programs and the SQL of one backup, and remembers both for the result.
-
-    ``run(argv, env, before_communicate)`` runs a program to completion and
-    returns (rc, stdout, stderr) as text; the module passes Ansible's
-    ``run_command``. ``env`` is the program's whole environment (None: ours);
-    ``before_communicate`` is called with the started process, for work that
-    must happen while it runs.
-    """
-
-    def __init__(self, run):
-        self._run = run
-        self.queries = []
-        self.commands = []
-
-    def run(self, argv, env=None, before_communicate=None):
-        self.commands.append(list(argv))
-        try:
-            return self._run(list(argv), env, before_communicate)
-        except OSError as exc:
-            raise BackupError("cannot run %s: %s" % (argv[0], exc.strerror or exc)) from None
-
-    def execute(self, cur, query, params=None):
-        cur.execute(query, params)
-        self.queries.append(cur.query.decode("utf-8", "replace") if isinstance(cur.query, bytes) else cur.query)
-
-
-def program_major(path, recorder):
-    rc, out, err = recorder.run([path, "--version"])
-    if rc != 0:
-        raise BackupError("%s --version failed (exit %d): %s" % (path, rc, (err or out).strip()))
-    return parse_program_version(out), program_version_string(out)
-
-
-def pg_dump_candidates():
-    """Installed pg_dump binaries: versioned directories first (newest first), then PATH."""
-    found = []
-    for pattern in PG_DUMP_GLOBS:
-        found.extend(sorted(glob.glob(pattern), reverse=True))
-    on_path = shutil.which("pg_dump")
-    if on_path:
-        found.append(on_path)
-    unique = []
-    for path in found:
-        if os.access(path, os.X_OK) and path not in unique:
-            unique.append(path)
-    return unique
-
-
-class Tools(object):
-    """The pg_dump chosen for this server and the pg_restore beside it."""
-
-    def __init__(self, pg_dump, pg_dump_major, pg_dump_version, pg_restore):
-        self.pg_dump = pg_dump
-        self.pg_dump_major = pg_dump_major
-        self.pg_dump_version = pg_dump_version
-        self.pg_restore = pg_restore
-
-
-def locate_tools(pg_dump_path, server_version_num, recorder):
-    if pg_dump_path:
-        major, version = program_major(pg_dump_path, recorder)
-        problem = pg_dump_version_problem(pg_dump_path, major, server_version_num)
-        if problem:
-            raise BackupError(problem)
-        chosen = pg_dump_path
-    else:
-        majors = {}
-        for path in pg_dump_candidates():
-            try:
-                majors[path] = program_major(path, recorder)
-            except BackupError:
-                continue  # a broken wrapper on PATH must not hide a good versioned binary
-        chosen = choose_pg_dump([(path, info[0]) for path, info in majors.items()], server_version_num)
-        major, version = majors[chosen]
-    pg_restore = os.path.join(os.path.dirname(chosen), "pg_restore")
-    if not os.access(pg_restore, os.X_OK):
-        raise BackupError("no pg_restore next to %s: it reads every archive back before it counts as verified"
-                          % chosen)
-    restore_major = program_major(pg_restore, recorder)[0]
-    if tuple(restore_major) < tuple(major):
-        raise BackupError("%s is older than %s: it could not read the archives" % (pg_restore, chosen))
-    return Tools(chosen, major, version, pg_restore)
 
 
 # -- the set directory ------------------------------------------------------------------------
@@ -224,7 +127,7 @@ def remove_partials(set_dir):
     """Remove what an interrupted run left: ``*.partial`` archives and manifest temp files."""
     removed = []
     for name in sorted(os.listdir(set_dir)):
-        if name.endswith(PARTIAL_SUFFIX) or name.startswith("." + MANIFEST_NAME + "."):
+        if name.endswith(PARTIAL_SUFFIX) or name.startswith("." + MANIFEST + "."):
             os.unlink(os.path.join(set_dir, name))
             removed.append(name)
     return removed
@@ -238,22 +141,9 @@ def _fsync_dir(path):
         os.close(fd)
 
 
-def load_manifest(set_dir):
-    path = os.path.join(set_dir, MANIFEST_NAME)
-    try:
-        with open(path) as handle:
-            return json.load(handle)
-    except (IOError, OSError) as exc:
-        if exc.errno == errno.ENOENT:
-            return None
-        raise BackupError("cannot read %s: %s" % (path, exc.strerror or exc)) from None
-    except ValueError as exc:
-        raise BackupError("%s is not valid JSON (%s): move it aside to start the set afresh" % (path, exc)) from None
-
-
 def write_manifest(set_dir, manifest):
     """Replace manifest.json atomically: a temp file (0600) in the same directory, fsync, rename."""
-    fd, tmp = tempfile.mkstemp(prefix="." + MANIFEST_NAME + ".", dir=set_dir)
+    fd, tmp = tempfile.mkstemp(prefix="." + MANIFEST + ".", dir=set_dir)
     try:
         with os.fdopen(fd, "w") as handle:
             json.dump(manifest, handle, indent=2, sort_keys=True)
@@ -261,7 +151,7 @@ def write_manifest(set_dir, manifest):
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o600)
-        os.rename(tmp, os.path.join(set_dir, MANIFEST_NAME))
+        os.rename(tmp, os.path.join(set_dir, MANIFEST))
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -279,13 +169,13 @@ def current_file_sha256(set_dir, entry):
 # -- one archive ------------------------------------------------------------------------------
 
 
-def count_rows(cur, recorder):
+def count_rows(cur, journal):
     """Exact row counts of every table, in the caller's transaction (and so its snapshot)."""
-    recorder.execute(cur, TABLES_QUERY)
+    journal.execute(cur, TABLES_QUERY)
     tables = [{"oid": oid, "schema": schema, "table": table} for oid, schema, table in cur.fetchall()]
     for table in tables:
         # ONLY: an inheritance parent's TABLE DATA holds its own rows, not its children's.
-        recorder.execute(cur, sql.SQL("SELECT count(*) FROM ONLY {}").format(
+        journal.execute(cur, sql.SQL("SELECT count(*) FROM ONLY {}").format(
             sql.Identifier(table["schema"], table["table"])))
         table["rows"] = cur.fetchone()[0]
     return tables
@@ -297,9 +187,9 @@ def _create_private_file(path):
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
-def verify_written_archive(tools, path, tables, recorder):
+def verify_written_archive(programs, path, tables, journal):
     """pg_restore must list every counted table's data and read the whole archive; raises otherwise."""
-    rc, toc, err = recorder.run([tools.pg_restore, "--list", path])
+    rc, toc, err = journal.run([programs.pg_restore, "--list", path])
     if rc != 0:
         raise BackupError("pg_restore --list cannot read %s (exit %d): %s" % (path, rc, err.strip()))
     missing = tables_missing_from_toc(toc, tables)
@@ -308,13 +198,13 @@ def verify_written_archive(tools, path, tables, recorder):
             path, ", ".join("%s.%s" % (table["schema"], table["table"]) for table in missing)))
     # --list reads only the table of contents (a truncated archive still lists fine);
     # writing the whole restore script to /dev/null decompresses every data block.
-    rc, out, err = recorder.run([tools.pg_restore, "--file=" + os.devnull, path])
+    rc, out, err = journal.run([programs.pg_restore, "--file=" + os.devnull, path])
     if rc != 0:
         raise BackupError("pg_restore cannot read all of %s (exit %d): %s" % (path, rc, err.strip()))
     return {"toc_tables": len(tables), "full_read": True}
 
 
-def dump_database(source, database, set_dir, filename, tools, compress, recorder):
+def dump_database(source, database, set_dir, filename, programs, compress, journal):
     """Dump one database into ``set_dir/filename`` and return its manifest entry."""
     final_path = os.path.join(set_dir, filename)
     partial_path = partial_filename(final_path)
@@ -324,17 +214,17 @@ def dump_database(source, database, set_dir, filename, tools, compress, recorder
         conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
         with conn.cursor() as cur:
             # The transaction's snapshot is taken by its first statement: this one.
-            recorder.execute(cur, "SELECT pg_catalog.pg_export_snapshot(), "
+            journal.execute(cur, "SELECT pg_catalog.pg_export_snapshot(), "
                                   "pg_catalog.current_setting('server_version')")
             snapshot, server_version = cur.fetchone()
-            recorder.execute(cur, "SET LOCAL statement_timeout = 0")
+            journal.execute(cur, "SET LOCAL statement_timeout = 0")
             _create_private_file(partial_path)
             counted = {}
 
             def count_while_dumping(process):
                 # pg_dump has imported the snapshot or will: our transaction stays open until it ends.
                 try:
-                    counted["tables"] = count_rows(cur, recorder)
+                    counted["tables"] = count_rows(cur, journal)
                 except Exception as exc:  # stop pg_dump, then report the count's error
                     counted["error"] = exc
                     process.kill()
@@ -342,8 +232,8 @@ def dump_database(source, database, set_dir, filename, tools, compress, recorder
             # The database name goes through PGDATABASE: on argv, libpq would parse a name
             # containing "=" as a connection string.
             with libpq_environment(source, database) as env:
-                rc, out, err = recorder.run(
-                    [tools.pg_dump, "--format=custom", "--compress=" + compress, "--snapshot=" + snapshot,
+                rc, out, err = journal.run(
+                    [programs.pg_dump, "--format=custom", "--compress=" + compress, "--snapshot=" + snapshot,
                      "--no-password", "--file=" + partial_path], env, count_while_dumping)
             if "error" in counted:
                 raise counted["error"]
@@ -351,7 +241,7 @@ def dump_database(source, database, set_dir, filename, tools, compress, recorder
                 raise BackupError("pg_dump of %s failed (exit %d): %s" % (database, rc, err.strip()))
             tables = counted["tables"]
         conn.rollback()
-        verification = verify_written_archive(tools, partial_path, tables, recorder)
+        verification = verify_written_archive(programs, partial_path, tables, journal)
         checksum = sha256_file(partial_path)
         size = os.path.getsize(partial_path)
         os.chmod(partial_path, 0o600)
@@ -375,8 +265,8 @@ def dump_database(source, database, set_dir, filename, tools, compress, recorder
         "started_at": started_at,
         "finished_at": utc_timestamp(),
         "server_version": server_version,
-        "pg_dump_path": tools.pg_dump,
-        "pg_dump_version": tools.pg_dump_version,
+        "pg_dump_path": programs.pg_dump,
+        "pg_dump_version": programs.pg_dump_version,
         "verified": True,
         "verified_at": utc_timestamp(),
         "verification": verification,
@@ -386,31 +276,46 @@ def dump_database(source, database, set_dir, filename, tools, compress, recorder
 # -- the whole set ----------------------------------------------------------------------------
 
 
-def inspect_source(source, databases, recorder):
+def inspect_source(source, databases, journal):
     """Server version and the size of each wanted database; raises naming missing ones."""
-    conn = connect(source, source.get("maintenance_db") or "postgres", autocommit=True)
-    try:
-        with conn.cursor() as cur:
-            recorder.execute(cur, DATABASES_QUERY, (list(databases),))
-            found = dict((name, (allow, size)) for name, allow, size in cur.fetchall())
-            version_num = conn.server_version
-    finally:
-        conn.close()
+    with maintenance_cursor(source) as cur:
+        journal.execute(cur, DATABASES_QUERY, (list(databases),))
+        found = dict((name, (allow, size)) for name, allow, size in cur.fetchall())
+        version_num = cur.connection.server_version
     missing = [name for name in databases if name not in found]
     if missing:
-        raise BackupError("database(s) %s do not exist on %s" % (", ".join(missing), server_address(source)))
+        raise BackupError("database(s) %s do not exist on %s" % (", ".join(missing), address(source)))
     closed = [name for name in databases if not found[name][0]]
     if closed:
         raise BackupError("database(s) %s do not allow connections (datallowconn is false)" % ", ".join(closed))
     return version_num, dict((name, found[name][1]) for name in databases)
 
 
-def run_backup(params, check_mode, recorder):
+def archive_table(plan, manifest, label):
+    """One line per database of ``plan``: its action, and the archive of generation ``label`` the set holds."""
+    archives = dict((entry["database"], entry) for entry in (manifest or {}).get("archives", [])
+                    if entry.get("label") == label)
+    rows = []
+    for item in plan:
+        archive = archives.get(item["database"], {})
+        tables = archive.get("tables", [])
+        rows.append([item["database"], item["action"], item["size"], archive.get("size", "-"), len(tables),
+                     sum(table["rows"] for table in tables), archive.get("verified", "-"),
+                     archive.get("sha256", "-")[:16]])
+    return render_table(("database", "action", "db bytes", "archive bytes", "tables", "rows", "verified", "sha256"),
+                        rows, numeric=("db bytes", "archive bytes", "tables", "rows"))
+
+
+def run_backup(params, journal):
     """Everything the backup_set module does; returns its result dict, raises BackupError.
 
-    ``recorder`` (a Recorder) runs the programs and keeps what ran, so a caller
-    can report the queries and commands on failure too.
+    ``journal`` (the module's QueryJournal) runs the statements and programs
+    and keeps what ran, so a caller can report them on failure too; in check
+    mode nothing is written.
     """
+    check_mode = journal.check_mode
+    if params["space_factor"] <= 0:
+        raise BackupError("space_factor must be positive")
     set_id = validate_set_id(params["set_id"])
     label = validate_label(params.get("label"))
     source = params["source"]
@@ -424,18 +329,16 @@ def run_backup(params, check_mode, recorder):
     set_dir = os.path.join(backup_root, set_id)
     factor = params.get("space_factor") or DEFAULT_SPACE_FACTOR
 
-    version_num, sizes = inspect_source(source, databases, recorder)
-    tools = locate_tools(params.get("pg_dump_path"), version_num, recorder)
-    compress = compress_argument(params.get("compress") or "1", tools.pg_dump_major)
+    version_num, sizes = inspect_source(source, databases, journal)
+    programs = locate_dump_programs(params.get("pg_dump_path"), version_num, journal)
+    compress = compress_argument(params.get("compress") or "1", programs.pg_dump_major)
 
     with contextlib.ExitStack() as held:
         # Decide under the set's lock, so another run cannot change the manifest in between.
         locked = not check_mode and os.path.isdir(set_dir)
         if locked:
             held.enter_context(set_lock(set_dir))
-        manifest = load_manifest(set_dir) if os.path.isdir(set_dir) else None
-        if manifest is not None:
-            check_manifest(manifest, set_id, server_address(source))
+        manifest = load_manifest(set_dir, set_id, address(source)) if os.path.isdir(set_dir) else None
         plan = []
         for database in databases:
             entry = find_archive(manifest, database, label) if manifest else None
@@ -451,18 +354,19 @@ def run_backup(params, check_mode, recorder):
             "set_id": set_id,
             "label": label,
             "path": set_dir,
-            "manifest_path": os.path.join(set_dir, MANIFEST_NAME),
-            "pg_dump": {"path": tools.pg_dump, "version": tools.pg_dump_version},
+            "manifest_path": os.path.join(set_dir, MANIFEST),
+            "pg_dump": {"path": programs.pg_dump, "version": programs.pg_dump_version},
             "databases": plan,
             "dumped": [item["database"] for item in plan if item["action"] != "keep"],
             "kept": [item["database"] for item in plan if item["action"] == "keep"],
             "space": {"needed": space_needed(to_dump, factor), "free": free, "factor": factor,
                       "sufficient": problem is None},
             "removed_partials": partials,
-            "queries": recorder.queries,
-            "commands": recorder.commands,
+            "queries": journal.queries,
+            "commands": journal.commands,
             "manifest": manifest,
             "changed": bool(to_dump or partials),
+            "table_text": archive_table(plan, manifest, label),
         }
         if check_mode:
             return result
@@ -476,12 +380,13 @@ def run_backup(params, check_mode, recorder):
         for item in plan:
             if item["action"] == "keep":
                 continue
-            entry = dump_database(source, item["database"], set_dir, item["file"], tools, compress, recorder)
+            entry = dump_database(source, item["database"], set_dir, item["file"], programs, compress, journal)
             entry.update(label=label, database_size=item["size"])
             if manifest is None:
-                manifest = new_manifest(set_id, server_address(source), entry["started_at"])
+                manifest = new_manifest(set_id, address(source), entry["started_at"])
             manifest = record_archive(manifest, entry, entry["finished_at"])
             write_manifest(set_dir, manifest)
     result["manifest"] = manifest
+    result["table_text"] = archive_table(plan, manifest, label)
     result["changed"] = bool(dir_changed or to_dump or result["removed_partials"])
     return result

@@ -18,28 +18,33 @@ A *backup set* is one directory, ``<backup_root>/<set_id>/``, that holds one
                    "started_at": "...Z", "finished_at": "...Z", "server_version": "15.18",
                    "pg_dump_version": "15.18", "verified": true, "verification": "..."}]}
 
-Nothing here touches a server; ``verify_archive`` and ``sha256_file`` read a
-file and are the only functions with I/O. Errors are ``BackupError`` with a
-message fit for an operator; callers turn them into ``fail_json``.
+Nothing here touches a server; ``load_manifest``, ``verify_archive`` and
+``sha256_file`` read a file and are the only functions with I/O. Errors are
+``BackupError`` with a message fit for an operator. Which pg_dump writes the
+archives is ``pgclient``'s subject.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import datetime
 import hashlib
 import os
 import re
 
-MANIFEST_NAME = "manifest.json"
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.errors import ConsolidationError
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.pgclient import format_major
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import (
+    MANIFEST,
+    read_json,
+    run_id_problem,
+)
+
 MANIFEST_FORMAT_VERSION = 1
 ARCHIVE_SUFFIX = ".dump"
 PARTIAL_SUFFIX = ".partial"
 ARCHIVE_FORMAT = "custom"
 
-SET_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-MAX_SET_ID_LENGTH = 128
 # Labels become part of a file name between the database and ".dump"; no dot, so
 # "<db>.<label>.dump" splits one way only (dots in database names are escaped).
 LABEL_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
@@ -51,13 +56,12 @@ LABEL_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 DEFAULT_SPACE_FACTOR = 1.0
 
 _SAFE_FILE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
-_PG_VERSION = re.compile(r"\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?(?:\.(\d+))?")
 _COMPRESS_LEVEL = re.compile(r"^[0-9]$")
 _COMPRESS_METHOD = re.compile(r"^(none|gzip|lz4|zstd)(?::([0-9]{1,2}))?$")
 _TOC_TABLE_DATA = re.compile(r"^\d+; \d+ (\d+) TABLE DATA ", re.MULTILINE)
 
 
-class BackupError(Exception):
+class BackupError(ConsolidationError):
     """The backup cannot go on; the message says why and names the file or database."""
 
 
@@ -65,9 +69,10 @@ class BackupError(Exception):
 
 
 def validate_set_id(set_id):
-    if not isinstance(set_id, str) or not SET_ID_PATTERN.match(set_id) or len(set_id) > MAX_SET_ID_LENGTH:
-        raise BackupError("set_id %r must match %s (at most %d characters): it names a directory"
-                          % (set_id, SET_ID_PATTERN.pattern, MAX_SET_ID_LENGTH))
+    """``set_id`` (the run id: it names the set's directory), or BackupError naming the option."""
+    problem = run_id_problem(set_id, "set_id")
+    if problem:
+        raise BackupError(problem)
     return set_id
 
 
@@ -105,66 +110,7 @@ def partial_filename(filename):
     return filename + PARTIAL_SUFFIX
 
 
-# -- versions ---------------------------------------------------------------------------------
-
-
-def parse_program_version(text):
-    """Major version of ``pg_dump --version`` output: ``(15,)``, or ``(9, 6)`` before PostgreSQL 10."""
-    match = _PG_VERSION.search(text or "")
-    if not match:
-        raise BackupError("cannot read a PostgreSQL version from %r" % (text or "").strip())
-    major = int(match.group(1))
-    if major < 10:
-        return (major, int(match.group(2) or 0))
-    return (major,)
-
-
-def program_version_string(text):
-    match = _PG_VERSION.search(text or "")
-    return ".".join(part for part in match.groups() if part is not None) if match else None
-
-
-def server_major(version_num):
-    """Major version of a ``server_version_num`` (150018 -> (15,), 90624 -> (9, 6))."""
-    version_num = int(version_num)
-    if version_num >= 100000:
-        return (version_num // 10000,)
-    return (version_num // 10000, (version_num // 100) % 100)
-
-
-def format_major(major):
-    return ".".join(str(part) for part in major)
-
-
-def pg_dump_version_problem(path, dump_major, server_version_num):
-    """Why this pg_dump cannot dump the server, or None.
-
-    pg_dump reads servers of its own and older majors only; an older pg_dump
-    against a newer server fails halfway or, worse, misses objects it does not know.
-    """
-    wanted = server_major(server_version_num)
-    if tuple(dump_major) < wanted:
-        return ("%s is pg_dump %s, older than the source server (PostgreSQL %s): pg_dump must be of the "
-                "server's major version or newer; install it (e.g. postgresql-client-%s) or set pg_dump_path"
-                % (path, format_major(dump_major), format_major(wanted), format_major(wanted)))
-    return None
-
-
-def choose_pg_dump(candidates, server_version_num):
-    """Pick the pg_dump to use from ``[(path, major), ...]``.
-
-    The closest major at or above the server's wins: an archive written by a
-    much newer pg_dump may not be readable by the pg_restore a rollback finds
-    next to the old server. Raises BackupError naming every candidate when none fits.
-    """
-    wanted = server_major(server_version_num)
-    fitting = [(tuple(major), index, path) for index, (path, major) in enumerate(candidates)
-               if tuple(major) >= wanted]
-    if fitting:
-        return min(fitting)[2]
-    found = ", ".join("%s (%s)" % (path, format_major(major)) for path, major in candidates) or "none"
-    raise BackupError("no pg_dump of PostgreSQL %s or newer found (candidates: %s); install "
-                      "postgresql-client-%s or set pg_dump_path" % (format_major(wanted), found, format_major(wanted)))
+# -- pg_dump options --------------------------------------------------------------------------
 
 
 def compress_argument(spec, dump_major):
@@ -220,11 +166,6 @@ def tables_missing_from_toc(toc_text, tables):
 # -- the manifest -----------------------------------------------------------------------------
 
 
-def utc_timestamp(moment=None):
-    moment = moment or datetime.datetime.now(datetime.timezone.utc)
-    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def new_manifest(set_id, source_server, created_at):
     return {
         "format_version": MANIFEST_FORMAT_VERSION,
@@ -251,6 +192,12 @@ def check_manifest(manifest, set_id, source_server):
         raise BackupError("backup set %r holds archives of %s, not of %s: use another set_id for another source"
                           % (set_id, recorded, source_server))
     return manifest
+
+
+def load_manifest(set_dir, set_id, source_server):
+    """The checked manifest of the set in ``set_dir``, or None when it has none yet."""
+    manifest = read_json(os.path.join(set_dir, MANIFEST), error=BackupError)
+    return None if manifest is None else check_manifest(manifest, set_id, source_server)
 
 
 def find_archive(manifest, database, label=None):

@@ -27,7 +27,7 @@ interrupted run is resumed, never guessed at. A rollback marks entries
 final backup describe data the application has changed since).
 
 Every function is a function of plain data and raises nothing for a failed
-guard: it returns the problems, and the module reports them all at once.
+guard: it returns the problems, and ``decommission.Decommission`` reports them all at once.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -35,54 +35,26 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
-import datetime
 
-RECORD_NAME = "decommission.json"
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.dbops import (
+    describe_session,
+    suffixed_name,
+)
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import parse_utc, utc_timestamp
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import DECOMMISSION_RECORD, PLAN
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.verify_report import REPORT_KIND
+
 RECORD_KIND = "classifiedads.consolidation.decommission"
 RECORD_FORMAT = 1
-REPORT_NAME = "verification.json"
-REPORT_KIND = "classifiedads.consolidation.verification"
-PLAN_NAME = "plan.json"
 FINAL_LABEL = "final"
-MAX_IDENTIFIER_BYTES = 63
 RETIRED_INFIX = "_retired_"
 # Never retired, whatever a mapping says: connecting to them is how every tool reaches a server.
 SYSTEM_DATABASES = ("postgres", "template0", "template1")
 
 
-# -- names and times --------------------------------------------------------------------------
-
-
-def suffixed_name(name, suffix):
-    """``name + suffix`` within PostgreSQL's 63 bytes: ``name`` is shortened (never mid-character)."""
-    room = MAX_IDENTIFIER_BYTES - len(suffix.encode("utf-8"))
-    encoded = name.encode("utf-8")
-    if len(encoded) > room:
-        name = encoded[:room].decode("utf-8", "ignore")
-    return name + suffix
-
-
 def retired_name(database, day):
     """``<database>_retired_<YYYYMMDD>``, shortened to fit 63 bytes."""
     return suffixed_name(database, RETIRED_INFIX + day)
-
-
-def utc_day(moment):
-    return moment.astimezone(datetime.timezone.utc).strftime("%Y%m%d")
-
-
-def utc_timestamp(moment):
-    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_utc(text):
-    """A report's ``generated_at`` (seconds) or a manifest's ``started_at`` (microseconds), or None."""
-    for pattern in ("%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ"):
-        try:
-            return datetime.datetime.strptime(text, pattern).replace(tzinfo=datetime.timezone.utc)
-        except (TypeError, ValueError):
-            continue
-    return None
 
 
 # -- the record -------------------------------------------------------------------------------
@@ -96,12 +68,13 @@ def record_problems(record, run_id, set_id):
     """Why ``record`` is not this run's decommission record (empty when it is)."""
     if not isinstance(record, dict) or record.get("kind") != RECORD_KIND or not isinstance(
             record.get("databases"), list):
-        return ["%s is not a decommission record" % RECORD_NAME]
+        return ["%s is not a decommission record" % DECOMMISSION_RECORD]
     if record.get("format") != RECORD_FORMAT:
-        return ["%s has format %r; this collection reads %d" % (RECORD_NAME, record.get("format"), RECORD_FORMAT)]
+        return ["%s has format %r; this collection reads %d"
+                % (DECOMMISSION_RECORD, record.get("format"), RECORD_FORMAT)]
     if record.get("run_id") != run_id or record.get("backup_set") != set_id:
         return ["%s belongs to run %r, backup set %r, not to run %r, backup set %r"
-                % (RECORD_NAME, record.get("run_id"), record.get("backup_set"), run_id, set_id)]
+                % (DECOMMISSION_RECORD, record.get("run_id"), record.get("backup_set"), run_id, set_id)]
     return []
 
 
@@ -137,7 +110,7 @@ def check_mapping(databases, plan, protected=()):
     names that must never be retired (the maintenance database).
     """
     if plan is None:
-        return ["the run directory has no %s: it is not a consolidation run" % PLAN_NAME]
+        return ["the run directory has no %s: it is not a consolidation run" % PLAN]
     problems = []
     if plan.get("mode", "existing") != "existing":
         problems.append("run %s is a fresh deployment (mode %s): it has no legacy databases to retire"
@@ -255,12 +228,6 @@ def check_final_backup(states, backup_pending=False):
     return problems, pending
 
 
-def describe_session(session):
-    return "pid %s, user %s, application %r, client %s, %s" % (
-        session.get("pid"), session.get("user"), session.get("application") or "",
-        session.get("client_addr") or "local", session.get("state") or "state unknown")
-
-
 def check_sessions(sessions, terminate):
     """Guard ``sessions`` over ``{database: [session, ...]}``: refused while anyone is connected."""
     if terminate:
@@ -293,9 +260,9 @@ def decide(database, entry, catalog, mode, day):
     recorded_name = (entry or {}).get("retired_name")
     if state == "retired":
         if exists:
+            how = "renamed to " + recorded_name if done_mode == "rename" else "dropped"
             return dict(action=None, problem="%s exists although %s records it as retired (%s) at %s; was it "
-                        "brought back by hand?" % (database, RECORD_NAME, "renamed to " + recorded_name
-                                                   if done_mode == "rename" else "dropped", entry.get("retired_at")))
+                        "brought back by hand?" % (database, DECOMMISSION_RECORD, how, entry.get("retired_at")))
         note = None
         if done_mode == "rename" and recorded_name not in catalog:
             note = "the retired database %s no longer exists" % recorded_name
@@ -306,7 +273,7 @@ def decide(database, entry, catalog, mode, day):
         if state == "pending" and recorded_name in catalog:
             return dict(action="record", mode="rename", retired_name=recorded_name)
         return dict(action=None, problem="%s does not exist on the source server and %s does not record it as "
-                    "retired" % (database, RECORD_NAME))
+                    "retired" % (database, DECOMMISSION_RECORD))
     if mode == "drop":
         return dict(action="retire", mode="drop", retired_name=None)
     name = retired_name(database, day)

@@ -55,7 +55,7 @@ options:
   set_id:
     description:
       - Name of the backup set, and of its directory below O(backup_root). The consolidation uses its run id.
-      - Letters, digits, C(.), C(_) and C(-), starting with a letter or digit.
+      - Letters, digits, C(.), C(_) and C(-), starting with a letter or digit, up to 64 characters.
     type: str
     required: true
   label:
@@ -183,6 +183,13 @@ removed_partials:
   returned: always
   type: list
   elements: str
+table_text:
+  description:
+    - RV(databases) as a fixed-width plain-text table, one line per database. Its C(action), its C(pg_database_size),
+      and the set's archive of the generation (C(-) when there is none yet). The archive's size, table count, summed
+      row count, C(verified) and the first 16 hex digits of its sha256.
+  returned: always
+  type: str
 queries:
   description: SQL statements run against the source (sizes, the snapshot export, the table list, the row counts).
   returned: always
@@ -199,51 +206,36 @@ commands:
 '''
 
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.backup import Recorder, run_backup
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import (
-    PSYCOPG2_IMPORT_ERROR,
-    ConnectionFailure,
-    endpoint_spec,
-    program_runner,
-    psycopg2,
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.backup import run_backup
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.errors import ConsolidationError
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.module import (
+    ConsolidationModule,
+    argument_spec,
 )
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.manifest import BackupError
+
+
+def backup_failed(problems):
+    return "backup failed: %s" % "; ".join(problems)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            source=endpoint_spec(required=False),
-            target=endpoint_spec(required=False),
+    module = ConsolidationModule(
+        argument_spec(
+            run_files=("backup_root", "set_id"),
             databases=dict(type="list", elements="str", required=True),
-            backup_root=dict(type="path", required=True),
-            set_id=dict(type="str", required=True),
             label=dict(type="str"),
             compress=dict(type="str", default="1"),
             pg_dump_path=dict(type="path"),
             space_factor=dict(type="float", default=1.0),
         ),
-        supports_check_mode=True,
+        needs=("source",),
     )
-    if PSYCOPG2_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("psycopg2"), exception=PSYCOPG2_IMPORT_ERROR)
-    if not module.params["source"]:
-        module.fail_json(msg="source is required: the server that holds the legacy databases")
-    if module.params["space_factor"] <= 0:
-        module.fail_json(msg="space_factor must be positive")
-    recorder = Recorder(program_runner(module))
-    try:
-        result = run_backup(module.params, module.check_mode, recorder)
-    except (BackupError, ConnectionFailure) as exc:
-        module.fail_json(msg=str(exc), queries=recorder.queries, commands=recorder.commands)
-    except psycopg2.Error as exc:
-        module.fail_json(msg="backup failed: %s" % str(exc).strip(), queries=recorder.queries,
-                         commands=recorder.commands)
-    except (IOError, OSError) as exc:
-        module.fail_json(msg="backup failed: %s: %s" % (exc.filename or "", exc.strerror or exc),
-                         queries=recorder.queries, commands=recorder.commands)
+    # A server or file-system error says "backup failed"; the backup's own refusals speak for themselves.
+    with module.failures(message=backup_failed):
+        try:
+            result = run_backup(module.params, module.journal)
+        except ConsolidationError as exc:
+            module.fail(exc.problems, **exc.details)
     module.exit_json(**result)
 
 

@@ -38,6 +38,7 @@ author:
   - ClassifiedAds platform team (@classifiedads)
 extends_documentation_fragment:
   - classifiedads.consolidation.connection
+  - classifiedads.consolidation.run_files
 attributes:
   check_mode:
     description:
@@ -52,18 +53,6 @@ options:
     description: The legacy databases to bring back, the C(source_database) of every module of the run's mapping.
     type: list
     elements: str
-    required: true
-  run_dir:
-    description: The run directory (C(plan.json); C(decommission.json) is read and updated, C(rollback.json) written).
-    type: path
-    required: true
-  backup_root:
-    description: Directory that holds the backup sets.
-    type: path
-    required: true
-  set_id:
-    description: The backup set of the run (the run id in this collection).
-    type: str
     required: true
   pg_restore_path:
     description:
@@ -148,6 +137,13 @@ rollback_record:
   description: Path of C(rollback.json).
   returned: always
   type: str
+table_text:
+  description:
+    - RV(databases) as a fixed-width plain-text table, one line per database. Its outcome, whether its rows
+      C(verified) against the manifest (C(differ), or C(-) when not compared yet), where it came from (the archive
+      restored or the database opened or renamed back), and a note (the differences, or what did not come back).
+  returned: always
+  type: str
 queries:
   description: SQL statements run (in check mode, the changes are those that would run).
   returned: always
@@ -160,54 +156,19 @@ commands:
   elements: list
 '''
 
-import datetime
-
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import (
-    PSYCOPG2_IMPORT_ERROR,
-    ConnectionFailure,
-    endpoint_spec,
-    program_runner,
-    psycopg2,
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.dbops import run_lock
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.module import (
+    ConsolidationModule,
+    argument_spec,
 )
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.manifest import BackupError
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.restore import (
-    Journal,
-    RestoreError,
-    Rollback,
-    run_lock,
-)
-
-
-def summary_line(result, check_mode):
-    """``restored: A, B; renamed back: C`` (in check mode ``would be restored: ...``)."""
-    names = {}
-    for item in result["databases"]:
-        names.setdefault(item["action"], []).append(item["database"])
-    words = {"present": "already present", "reopen": "reopened", "undo": "renamed back", "restore": "restored"}
-    would = "would be " if check_mode else ""
-    parts = ["%s%s: %s" % ("" if action == "present" else would, words[action], ", ".join(names[action]))
-             for action in ("undo", "restore", "reopen", "present") if action in names]
-    target = result["target"]
-    if target and target["action"] == "retire":
-        parts.append("%s %sclosed and renamed to %s" % (target["database"], would, target["retired_name"]))
-    return "; ".join(parts)
-
-
-def fail(module, rollback, verb, problems):
-    module.fail_json(msg="rollback %s: %s" % (verb, "; ".join(problems)), problems=problems, **rollback.result())
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.restore import Rollback
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            source=endpoint_spec(required=False),
-            target=endpoint_spec(required=False),
+    module = ConsolidationModule(
+        argument_spec(
+            run_files=("run_dir", "backup_root", "set_id"),
             databases=dict(type="list", elements="str", required=True),
-            run_dir=dict(type="path", required=True),
-            backup_root=dict(type="path", required=True),
-            set_id=dict(type="str", required=True),
             pg_restore_path=dict(type="path"),
             no_owner=dict(type="bool", default=False),
             no_privileges=dict(type="bool", default=False),
@@ -216,32 +177,17 @@ def main():
             target_database=dict(type="str"),
             terminate_sessions=dict(type="bool", default=False),
         ),
+        needs=("source",),
         required_if=[("retire_target", True, ("target", "target_database"))],
-        supports_check_mode=True,
     )
-    if PSYCOPG2_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("psycopg2"), exception=PSYCOPG2_IMPORT_ERROR)
-    if not module.params["source"]:
-        module.fail_json(msg="source is required: the server that holds the legacy databases")
-    journal = Journal(program_runner(module), module.check_mode)
-    rollback = Rollback(module.params, journal, datetime.datetime.now(datetime.timezone.utc))
-    # Refused: found before anything changed. Failed: something may have changed; the result says what.
-    verb = "refused"
-    try:
+    rollback = Rollback(module.params, module.journal)
+    with module.failures(message=rollback.failure_message, result=rollback.result):
         with run_lock(module.params["run_dir"], module.check_mode):
             rollback.plan()
-            verb = "failed"
             rollback.apply()
-    except (RestoreError, BackupError, ConnectionFailure) as exc:
-        fail(module, rollback, verb, getattr(exc, "problems", [str(exc)]))
-    except psycopg2.Error as exc:
-        fail(module, rollback, verb, [(exc.pgerror or str(exc)).strip()])
-    except (IOError, OSError) as exc:
-        fail(module, rollback, verb, ["%s: %s" % (exc.filename or "", exc.strerror or exc)])
     for warning in rollback.warnings:
         module.warn(warning)
-    result = rollback.result()
-    module.exit_json(msg=summary_line(result, module.check_mode), **result)
+    module.exit_json(msg=rollback.summary(), **rollback.result())
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import hashlib
 import pytest
 from constants import HOSTILE
 
+from ansible_collections.classifiedads.consolidation.plugins.module_utils import display
 from ansible_collections.classifiedads.consolidation.plugins.module_utils import manifest as m
 
 # What `pg_restore --list` prints (PostgreSQL 15): TABLE DATA lines carry the table's OID.
@@ -86,66 +87,7 @@ def test_non_ascii_is_escaped_byte_by_byte():
     assert m.file_safe("Ä") == "%C3%84"
 
 
-# -- versions -------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("text, major", [
-    ("pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)\n", (15,)),
-    ("pg_dump (PostgreSQL) 17.2\n", (17,)),
-    ("pg_dump (PostgreSQL) 18beta1\n", (18,)),
-    ("pg_dump (PostgreSQL) 9.6.24\n", (9, 6)),
-])
-def test_program_versions_are_read_as_majors(text, major):
-    assert m.parse_program_version(text) == major
-
-
-def test_unreadable_version_is_an_error():
-    with pytest.raises(m.BackupError, match="cannot read a PostgreSQL version"):
-        m.parse_program_version("command not found")
-
-
-def test_full_version_string_is_kept_for_the_manifest():
-    assert m.program_version_string("pg_dump (PostgreSQL) 15.18 (Debian)") == "15.18"
-
-
-@pytest.mark.parametrize("num, major", [(150018, (15,)), (100000, (10,)), (90624, (9, 6)), (170002, (17,))])
-def test_server_version_num_to_major(num, major):
-    assert m.server_major(num) == major
-
-
-def test_older_pg_dump_is_refused_with_versions_and_path():
-    problem = m.pg_dump_version_problem("/usr/lib/postgresql/14/bin/pg_dump", (14,), 150018)
-    assert "/usr/lib/postgresql/14/bin/pg_dump" in problem
-    assert "pg_dump 14" in problem and "PostgreSQL 15" in problem
-    assert "pg_dump_path" in problem
-
-
-@pytest.mark.parametrize("dump_major", [(15,), (16,)])
-def test_same_or_newer_pg_dump_is_fine(dump_major):
-    assert m.pg_dump_version_problem("/x/pg_dump", dump_major, 150018) is None
-
-
-def test_pre_10_pg_dump_against_a_10_server_is_refused():
-    assert m.pg_dump_version_problem("/x/pg_dump", (9, 6), 100005) is not None
-
-
-def test_closest_major_at_or_above_the_server_is_chosen():
-    candidates = [("/v17/pg_dump", (17,)), ("/v14/pg_dump", (14,)), ("/v15/pg_dump", (15,)),
-                  ("/usr/bin/pg_dump", (17,))]
-    assert m.choose_pg_dump(candidates, 150018) == "/v15/pg_dump"
-    assert m.choose_pg_dump(candidates, 160000) == "/v17/pg_dump"
-
-
-def test_no_fitting_pg_dump_names_every_candidate():
-    with pytest.raises(m.BackupError) as caught:
-        m.choose_pg_dump([("/v13/pg_dump", (13,)), ("/v14/pg_dump", (14,))], 150018)
-    assert "/v13/pg_dump (13)" in str(caught.value) and "/v14/pg_dump (14)" in str(caught.value)
-    assert "PostgreSQL 15" in str(caught.value)
-
-
-def test_no_pg_dump_at_all():
-    with pytest.raises(m.BackupError, match="candidates: none"):
-        m.choose_pg_dump([], 150018)
+# -- pg_dump options -----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("spec, major, expected", [
@@ -274,7 +216,7 @@ def test_manifest_of_unknown_format_is_refused():
 
 
 def test_utc_timestamps_end_in_z():
-    assert m.utc_timestamp().endswith("Z")
+    assert display.utc_timestamp().endswith("Z")
 
 
 # -- verify_archive -------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import pytest
 from constants import HOSTILE
 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils import restore as r
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.journal import QueryJournal
 
 RENAMED = {"database": "ClassifiedAds_Product", "state": "retired", "mode": "rename",
            "retired_name": "ClassifiedAds_Product_retired_20261124"}
@@ -126,15 +127,51 @@ def test_the_owner_is_the_recorded_one_when_the_login_may_use_it():
     assert r.restore_owner(["gone"], "admin", {"admin"}) == "admin"
 
 
-# -- database settings --------------------------------------------------------------------------
+# -- what the rollback reports ------------------------------------------------------------------
 
 
-def test_list_settings_are_split_as_the_server_quotes_them():
-    assert r.split_setting('search_path="$user", public, "We ird"') == ("search_path", ["$user", "public", "We ird"])
-    assert r.split_guc_list('"a""b", c') == ['a"b', "c"]
-    assert r.split_guc_list("") == []
+def rollback(check_mode=False, items=(), target=None):
+    subject = r.Rollback({"source": {"host": "db1", "port": 5432}, "databases": [], "run_dir": "/runs/run-1"},
+                         QueryJournal(check_mode=check_mode))
+    subject.items, subject.target_item = list(items), target
+    return subject
 
 
-def test_other_settings_keep_their_value_whole():
-    assert r.split_setting("work_mem=64MB") == ("work_mem", ["64MB"])
-    assert r.split_setting("app.note=a=b, c") == ("app.note", ["a=b, c"])
+def outcome(database, action, **extra):
+    base = dict(database=database, action=action, source=database, archive={"file": database + ".final.dump"},
+                verified=True, differences=[], note=None)
+    base.update(extra)
+    return base
+
+
+ITEMS = [outcome("ClassifiedAds_Product", "restore", source=None),
+         outcome("ClassifiedAds_Identity", "undo", source="ClassifiedAds_Identity_retired_20261124"),
+         outcome(HOSTILE, "present", verified=False, differences=["public.Products: 9 rows, manifest 10"],
+                 note="changed since rollback brought it back at T")]
+TARGET = {"action": "retire", "database": "ClassifiedAds", "retired_name": "ClassifiedAds_rolledback_20261124"}
+
+
+def test_the_summary_groups_the_databases_by_what_brings_them_back():
+    assert rollback(items=ITEMS, target=TARGET).summary() == (
+        "renamed back: ClassifiedAds_Identity; restored: ClassifiedAds_Product; already present: " + HOSTILE
+        + "; ClassifiedAds closed and renamed to ClassifiedAds_rolledback_20261124")
+    assert rollback(check_mode=True, items=ITEMS[:1]).summary() == "would be restored: ClassifiedAds_Product"
+
+
+def test_the_table_says_how_each_database_came_back_and_whether_its_rows_match():
+    lines = rollback(items=ITEMS).table().split("\n")
+    assert lines[0].split() == ["database", "outcome", "rows", "from", "note"]
+    assert lines[2].split() == ["ClassifiedAds_Product", "restored", "verified", "ClassifiedAds_Product.final.dump"]
+    assert lines[3].split() == ["ClassifiedAds_Identity", "undone", "(renamed", "back)", "verified",
+                                "ClassifiedAds_Identity_retired_20261124"]
+    present = lines[4][len(HOSTILE):].split("  ")
+    assert lines[4].startswith(HOSTILE) and [cell.strip() for cell in present if cell.strip()] == [
+        "already present", "differ", HOSTILE,
+        "public.Products: 9 rows, manifest 10; changed since rollback brought it back at T"]
+
+
+def test_refused_before_anything_changed_failed_after():
+    subject = rollback()
+    assert subject.failure_message(["a", "b"]) == "rollback refused: a; b"
+    subject.started = True
+    assert subject.failure_message(["a"]) == "rollback failed: a"

@@ -7,6 +7,7 @@ import datetime
 import pytest
 from constants import HOSTILE
 
+from ansible_collections.classifiedads.consolidation.plugins.module_utils import display, verify_report
 from ansible_collections.classifiedads.consolidation.plugins.module_utils import retire as r
 
 DATABASES = ["ClassifiedAds_Product", "ClassifiedAds_Identity", HOSTILE]
@@ -17,7 +18,7 @@ REPORT_TIME = datetime.datetime(2026, 11, 24, 4, 0, 0, tzinfo=datetime.UTC)
 
 
 def report(**overrides):
-    base = {"kind": r.REPORT_KIND, "run_id": "run-1", "backup_set": "run-1", "passed": True,
+    base = {"kind": verify_report.REPORT_KIND, "run_id": "run-1", "backup_set": "run-1", "passed": True,
             "generated_at": "2026-11-24T04:00:00Z", "summary": {"failed": 0, "sequences_failed": 0},
             "tables": [{"source_database": name, "state": "match"} for name in DATABASES]}
     base.update(overrides)
@@ -54,9 +55,9 @@ def test_hostile_names_are_kept_verbatim():
 
 
 def test_report_and_manifest_times_both_parse():
-    assert r.parse_utc("2026-11-24T04:00:00Z") == REPORT_TIME
-    assert r.parse_utc("2026-11-24T04:00:00.000001Z") > REPORT_TIME
-    assert r.parse_utc("yesterday") is None and r.parse_utc(None) is None
+    assert display.parse_utc("2026-11-24T04:00:00Z") == REPORT_TIME
+    assert display.parse_utc("2026-11-24T04:00:00.000001Z") > REPORT_TIME
+    assert display.parse_utc("yesterday") is None and display.parse_utc(None) is None
 
 
 # -- guard: mapping -----------------------------------------------------------------------------
