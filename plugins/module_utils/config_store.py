@@ -14,12 +14,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import contextlib
 import hashlib
 import os
 import re
 import stat
-import time
 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import utc_timestamp
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.errors import ConsolidationError
@@ -31,16 +29,9 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfil
     write_private_json,
 )
 
-# How often a task that finds the store locked by another one looks again.
-LOCK_RETRY_SECONDS = 0.05
-
 
 class RestoreError(ConsolidationError):
     """A saved original cannot be kept or put back."""
-
-
-class _Busy(Exception):
-    """Another task holds the lock of the store."""
 
 
 def sha256_hex(data):
@@ -82,18 +73,6 @@ def restore_action(path, entry, current_sha256, current_mode, backup_sha256):
         raise RestoreError("the saved original %s of %s does not match the sha256 recorded when it was saved "
                            "(damaged or tampered with); refusing to restore it" % (entry["name"], path))
     return "restore"
-
-
-@contextlib.contextmanager
-def _waiting_lock(directory):
-    """The store's directory lock, waiting while another task (another file of the same play) holds it."""
-    while True:
-        try:
-            with directory_lock(directory, _Busy):
-                yield
-            return
-        except _Busy:
-            time.sleep(LOCK_RETRY_SECONDS)
 
 
 def _write_new_file(path, data):
@@ -157,7 +136,8 @@ class ConfigStore(object):
         """Keep ``data`` (whose ``os.stat`` is ``info``) as the original of ``path`` unless one is recorded
         already; returns (entry, whether this call saved it)."""
         self._prepare()
-        with _waiting_lock(self.directory):
+        # Another task (another file of the same play) may hold it: wait.
+        with directory_lock(self.directory):
             index = self.index()
             name = backup_name(path)
             if name in index["files"]:

@@ -73,13 +73,15 @@ class ConsolidationModule(AnsibleModule):
     """AnsibleModule with the collection's checks, journal and error translation.
 
     ``needs`` names the servers (``source``, ``target``) the module cannot
-    work without; ``unique_queries`` keeps a statement run once per table once.
+    work without; psycopg2 is required only then (a module that edits files on
+    an application host needs neither). ``unique_queries`` keeps a statement run
+    once per table once.
     """
 
     def __init__(self, argument_spec, needs=(), unique_queries=False, **kwargs):
         kwargs.setdefault("supports_check_mode", True)
         super(ConsolidationModule, self).__init__(argument_spec=argument_spec, **kwargs)
-        if PSYCOPG2_IMPORT_ERROR:
+        if needs and PSYCOPG2_IMPORT_ERROR:
             self.fail_json(msg=missing_required_lib("psycopg2"), exception=PSYCOPG2_IMPORT_ERROR)
         problems = [missing_server(side) for side in needs if not self.params.get(side)]
         if problems:

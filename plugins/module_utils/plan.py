@@ -27,7 +27,7 @@ import os
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import same_server
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import public_endpoint
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.errors import ConsolidationError
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import run_files
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import backup_files, run_files
 
 MAX_IDENTIFIER_BYTES = 63
 RESERVED_SCHEMAS = ("information_schema",)
@@ -238,13 +238,15 @@ def run_plan(run_id, resumed, run_root, backup_root, mode, target_database, modu
     ``*_facts`` what preflight found on each server.
     """
     run_dir = os.path.join(run_root, run_id)
+    backup_dir = os.path.join(backup_root, run_id)
     legacy_tables = dict((name, entry["tables"]) for name, entry in source_facts["databases"].items())
     return {
         "run_id": run_id,
         "resumed": resumed,
         "run_dir": run_dir,
         "files": run_files(run_dir),
-        "backup_dir": os.path.join(backup_root, run_id),
+        "backup_dir": backup_dir,
+        "backup_files": backup_files(backup_dir),
         "backup_root": backup_root,
         "mode": mode,
         "target_database": target_database,

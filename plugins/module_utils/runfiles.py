@@ -23,7 +23,7 @@ import re
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.errors import ConsolidationError
 
 # A run id (and the backup set id, which is the run id): it names directories, so no separators.
-RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")  # \Z: "$" would accept a final newline
 RUN_ID_RULE = "letters, digits, '.', '_' or '-', starting with a letter or digit (at most 64)"
 
 # <run_root>
@@ -64,6 +64,13 @@ def run_files(run_dir):
     return dict((key, os.path.join(run_dir, name)) for key, name in RUN_FILES.items())
 
 
+def backup_files(backup_dir):
+    """{purpose: path} of what the backup set holds besides its archives (published in the plan)."""
+    config_dir = os.path.join(backup_dir, CONFIG_DIR)
+    return {"manifest": os.path.join(backup_dir, MANIFEST), "config_dir": config_dir,
+            "config_index": os.path.join(config_dir, CONFIG_INDEX)}
+
+
 def read_json(path, error=ConsolidationError):
     """The JSON document at ``path``, or None when there is no such file; ``error`` for anything else."""
     try:
@@ -92,14 +99,17 @@ def write_private_json(path, data):
 
 
 @contextlib.contextmanager
-def directory_lock(path, busy):
-    """Hold an exclusive lock on a directory; raise ``busy`` (an exception) when another process holds it."""
+def directory_lock(path, busy=None):
+    """Hold an exclusive lock on a directory while the block runs.
+
+    When another process holds it: raise ``busy`` (an exception), or with ``busy`` None wait for it.
+    """
     fd = os.open(path, os.O_RDONLY)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | (fcntl.LOCK_NB if busy is not None else 0))
         except (IOError, OSError) as exc:
-            if exc.errno in (errno.EAGAIN, errno.EACCES):
+            if busy is not None and exc.errno in (errno.EAGAIN, errno.EACCES):
                 raise busy from None
             raise
         yield

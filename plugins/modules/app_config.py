@@ -247,21 +247,18 @@ restored:
 
 import os
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.app_config import FORMATS, requested_values
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.config_compose import services_problem
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.config_file import ConfigFile
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.config_store import ConfigStore
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.errors import ConsolidationError
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.module import ConsolidationModule
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.npgsql import NPGSQL_SSL_MODES
 
 
 def main():
-    # A plain AnsibleModule: this module edits files on the application's host, which needs no psycopg2 and
-    # no server connection.
-    module = AnsibleModule(
-        argument_spec=dict(
+    # No server: this module edits files on the application's host, which needs no psycopg2.
+    module = ConsolidationModule(
+        dict(
             path=dict(type="path", required=True),
             format=dict(type="str", choices=list(FORMATS)),
             state=dict(type="str", default="present", choices=["present", "restored"]),
@@ -286,7 +283,6 @@ def main():
         ),
         mutually_exclusive=[("connection", "connection_string")],
         required_if=[("state", "present", ("format",)), ("state", "restored", ("backup_dir",))],
-        supports_check_mode=True,
     )
     params = module.params
     present = params["state"] == "present"
@@ -294,10 +290,10 @@ def main():
         problem = services_problem(params["remove"] + list(params["set"]) + params["connection_string_keys"],
                                    params["services"])
         if problem:
-            module.fail_json(msg=problem)
+            module.fail([problem])
     store = ConfigStore(params["backup_dir"]) if params["backup_dir"] else None
     secrets = set(value for value in params["secret_values"] if value)
-    try:
+    with module.failures():
         values, value_secrets = requested_values(params["set"], params["connection_string_keys"], params["connection"],
                                                  params["connection_string"]) if present else ({}, set())
         secrets |= value_secrets
@@ -309,11 +305,7 @@ def main():
                                               params["prune_empty"])
         else:
             changed, result = config.put_back()
-    except ConsolidationError as exc:
-        module.fail_json(msg=str(exc), **exc.details)
-    else:
-        module.exit_json(changed=changed, **result)
-
+    module.exit_json(changed=changed, **result)
 
 if __name__ == "__main__":
     main()

@@ -101,6 +101,10 @@ plan:
     backup_dir:
       description: Directory of this run's backup set.
       type: str
+    backup_files:
+      description: Full path of the backup set's C(manifest), the directory of saved configuration originals
+        (C(config_dir)) and their index (C(config_index)).
+      type: dict
     mode:
       description: C(existing) or C(fresh).
       type: str

@@ -26,6 +26,7 @@ from constants import MODULE_NAMES as MODULES
 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.config_dotenv import dotenv_data
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.npgsql import shared_connection_string
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import backup_files
 
 FIXTURES = Path(REPO) / "tests" / "fixtures" / "classifiedads_app"
 SETTINGS = ["ClassifiedAds.WebAPI/appsettings.json", "ClassifiedAds.Background/appsettings.json",
@@ -57,6 +58,7 @@ def make_workspace(root: Path, extra: dict | None = None) -> dict:
         "ansible_connection": "local",
         "ansible_python_interpreter": sys.executable,
         "cutover_plan": {"run_id": "t1", "backup_dir": str(root / "backups" / "t1"),
+                         "backup_files": backup_files(str(root / "backups" / "t1")),
                          "target_database": "ClassifiedAds", "target": TARGET},
         "cutover_app_dir": str(app_dir),
         # The role's default password comes from the target connection.

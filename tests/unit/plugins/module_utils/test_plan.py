@@ -123,6 +123,8 @@ def test_the_run_plan_names_every_run_file_and_keeps_no_secret():
     assert plan["run_dir"] == "/runs/r1" and plan["backup_dir"] == "/backups/r1"
     assert plan["files"]["plan"] == "/runs/r1/plan.json"
     assert plan["files"]["data_copy_log"] == "/runs/r1/data_copy.log"
+    assert plan["backup_files"] == {"manifest": "/backups/r1/manifest.json", "config_dir": "/backups/r1/config",
+                                    "config_index": "/backups/r1/config/index.json"}
     assert plan["expected_tables"] == {"product": ["Outbox", "Products"]}
     assert plan["source"]["user"] == "reader" and plan["target"]["host"] == "db2"
     assert "s3cret" not in repr(plan) and "t0psecret" not in repr(plan) and "passfile" not in repr(plan)

@@ -175,7 +175,7 @@ def test_good_run_ids(run_id):
     assert runfiles.run_id_problem(run_id) is None
 
 
-@pytest.mark.parametrize("run_id", ["", "-x", "a/b", "x" * 65, "..", None, HOSTILE])
+@pytest.mark.parametrize("run_id", ["", "-x", "a/b", "x" * 65, "..", None, HOSTILE, "run1\n"])
 def test_bad_run_ids_are_named_with_the_rule(run_id):
     assert "must be letters, digits" in runfiles.run_id_problem(run_id)
 
