@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import psycopg2
 import pytest
@@ -91,6 +94,69 @@ def run_module(tmp_path_factory):
             raise AssertionError(f"{name} printed no JSON (exit {completed.returncode}):\n"
                                  f"{completed.stdout}\n{completed.stderr}") from None
         result.setdefault("failed", False)
+        return result
+
+    return run
+
+
+LOCAL_INVENTORY = os.path.join(REPO, "inventories", "local")
+_RECAP = re.compile(r"localhost\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")
+
+
+@dataclass
+class PlaybookRun:
+    """What one ansible-playbook run printed and its recap for localhost (None when it printed none)."""
+
+    rc: int
+    stdout: str
+    stderr: str
+    recap: dict | None = field(default=None)
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+    @property
+    def changed(self) -> int:
+        assert self.recap, self.output[-3000:]
+        return self.recap["changed"]
+
+
+@pytest.fixture(scope="session")
+def run_playbook(tmp_path_factory):
+    """Run ansible-playbook as an operator does: this checkout on the collections path, no colour.
+
+    ``run(playbook, *args, variables=None, inventory=LOCAL_INVENTORY, env=None, cwd=REPO,
+    expect_rc=0)``: ``playbook`` is a file or a FQCN; ``variables`` go in as ``-e @file``
+    (a 0600 JSON file: they may hold passwords); ``env`` replaces the base environment
+    (``os.environ``) before the Ansible settings are added; ``expect_rc=None`` accepts any
+    exit status. Returns a :class:`PlaybookRun`.
+    """
+    workdir = tmp_path_factory.mktemp("playbook-vars")
+    counter = iter(range(1_000_000))
+
+    def run(playbook, *args, variables=None, inventory=LOCAL_INVENTORY, env=None, cwd=REPO, expect_rc=0,
+            timeout=900) -> PlaybookRun:
+        environment = dict(os.environ if env is None else env)
+        environment["ANSIBLE_NOCOLOR"] = "1"
+        environment.setdefault("ANSIBLE_CONFIG", os.path.join(REPO, "ansible.cfg"))
+        environment.setdefault("ANSIBLE_COLLECTIONS_PATH", os.path.join(REPO, ".ansible", "collections"))
+        argv = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory)]
+        if variables is not None:
+            vars_file = workdir / f"vars-{next(counter)}.json"
+            vars_file.write_text(json.dumps(variables))
+            vars_file.chmod(0o600)
+            argv += ["-e", f"@{vars_file}"]
+        argv += [*args, str(playbook)]
+        completed = subprocess.run(argv, capture_output=True, text=True, env=environment, cwd=str(cwd), check=False,
+                                   timeout=timeout)
+        found = _RECAP.search(completed.stdout + completed.stderr)
+        recap = None
+        if found:
+            recap = dict(zip(("ok", "changed", "unreachable", "failed"), map(int, found.groups()), strict=True))
+        result = PlaybookRun(completed.returncode, completed.stdout, completed.stderr, recap)
+        if expect_rc is not None:
+            assert result.rc == expect_rc, result.output[-8000:]
         return result
 
     return run

@@ -8,9 +8,6 @@ names) live on ``source_cluster``; the consolidated database goes to
 from __future__ import annotations
 
 import json
-import os
-import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -80,35 +77,28 @@ def workspace(tmp_path_factory, source_cluster, target_cluster):
         "migrator_command": [sys.executable, str(Path(REPO) / "tools" / "bin" / "classifiedads-migrator")],
         "verify_checksum": True,
     }
-    vars_file = root / "vars.json"
-    vars_file.write_text(json.dumps(extra))
-    vars_file.chmod(0o600)
-    return {"root": root, "vars": vars_file}
-
-
-def run_playbook(workspace, *args, expect_rc=0):
-    env = dict(os.environ)
-    env.setdefault("ANSIBLE_COLLECTIONS_PATH", str(Path(REPO) / ".ansible" / "collections"))
-    env["ANSIBLE_NOCOLOR"] = "1"
-    env["ANSIBLE_CONFIG"] = str(Path(REPO) / "ansible.cfg")
-    argv = [str(Path(sys.executable).parent / "ansible-playbook"), "classifiedads.consolidation.consolidate",
-            "-i", str(Path(REPO) / "inventories" / "local"), "-e", f"@{workspace['vars']}", *args]
-    completed = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=REPO, check=False)
-    output = completed.stdout + completed.stderr
-    assert completed.returncode == expect_rc, output[-6000:]
-    recap = re.search(r"localhost\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", output)
-    assert recap, output[-3000:]
-    return output, int(recap.group(2))
+    return {"root": root, "vars": extra}
 
 
 @pytest.fixture(scope="module")
-def consolidated(legacy_e2e, workspace, source_cluster, target_cluster):
+def consolidate(run_playbook):
+    """consolidate.yml with a workspace's variables: (output, changed tasks)."""
+
+    def run(workspace, *args):
+        done = run_playbook("classifiedads.consolidation.consolidate", *args, variables=workspace["vars"])
+        return done.output, done.changed
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def consolidated(legacy_e2e, workspace, source_cluster, target_cluster, consolidate):
     """Check mode first (nothing may change on either server), then the real run."""
     before = (server_snapshot(source_cluster), server_snapshot(target_cluster))
-    check_output = run_playbook(workspace, "--check")[0]
+    check_output = consolidate(workspace, "--check")[0]
     after = (server_snapshot(source_cluster), server_snapshot(target_cluster))
     files_after_check = sorted(str(path) for path in workspace["root"].rglob("*") if path.name != "vars.json")
-    output, changed = run_playbook(workspace)
+    output, changed = consolidate(workspace)
     return {"before": before, "check_output": check_output, "check_after": after, "output": output,
             "changed": changed, "files_after_check": files_after_check}
 
@@ -144,8 +134,8 @@ def test_source_databases_are_unchanged(consolidated, source_cluster):
     assert server_snapshot(source_cluster) == consolidated["before"][0]
 
 
-def test_second_run_changes_nothing(consolidated, workspace):
-    output, changed = run_playbook(workspace)
+def test_second_run_changes_nothing(consolidated, workspace, consolidate):
+    output, changed = consolidate(workspace)
     assert changed == 0, output[-6000:]
 
 
@@ -183,15 +173,13 @@ def fresh_workspace(tmp_path_factory, source_cluster, target_cluster):
         "consolidation_backup_root": str(root / "backups"),
         "migrator_command": [sys.executable, str(Path(REPO) / "tools" / "bin" / "classifiedads-migrator")],
     }
-    vars_file = root / "vars.json"
-    vars_file.write_text(json.dumps(extra))
-    vars_file.chmod(0o600)
-    yield {"root": root, "vars": vars_file}
+    yield {"root": root, "vars": extra}
     query(target_cluster, "postgres", 'DROP DATABASE IF EXISTS "Fresh_Consolidated"')
 
 
-def test_fresh_deployment_creates_schemas_and_tables_then_changes_nothing(fresh_workspace, target_cluster):
-    output, changed = run_playbook(fresh_workspace)
+def test_fresh_deployment_creates_schemas_and_tables_then_changes_nothing(fresh_workspace, target_cluster,
+                                                                          consolidate):
+    output, changed = consolidate(fresh_workspace)
     assert changed > 0 and "(fresh)" in output
     assert not (fresh_workspace["root"] / "backups").exists()
     tables = set(query(target_cluster, "Fresh_Consolidated",
@@ -203,4 +191,4 @@ def test_fresh_deployment_creates_schemas_and_tables_then_changes_nothing(fresh_
     latest = (fresh_workspace["root"] / "runs" / "latest").read_text().strip()
     report = json.loads((fresh_workspace["root"] / "runs" / latest / "verification.json").read_text())
     assert report["passed"] is True
-    assert run_playbook(fresh_workspace)[1] == 0
+    assert consolidate(fresh_workspace)[1] == 0

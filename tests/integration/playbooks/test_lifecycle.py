@@ -42,7 +42,7 @@ def product_codes(info, database, table):
 
 
 @pytest.fixture(scope="module")
-def lifecycle(tmp_path_factory, source_cluster, target_cluster):
+def lifecycle(tmp_path_factory, source_cluster, target_cluster, run_playbook):
     root = tmp_path_factory.mktemp("lifecycle")
     legacy.create(source_cluster, 0.01, prefix=PREFIX, out=lambda line: None)
 
@@ -64,9 +64,7 @@ def lifecycle(tmp_path_factory, source_cluster, target_cluster):
         "DOCKER_STANDIN_LOG": str(root / "docker.log"), "DOCKER_STANDIN_STATE": str(root / "docker-state"),
         "DOCKER_STANDIN_WEBAPI_APPSETTINGS": str(settings_path), "DOCKER_STANDIN_WEBAPI_PORT": str(port),
         "DOCKER_STANDIN_PYTHON": sys.executable, "DOCKER_STANDIN_DOTENV": "0",
-        "ANSIBLE_NOCOLOR": "1", "ANSIBLE_CONFIG": str(Path(REPO) / "ansible.cfg"),
     })
-    env.setdefault("ANSIBLE_COLLECTIONS_PATH", str(Path(REPO) / ".ansible" / "collections"))
 
     defaults = yaml.safe_load((Path(REPO) / "roles" / "consolidation" / "defaults" / "main.yml").read_text())
     modules = json.loads(json.dumps(defaults["consolidation_modules"]).replace('"ClassifiedAds_', f'"{PREFIX}_'))
@@ -87,22 +85,14 @@ def lifecycle(tmp_path_factory, source_cluster, target_cluster):
         "smoke_base_url": base_url,
         "decommission_confirm": legacy_databases(),
     }
-    vars_file = root / "vars.json"
-    vars_file.write_text(json.dumps(variables))
-    vars_file.chmod(0o600)
 
     def docker(*args):
         return subprocess.run(["docker", "compose", "--project-directory", str(app_dir), *args], env=env,
                               capture_output=True, text=True, check=True)
 
     def play(playbook, *args):
-        argv = [str(Path(sys.executable).parent / "ansible-playbook"), f"classifiedads.consolidation.{playbook}",
-                "-i", str(Path(REPO) / "inventories" / "local"), "-e", f"@{vars_file}", *args]
-        done = subprocess.run(argv, env=env, cwd=REPO, capture_output=True, text=True, check=False)
-        output = done.stdout + done.stderr
-        assert done.returncode == 0, output[-8000:]
-        recap = re.search(r"localhost\s+: ok=\d+\s+changed=(\d+)", output)
-        return output, int(recap.group(1))
+        done = run_playbook(f"classifiedads.consolidation.{playbook}", *args, variables=variables, env=env)
+        return done.output, done.changed
 
     def api(method, path, body=None):
         return harness.request(base_url + path, method, body)
