@@ -6,6 +6,7 @@ import glob
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import stat
@@ -382,6 +383,7 @@ def test_password_never_leaves_the_role(source_cluster, legacy_databases, tmp_pa
     assert f"pw-run {manifest_path}" in output  # the published facts
     assert f'"backup_manifest_path": "{manifest_path}"' in output  # set_stats
     assert "Dumped 2, kept 0" in output and "Dumped 0, kept 2" in again.stdout
+    assert re.search(rf'^\s*"{LEGACY[-1]}\s+dump\s+\d+\s+\d+\s+\d+\s+\d+\s+True\s+[0-9a-f]{{16}}",?$', output, re.M)
     assert "changed=0" in again.stdout
     for name in os.listdir(root / "pw-run"):
         assert password.encode() not in (root / "pw-run" / name).read_bytes(), name

@@ -259,6 +259,8 @@ def test_role_check_mode_changes_nothing(workspace):
     before = (workspace.catalog(), files_under(workspace.root / "runs", workspace.root / "backups"))
     output, _changed = workspace.decommission(RUN, "--check")
     assert "Check mode, would retire 6 database(s)" in output
+    for database in workspace.databases:  # one line of the printed table each
+        assert re.search(rf'^\s*"{database}\s+retire\s+rename\s+{database}_retired_\d{{8}}\s', output, re.M), database
     assert (workspace.catalog(), files_under(workspace.root / "runs", workspace.root / "backups")) == before
 
 

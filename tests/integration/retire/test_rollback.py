@@ -156,6 +156,7 @@ def test_rollback_restores_dropped_databases_from_the_archives(dropped):
     targets = dropped.target_databases()
     assert targets[f"{DROP_TARGET}_rolledback_{day}"] is False and DROP_TARGET not in targets
     assert re.search(r"restored\s+verified\s+Rollback_Product\.final\.dump", output)
+    assert re.search(r'^\s*"Rollback_Product\s+restored\s+verified\s+Rollback_Product\.final\.dump",?$', output, re.M)
 
 
 def test_second_rollback_after_a_restore_changes_nothing(dropped):
