@@ -66,8 +66,9 @@ def shared_connection_string(target_cluster):
 class Deployment:
     """A Compose project directory, the docker stand-in's state and log, and ansible-playbook runs on them."""
 
-    def __init__(self, root: Path, appsettings: Path, extra_env: dict | None = None):
+    def __init__(self, root: Path, appsettings: Path, run_playbook, extra_env: dict | None = None):
         self.root = root
+        self.run_playbook = run_playbook
         self.project = root / "classifiedads"
         self.project.mkdir()
         self.compose_file = self.project / "docker-compose.yml"
@@ -80,13 +81,10 @@ class Deployment:
             "PATH": os.pathsep.join([str(DOCKER.parent), str(Path(sys.executable).parent), os.environ["PATH"]]),
             "DOCKER_STANDIN_LOG": str(self.log), "DOCKER_STANDIN_STATE": str(root / "state"),
             "DOCKER_STANDIN_WEBAPI_APPSETTINGS": str(appsettings), "DOCKER_STANDIN_WEBAPI_PORT": str(self.port),
-            "DOCKER_STANDIN_PYTHON": sys.executable, "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_CONFIG": str(Path(REPO) / "ansible.cfg"),
+            "DOCKER_STANDIN_PYTHON": sys.executable,
         })
-        self.env.setdefault("ANSIBLE_COLLECTIONS_PATH", str(Path(REPO) / ".ansible" / "collections"))
         self.env.update(extra_env or {})
         (root / "app_control.yml").write_text(PLAYBOOK)
-        self.runs = 0
 
     def compose_vars(self, **extra):
         return {"app_control_mode": "compose", "app_control_compose_files": [str(self.compose_file)],
@@ -96,19 +94,12 @@ class Deployment:
 
     def play(self, entry, variables, *args):
         """Run one entry point; returns (return code, output, changed count, docker calls made by this run)."""
-        self.runs += 1
-        vars_file = self.root / f"vars-{self.runs}.json"
-        vars_file.write_text(json.dumps(variables))
         calls_before = len(self.calls())
-        argv = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
-                "-e", f"ansible_python_interpreter={sys.executable}", "-e", f"entry={entry}",
-                "-e", f"@{vars_file}", str(self.root / "app_control.yml"), *args]
-        completed = subprocess.run(argv, capture_output=True, text=True, env=self.env, cwd=str(self.root),
-                                   check=False, timeout=300)
-        output = completed.stdout + completed.stderr
-        recap = re.search(r"localhost\s+: ok=\d+\s+changed=(\d+)", output)
-        assert recap, output[-3000:]
-        return completed.returncode, output, int(recap.group(1)), self.calls()[calls_before:]
+        done = self.run_playbook(self.root / "app_control.yml", "-c", "local",
+                                 "-e", f"ansible_python_interpreter={sys.executable}", "-e", f"entry={entry}", *args,
+                                 variables=variables, inventory="localhost,", env=self.env, cwd=self.root,
+                                 expect_rc=None)
+        return done.rc, done.output, done.changed, self.calls()[calls_before:]
 
     def calls(self):
         if not self.log.exists():
@@ -130,9 +121,9 @@ class Deployment:
 
 
 @pytest.fixture
-def deployment(tmp_path, shared_connection_string):
+def deployment(tmp_path, shared_connection_string, run_playbook):
     appsettings = harness.write_appsettings(tmp_path / "appsettings.json", shared=shared_connection_string)
-    deployment = Deployment(tmp_path, appsettings)
+    deployment = Deployment(tmp_path, appsettings, run_playbook)
     yield deployment
     deployment.shutdown()
 
@@ -196,11 +187,11 @@ def test_compose_stop_and_start_are_idempotent_honest_and_check_mode_safe(deploy
 
 
 def test_compose_start_acts_only_on_what_is_down_and_reads_older_ps_output(
-        tmp_path, target_cluster, shared_connection_string):
+        tmp_path, target_cluster, shared_connection_string, run_playbook):
     # Compose before 2.21 prints `ps --format json` as one array; the connection string comes from
     # the project's .env, as Compose interpolates ${ConnectionStrings__Default} after the cutover.
     appsettings = harness.write_appsettings(tmp_path / "appsettings.json")
-    deployment = Deployment(tmp_path, appsettings, {"DOCKER_STANDIN_PS_ARRAY": "1"})
+    deployment = Deployment(tmp_path, appsettings, run_playbook, {"DOCKER_STANDIN_PS_ARRAY": "1"})
     (deployment.project / ".env").write_text(f"ConnectionStrings__Default={shared_connection_string}\n")
     try:
         up_background = deployment.docker("compose", "-f", str(deployment.compose_file), "up", "-d", "background")
@@ -282,11 +273,11 @@ def test_inconsistent_settings_fail_before_anything_runs(deployment, entry, vari
     assert "needs: compose - app_control_compose_command and app_control_services" in output
 
 
-def test_docker_standin_runs_the_migrator_with_only_the_forwarded_variables(tmp_path, target_cluster):
+def test_docker_standin_runs_the_migrator_with_only_the_forwarded_variables(tmp_path, target_cluster, run_playbook):
     database = f"AppControlRun_{uuid.uuid4().hex[:6]}"
     shared = harness.connection_string(target_cluster.host, target_cluster.port, database, target_cluster.user,
                                        password=password(target_cluster))
-    deployment = Deployment(tmp_path, tmp_path / "unused.json", {
+    deployment = Deployment(tmp_path, tmp_path / "unused.json", run_playbook, {
         "DOCKER_STANDIN_RUN_MIGRATOR": json.dumps([sys.executable, str(DOCKER.parent / "classifiedads-migrator")]),
         "ConnectionStrings__Default": shared})
     try:

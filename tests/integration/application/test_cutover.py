@@ -12,10 +12,8 @@ from __future__ import annotations
 import copy
 import json
 import os
-import re
 import shutil
 import stat
-import subprocess
 import sys
 from pathlib import Path
 
@@ -65,27 +63,26 @@ def make_workspace(root: Path, extra: dict | None = None) -> dict:
         "consolidation_target": dict(TARGET, password=PASSWORD),
     }
     variables.update(extra or {})
-    vars_file = root / "vars.json"
-    vars_file.write_text(json.dumps(variables))
-    vars_file.chmod(0o600)
     (root / "play.yml").write_text(PLAYBOOK)
     (root / "ansible.cfg").write_text("[defaults]\nretry_files_enabled = false\n")
-    return {"root": root, "app": app_dir, "backup": root / "backups" / "t1" / "config", "vars": vars_file,
+    return {"root": root, "app": app_dir, "backup": root / "backups" / "t1" / "config", "variables": variables,
             "originals": {name: (app_dir / name).read_bytes() for name in FILES},
             "modes": {name: stat.S_IMODE((app_dir / name).stat().st_mode) for name in FILES}}
 
 
-def run_role(workspace, *args, entry="main", expect_rc=0):
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_CONFIG=str(workspace["root"] / "ansible.cfg"))
-    env.setdefault("ANSIBLE_COLLECTIONS_PATH", str(Path(REPO) / ".ansible" / "collections"))
-    argv = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-e",
-            f"@{workspace['vars']}", "-e", f"cutover_entry={entry}", "-v", *args, "play.yml"]
-    completed = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=workspace["root"], check=False)
-    output = completed.stdout + completed.stderr
-    assert completed.returncode == expect_rc, output[-6000:]
-    recap = re.search(r"localhost\s+: ok=(\d+)\s+changed=(\d+)", output)
-    assert recap, output[-3000:]
-    return output, int(recap.group(2))
+@pytest.fixture(scope="module")
+def run_role(run_playbook):
+    """``run(workspace, *args, entry="main", expect_rc=0)``: the role's entry point with the workspace's
+    ansible.cfg; returns (output, changed count)."""
+
+    def run(workspace, *args, entry="main", expect_rc=0):
+        done = run_playbook("play.yml", "-e", f"cutover_entry={entry}", "-v", *args,
+                            variables=workspace["variables"], inventory="localhost,",
+                            env=dict(os.environ, ANSIBLE_CONFIG=str(workspace["root"] / "ansible.cfg")),
+                            cwd=workspace["root"], expect_rc=expect_rc)
+        return done.output, done.changed
+
+    return run
 
 
 def assert_no_secret(output):
@@ -103,12 +100,12 @@ def workspace(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def checked(workspace):
+def checked(workspace, run_role):
     return run_role(workspace, "--check", "--diff")[0]
 
 
 @pytest.fixture(scope="module")
-def applied(workspace, checked):
+def applied(workspace, checked, run_role):
     return run_role(workspace, "--diff")
 
 
@@ -180,14 +177,14 @@ def test_originals_are_kept_private_and_indexed(workspace, applied):
     assert stat.S_IMODE((backup / "index.json").stat().st_mode) == 0o600
 
 
-def test_second_cutover_changes_nothing(workspace, applied):
+def test_second_cutover_changes_nothing(workspace, applied, run_role):
     after_first = current(workspace)
     output, changed = run_role(workspace)
     assert changed == 0, output[-4000:]
     assert current(workspace) == after_first
 
 
-def test_restore_puts_the_originals_back_byte_for_byte(workspace, applied):
+def test_restore_puts_the_originals_back_byte_for_byte(workspace, applied, run_role):
     output, changed = run_role(workspace, "--diff", entry="restore")
     assert changed > 0
     assert_no_secret(output)
@@ -198,7 +195,7 @@ def test_restore_puts_the_originals_back_byte_for_byte(workspace, applied):
     assert changed == 0, output[-4000:]
 
 
-def test_a_damaged_original_is_refused_by_name(workspace, applied):
+def test_a_damaged_original_is_refused_by_name(workspace, applied, run_role):
     run_role(workspace)  # cut over again: the saved originals are the true ones, not replaced
     index = json.loads((workspace["backup"] / "index.json").read_text())
     webapi = next(entry for entry in index["files"].values() if entry["path"].endswith("WebAPI/appsettings.json"))
@@ -214,7 +211,7 @@ def test_a_damaged_original_is_refused_by_name(workspace, applied):
     assert_no_secret(output)
 
 
-def test_missing_files_optional_or_not_and_an_empty_app_dir(tmp_path):
+def test_missing_files_optional_or_not_and_an_empty_app_dir(tmp_path, run_role):
     workspace = make_workspace(tmp_path / "a")
     (workspace["app"] / ".env").unlink()
     output, _changed = run_role(workspace, "--check")

@@ -10,7 +10,6 @@ through ansible-playbook against it and checks the database with community.postg
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-from conftest import REPO, endpoint
+from conftest import endpoint
 from devkit import legacy, migrator
 from psycopg2 import sql
 from standin_app import harness
@@ -166,22 +165,18 @@ PLAYBOOK = """\
 """
 
 
-def run_smoke(tmp_path, variables, *args):
-    """ansible-playbook with the smoke role; returns (return code, output, changed count)."""
-    (tmp_path / "smoke.yml").write_text(PLAYBOOK)
-    vars_file = tmp_path / "vars.json"
-    vars_file.write_text(json.dumps(variables))
-    vars_file.chmod(0o600)
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_CONFIG=str(Path(REPO) / "ansible.cfg"))
-    env.setdefault("ANSIBLE_COLLECTIONS_PATH", str(Path(REPO) / ".ansible" / "collections"))
-    argv = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
-            "-e", f"ansible_python_interpreter={sys.executable}", "-e", f"@{vars_file}", str(tmp_path / "smoke.yml"),
-            *args]
-    completed = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=REPO, check=False, timeout=300)
-    output = completed.stdout + completed.stderr
-    recap = re.search(r"localhost\s+: ok=\d+\s+changed=(\d+)", output)
-    assert recap, output[-3000:]
-    return completed.returncode, output, int(recap.group(1))
+@pytest.fixture
+def run_smoke(tmp_path, run_playbook):
+    """ansible-playbook with the smoke role: ``run(variables, *args)`` returns (return code, output, changed count)."""
+    play = tmp_path / "smoke.yml"
+    play.write_text(PLAYBOOK)
+
+    def run(variables, *args):
+        done = run_playbook(play, "-c", "local", "-e", f"ansible_python_interpreter={sys.executable}", *args,
+                            variables=variables, inventory="localhost,", expect_rc=None)
+        return done.rc, done.output, done.changed
+
+    return run
 
 
 def smoke_vars(app, cluster, database, **extra):
@@ -198,9 +193,9 @@ def marker_of(output):
     return re.search(r"marker (smoke-pytest-[0-9a-f]{8})", output).group(1)
 
 
-def test_smoke_passes_against_the_consolidated_application(tmp_path, consolidated_app, target_cluster,
+def test_smoke_passes_against_the_consolidated_application(run_smoke, consolidated_app, target_cluster,
                                                            consolidated_database):
-    code, output, changed = run_smoke(tmp_path, smoke_vars(consolidated_app, target_cluster, consolidated_database))
+    code, output, changed = run_smoke(smoke_vars(consolidated_app, target_cluster, consolidated_database))
     assert code == 0, output[-4000:]
     assert changed == 0
     for name in ("health endpoint", "product list", "create a product", 'product row in product.\\"Products\\"',
@@ -212,7 +207,7 @@ def test_smoke_passes_against_the_consolidated_application(tmp_path, consolidate
     assert password(target_cluster) not in output
 
 
-def test_smoke_failure_names_the_check_with_status_and_body(tmp_path, consolidated_app, target_cluster,
+def test_smoke_failure_names_the_check_with_status_and_body(run_smoke, consolidated_app, target_cluster,
                                                             consolidated_database):
     variables = smoke_vars(consolidated_app, target_cluster, consolidated_database, smoke_http_checks=[
         {"name": "health endpoint", "url": "/health"},
@@ -225,7 +220,7 @@ def test_smoke_failure_names_the_check_with_status_and_body(tmp_path, consolidat
                                 "VALUES (gen_random_uuid(), 'DB-CHECK-WRITE', now()) RETURNING 1) "
                                 "SELECT count(*) FROM added",
                        "expect_rows": 1}]}])
-    code, output, changed = run_smoke(tmp_path, variables)
+    code, output, changed = run_smoke(variables)
     assert code == 2 and changed == 0
     failure = failure_message(output)
     assert failure.startswith("3 smoke check(s) failed")
@@ -238,11 +233,11 @@ def test_smoke_failure_names_the_check_with_status_and_body(tmp_path, consolidat
                  'SELECT count(*) FROM product."Products" WHERE "Code" = %s', ("DB-CHECK-WRITE",)) == [(0,)]
 
 
-def test_smoke_fails_when_the_record_lands_in_the_wrong_schema(tmp_path, legacy_app, source_cluster, target_cluster,
+def test_smoke_fails_when_the_record_lands_in_the_wrong_schema(run_smoke, legacy_app, source_cluster, target_cluster,
                                                                legacy_databases, consolidated_database):
     # The application still runs on its old per-module configuration: the API works and the write
     # succeeds, but the record lands in public of the legacy Product database, not in product.
-    code, output, _changed = run_smoke(tmp_path, smoke_vars(legacy_app, target_cluster, consolidated_database))
+    code, output, _changed = run_smoke(smoke_vars(legacy_app, target_cluster, consolidated_database))
     assert code == 2
     assert "PASSED health endpoint" in output and "PASSED create a product" in output
     failure = failure_message(output)
@@ -254,13 +249,13 @@ def test_smoke_fails_when_the_record_lands_in_the_wrong_schema(tmp_path, legacy_
                  'SELECT count(*) FROM public."Products" WHERE "Code" = %s', (marker,)) == [(1,)]
 
 
-def test_smoke_check_mode_reads_but_never_writes(tmp_path, consolidated_app, target_cluster, consolidated_database):
+def test_smoke_check_mode_reads_but_never_writes(run_smoke, consolidated_app, target_cluster, consolidated_database):
     count = 'SELECT count(*) FROM product."Products"'
     before = query(target_cluster, consolidated_database, count)
     variables = smoke_vars(consolidated_app, target_cluster, consolidated_database)
     variables["smoke_http_checks"] = [{"name": "health endpoint", "url": "/health"},
                                       {"name": "a post among the checks", "url": "/api/products", "method": "POST"}]
-    code, output, changed = run_smoke(tmp_path, variables, "--check")
+    code, output, changed = run_smoke(variables, "--check")
     assert code == 0 and changed == 0, output[-3000:]
     assert "PASSED health endpoint" in output
     assert "SKIPPED a post among the checks: check mode, POST /api/products not sent" in output
@@ -270,6 +265,6 @@ def test_smoke_check_mode_reads_but_never_writes(tmp_path, consolidated_app, tar
 
     # In check mode the steps before did not run: a failing check is reported, not fatal.
     variables["smoke_base_url"] = f"http://127.0.0.1:{harness.free_port()}"
-    code, output, changed = run_smoke(tmp_path, variables, "--check")
+    code, output, changed = run_smoke(variables, "--check")
     assert (code, changed) == (0, 0), output[-3000:]
     assert "FAILED health endpoint: GET " + variables["smoke_base_url"] + "/health got no answer" in output

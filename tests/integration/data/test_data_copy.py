@@ -18,7 +18,7 @@ import time
 
 import psycopg2
 import pytest
-from conftest import REPO, endpoint
+from conftest import endpoint
 from constants import HOSTILE
 from constants import MODULE_SCHEMAS as MODULES
 from devkit import legacy, migrator
@@ -590,7 +590,8 @@ def test_a_role_that_only_owns_the_target_can_copy(run_module, source_cluster, t
 
 # -- the role, with connection options from module_defaults -------------------------------------------
 
-def test_role_prints_progress_and_writes_the_log(source_cluster, target_cluster, legacy_databases, tmp_path):
+def test_role_prints_progress_and_writes_the_log(source_cluster, target_cluster, legacy_databases, tmp_path,
+                                                 run_playbook):
     target_db = migrated_target(target_cluster, "DataCopy_Role")
     run_dir = tmp_path / "run"
     run_dir.mkdir()
@@ -606,14 +607,8 @@ def test_role_prints_progress_and_writes_the_log(source_cluster, target_cluster,
                                                "target_database": target_db, "modules": plan_modules(),
                                                "exclude_tables": ["__EFMigrationsHistory"]}}}],
     }]))
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"))
-    env.setdefault("ANSIBLE_COLLECTIONS_PATH", os.path.join(REPO, ".ansible", "collections"))
-    argv = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,", str(playbook)]
     try:
-        runs = [subprocess.run(argv + extra, capture_output=True, text=True, env=env, cwd=str(tmp_path), check=False)
-                for extra in (["--check"], [], [])]
-        for completed in runs:
-            assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-2000:]
+        runs = [run_playbook(playbook, *extra, inventory="localhost,", cwd=tmp_path) for extra in (["--check"], [], [])]
         assert "would copy product.\\\"Products\\\"" in runs[0].stdout
         assert 'product.\\"Products\\": ' in runs[1].stdout and "changed=1" in runs[1].stdout
         assert "nothing left to copy" in runs[2].stdout and "changed=0" in runs[2].stdout

@@ -6,13 +6,12 @@ from __future__ import annotations
 import io
 import json
 import os
-import subprocess
 import sys
 import textwrap
 
 import psycopg2
 import pytest
-from conftest import REPO, endpoint
+from conftest import endpoint
 from constants import HOSTILE
 from devkit import legacy, migrator
 from psycopg2 import sql
@@ -455,66 +454,56 @@ def test_hostile_names_partitions_and_collations(verify, odd_pair, target_cluste
 
 # -- through Ansible ----------------------------------------------------------------------------
 
-def playbook(tmp_path, source_cluster, target_cluster, verify_vars, *options):
+@pytest.fixture
+def verify_role(tmp_path, source_cluster, target_cluster, run_playbook):
+    """``run(verify_vars, *options)``: the verify role in a play with module_defaults; returns the PlaybookRun."""
     inventory = tmp_path / "inventory.yml"
     inventory.write_text(json.dumps({"all": {"hosts": {"localhost": {
         "ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}))
-    play = tmp_path / "verify.yml"
-    play.write_text(textwrap.dedent("""\
-        - name: Verify the consolidation
-          hosts: localhost
-          gather_facts: false
-          module_defaults:
-            group/classifiedads.consolidation.all:
-              source: {source}
-              target: {target}
-          roles:
-            - role: classifiedads.consolidation.verify
-              vars: {vars}
-        """).format(source=json.dumps(endpoint(source_cluster)), target=json.dumps(endpoint(target_cluster)),
-                    vars=json.dumps(verify_vars)))
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=_collections_path(), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_STDOUT_CALLBACK="default", ANSIBLE_SHOW_CUSTOM_STATS="1")
-    playbook_bin = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
-    return subprocess.run([playbook_bin, "-i", str(inventory), str(play), *options], capture_output=True, text=True,
-                          check=False,
-                          env=env)
+
+    def run(verify_vars, *options):
+        play = tmp_path / "verify.yml"
+        play.write_text(textwrap.dedent("""\
+            - name: Verify the consolidation
+              hosts: localhost
+              gather_facts: false
+              module_defaults:
+                group/classifiedads.consolidation.all:
+                  source: {source}
+                  target: {target}
+              roles:
+                - role: classifiedads.consolidation.verify
+                  vars: {vars}
+            """).format(source=json.dumps(endpoint(source_cluster)), target=json.dumps(endpoint(target_cluster)),
+                        vars=json.dumps(verify_vars)))
+        return run_playbook(play, *options, inventory=inventory, expect_rc=None,
+                            env=dict(os.environ, ANSIBLE_STDOUT_CALLBACK="default", ANSIBLE_SHOW_CUSTOM_STATS="1"))
+
+    return run
 
 
-def _collections_path():
-    """A collections path on which this checkout is classifiedads.consolidation."""
-    for entry in (os.environ.get("ANSIBLE_COLLECTIONS_PATH") or "").split(os.pathsep) + [
-            p for p in sys.path if p]:
-        candidate = os.path.join(entry, "ansible_collections", "classifiedads", "consolidation")
-        if os.path.isdir(candidate) and os.path.samefile(candidate, REPO):
-            return entry
-    pytest.skip("this checkout is not on a collections path as classifiedads.consolidation")
-
-
-def test_the_role_prints_the_table_and_fails_the_play_on_mismatch(source_cluster, target_cluster, consolidated,
-                                                                  tmp_path):
+def test_the_role_prints_the_table_and_fails_the_play_on_mismatch(target_cluster, consolidated, tmp_path,
+                                                                  verify_role):
     plan = {"run_id": "run-7", "run_dir": str(tmp_path / "run-7"), "target_database": TARGET, "modules": MODULES,
             "exclude_tables": ["__EFMigrationsHistory"], "backup_set_id": "run-7", "mode": "existing"}
-    passed = playbook(tmp_path, source_cluster, target_cluster, {"verify_plan": plan})
-    assert passed.returncode == 0, passed.stdout + passed.stderr
+    passed = verify_role({"verify_plan": plan})
+    assert passed.rc == 0, passed.stdout + passed.stderr
     assert 'product.\\"Products\\"' in passed.stdout and "PASSED" in passed.stdout, passed.stdout
     assert '"run-7"' in passed.stdout and '"passed": true' in passed.stdout  # set_stats summary
     assert json.loads((tmp_path / "run-7" / "verification.json").read_text())["backup_set"] == "run-7"
 
     execute(target_cluster, TARGET, 'DELETE FROM storage."FileEntries"')
-    failed = playbook(tmp_path, source_cluster, target_cluster, {"verify_plan": plan})
-    assert failed.returncode != 0
+    failed = verify_role({"verify_plan": plan})
+    assert failed.rc != 0
     assert "FileEntries" in failed.stdout and "mismatch" in failed.stdout and "FAILED" in failed.stdout
     assert str(tmp_path / "run-7" / "verification.md") in failed.stdout
 
 
-def test_the_role_checks_a_fresh_deployment_and_tolerates_check_mode(source_cluster, target_cluster, consolidated,
-                                                                     tmp_path):
+def test_the_role_checks_a_fresh_deployment_and_tolerates_check_mode(consolidated, tmp_path, verify_role):
     fresh = {"run_id": "fresh-1", "run_dir": str(tmp_path / "fresh-1"), "target_database": TARGET, "mode": "fresh",
              "modules": MODULES + [{"name": "Ghost", "source_database": "ClassifiedAds_Ghost", "schema": "ghost"}]}
-    result = playbook(tmp_path, source_cluster, target_cluster,
-                      {"verify_plan": fresh, "verify_expect_tables": {"product": ["Products", "UserProfiles"]}})
-    assert result.returncode != 0, result.stdout
+    result = verify_role({"verify_plan": fresh, "verify_expect_tables": {"product": ["Products", "UserProfiles"]}})
+    assert result.rc != 0, result.stdout
     report = json.loads((tmp_path / "fresh-1" / "verification.json").read_text())
     states = dict(((row["target_schema"], row["target_table"]), row["state"]) for row in report["tables"])
     assert states[("ghost", None)] == "missing" and states[("product", "UserProfiles")] == "missing"
@@ -522,7 +511,7 @@ def test_the_role_checks_a_fresh_deployment_and_tolerates_check_mode(source_clus
     assert report["servers"]["source"] is None
 
     not_yet = dict(fresh, target_database="ClassifiedAds_NotCreatedYet", run_dir=str(tmp_path / "fresh-2"))
-    checked = playbook(tmp_path, source_cluster, target_cluster, {"verify_plan": not_yet}, "--check")
-    assert checked.returncode == 0, checked.stdout
+    checked = verify_role({"verify_plan": not_yet}, "--check")
+    assert checked.rc == 0, checked.stdout
     assert "Check mode, nothing verified" in checked.stdout and "does not exist" in checked.stdout
     assert not (tmp_path / "fresh-2").exists()
