@@ -214,8 +214,7 @@ def dump_database(source, database, set_dir, filename, programs, compress, journ
         conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
         with conn.cursor() as cur:
             # The transaction's snapshot is taken by its first statement: this one.
-            journal.execute(cur, "SELECT pg_catalog.pg_export_snapshot(), "
-                                  "pg_catalog.current_setting('server_version')")
+            journal.execute(cur, "SELECT pg_catalog.pg_export_snapshot(), pg_catalog.current_setting('server_version')")
             snapshot, server_version = cur.fetchone()
             journal.execute(cur, "SET LOCAL statement_timeout = 0")
             _create_private_file(partial_path)

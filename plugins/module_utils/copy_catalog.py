@@ -110,7 +110,6 @@ ORDER BY t.tgname
 """
 
 
-
 class TableJob(object):
     """One source table and everything known about its copy."""
 

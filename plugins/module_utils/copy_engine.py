@@ -318,6 +318,7 @@ class CopyEngine(object):
 
     def _copy_tables(self):
         self._run_pool(self._copy_table, self._ordered([job for job in self.survey.jobs if job.loads]))
+
     def _run_pool(self, work, items):
         """Run ``work(item)`` on ``parallel`` threads; on the first failure stop the others and raise it."""
         if not items:
@@ -375,8 +376,8 @@ class CopyEngine(object):
         except Exception as exc:
             for conn in (target, source):
                 conn.close()  # a connection cut off mid-COPY is of no further use
-            if isinstance(exc, Aborted) or (self._abort.is_set()
-                                             and isinstance(exc, psycopg2.extensions.QueryCanceledError)):
+            cancelled = self._abort.is_set() and isinstance(exc, psycopg2.extensions.QueryCanceledError)
+            if isinstance(exc, Aborted) or cancelled:
                 raise Aborted() from exc
             if isinstance(exc, CopyFailed):
                 raise
@@ -388,7 +389,6 @@ class CopyEngine(object):
         job.seconds = round(time.time() - started, 3)
         self.changed = True
         self._say(copy_plan.format_progress(job.target_schema, job.target_table, rows, nbytes, job.seconds))
-
 
     def _load_table(self, job, cur, source):
         """One table's transaction on the target; in check mode (``source`` None) only its statements."""

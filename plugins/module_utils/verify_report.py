@@ -215,4 +215,3 @@ def same_result(old, new):
 
 def _without_time(report):
     return dict((key, value) for key, value in report.items() if key != "generated_at")
-

@@ -307,5 +307,6 @@ def main():
             changed, result = config.put_back()
     module.exit_json(changed=changed, **result)
 
+
 if __name__ == "__main__":
     main()

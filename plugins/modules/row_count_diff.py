@@ -412,7 +412,8 @@ def main():
     with module.failures(message=cannot_verify):
         result, failure = Verification(module.params, module.journal, module.check_mode).run()
     if failure:
-        module.fail_json(**dict(result, msg=failure))
+        result["msg"] = failure
+        module.fail_json(**result)
     module.exit_json(**result)
 
 

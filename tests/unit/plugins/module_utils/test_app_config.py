@@ -50,7 +50,7 @@ SETTINGS_KEYS = [f"Modules:{name}:ConnectionStrings:Default" for name in MODULES
 ENV_KEYS = [f"Modules__{name}__ConnectionStrings__Default" for name in MODULES]
 HOSTILE_PASSWORD = 'a"; DROP TABLE x; --$HOME\\'
 SHARED = shared_connection_string({"host": "127.0.0.1", "port": 5432, "database": "ClassifiedAds",
-                                      "user": "postgres", "password": HOSTILE_PASSWORD})
+                                   "user": "postgres", "password": HOSTILE_PASSWORD})
 LEGACY_PASSWORD = "legacy-Placeholder!@#"
 
 
@@ -97,7 +97,7 @@ def test_appsettings_cut_over_keeps_every_unrelated_key(project, modules):
 
 def test_shared_block_goes_where_the_module_blocks_were_reached():
     result = edit_json(fixture("ClassifiedAds.Migrator/appsettings.json"), SETTINGS_KEYS,
-                          {"ConnectionStrings:Default": "Host=x"})
+                       {"ConnectionStrings:Default": "Host=x"})
     assert '  "AllowedHosts": "*",\n  "ConnectionStrings": {\n    "Default": "Host=x"\n  },\n  "Modules": {' \
         in result.text
 
@@ -112,7 +112,7 @@ def test_background_without_configuration_module():
 
 def test_already_cut_over_file_is_a_no_op():
     once = edit_json(fixture("ClassifiedAds.WebAPI/appsettings.json"), SETTINGS_KEYS,
-                        {"ConnectionStrings:Default": SHARED}).text
+                     {"ConnectionStrings:Default": SHARED}).text
     again = edit_json(once, SETTINGS_KEYS, {"ConnectionStrings:Default": SHARED})
     assert again.text == once
     assert again.removed == [] and again.updated == []
@@ -152,7 +152,7 @@ def test_comments_and_trailing_commas_survive():
     assert "// product DB" not in result.text  # a comment on the removed line goes with it
     assert '"Extra": true,\n' in result.text  # the file's trailing-comma style stays
     assert parse_json(result.text) == {"Logging": {"LogLevel": {"Default": "Warning"}}, "ConnectionStrings":
-                                          {"Default": "H"}, "Modules": {"Product": {"Extra": True}}}
+                                       {"Default": "H"}, "Modules": {"Product": {"Extra": True}}}
 
 
 def test_last_member_removal_takes_the_comma_before_it():
@@ -201,7 +201,7 @@ def test_shared_connection_string_survives_hostile_passwords():
     assert parse_connection_string(SHARED) == {"Host": "127.0.0.1", "Port": "5432", "Database": "ClassifiedAds",
                                                "Username": "postgres", "Password": HOSTILE_PASSWORD}
     with_options = shared_connection_string({"host": "db", "database": "ClassifiedAds", "sslmode": "require",
-                                                "options": {"Maximum Pool Size": 50, "Search Path": "a;b"}})
+                                             "options": {"Maximum Pool Size": 50, "Search Path": "a;b"}})
     assert with_options == 'Host=db;Port=5432;Database=ClassifiedAds;SSL Mode=Require;Maximum Pool Size=50;' \
                            'Search Path="a;b"'
 
@@ -257,7 +257,7 @@ def test_env_comments_quotes_and_export_are_kept():
             "Modules__Product__ConnectionStrings__Default=\"Host=db;Password=p\"\n"
             "ConnectionStrings__Default='Host=old'\n# end\n")
     result = edit_dotenv(text, ["Modules__Product__ConnectionStrings__Default"],
-                            {"ConnectionStrings__Default": "Host=new;Password=p"})
+                         {"ConnectionStrings__Default": "Host=new;Password=p"})
     assert result.text == ("# Compose variables\n\nexport ASPNETCORE_ENVIRONMENT=Production  # set by ops\n"
                            "QUOTED=\"two words # not a comment\"\nSINGLE='$literal'\n"
                            "ConnectionStrings__Default='Host=new;Password=p'\n# end\n")
@@ -365,7 +365,7 @@ services:
 def test_compose_anchors_merge_keys_aliases_and_lists():
     keys = ["Modules__Product__ConnectionStrings__Default", "Modules__Storage__ConnectionStrings__Default"]
     result = edit_compose(ANCHORED, ["webapi", "background", "worker"], keys,
-                             {"ConnectionStrings__Default": "${ConnectionStrings__Default}"})
+                          {"ConnectionStrings__Default": "${ConnectionStrings__Default}"})
     new = yaml.safe_load(result.text)
     assert new["services"]["webapi"]["environment"] == {
         "Shared__Thing": "1", "ASPNETCORE_ENVIRONMENT": "Production",
@@ -378,7 +378,7 @@ def test_compose_anchors_merge_keys_aliases_and_lists():
     assert "ASPNETCORE_ENVIRONMENT: Production   # comment kept\n" in result.text
     assert '      - "ConnectionStrings__Default=${ConnectionStrings__Default}"\n' in result.text
     assert edit_compose(result.text, ["webapi", "background", "worker"], keys,
-                           {"ConnectionStrings__Default": "${ConnectionStrings__Default}"}).text == result.text
+                        {"ConnectionStrings__Default": "${ConnectionStrings__Default}"}).text == result.text
 
 
 def test_compose_refuses_to_change_a_service_it_does_not_target():

@@ -12,7 +12,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils import
 
 def test_list_settings_are_split_as_the_server_quotes_them():
     assert dbops.split_setting('search_path="$user", public, "We ird"') == ("search_path",
-                                                                           ["$user", "public", "We ird"])
+                                                                            ["$user", "public", "We ird"])
     assert dbops.split_guc_list('"a""b", c') == ['a"b', "c"]
     assert dbops.split_guc_list("") == []
 
