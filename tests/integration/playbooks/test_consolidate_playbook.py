@@ -13,8 +13,7 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-import yaml
-from conftest import REPO, endpoint
+from conftest import REPO, consolidation_vars, endpoint
 from conftest import run_sql as query
 from constants import MODULE_SCHEMAS as MODULES
 from devkit import legacy
@@ -63,20 +62,9 @@ def legacy_e2e(source_cluster):
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory, source_cluster, target_cluster):
     root = tmp_path_factory.mktemp("e2e")
-    # The shipped ClassifiedAds mapping (overrides included), on databases with another prefix.
-    defaults = yaml.safe_load((Path(REPO) / "roles" / "consolidation" / "defaults" / "main.yml").read_text())
-    modules = json.loads(json.dumps(defaults["consolidation_modules"]).replace('"ClassifiedAds_', f'"{PREFIX}_'))
-    assert [module["source_database"] for module in modules] == [f"{PREFIX}_{name}" for name, _schema in MODULES]
-    extra = {
-        "consolidation_source": endpoint(source_cluster),
-        "consolidation_target": endpoint(target_cluster),
-        "consolidation_target_database": TARGET_DB,
-        "consolidation_modules": modules,
-        "consolidation_run_root": str(root / "runs"),
-        "consolidation_backup_root": str(root / "backups"),
-        "migrator_command": [sys.executable, str(Path(REPO) / "tools" / "bin" / "classifiedads-migrator")],
-        "verify_checksum": True,
-    }
+    extra = dict(consolidation_vars(source_cluster, target_cluster, root, TARGET_DB, PREFIX), verify_checksum=True)
+    assert [module["source_database"] for module in extra["consolidation_modules"]] == [
+        f"{PREFIX}_{name}" for name, _schema in MODULES]
     return {"root": root, "vars": extra}
 
 

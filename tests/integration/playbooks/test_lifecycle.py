@@ -21,8 +21,7 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
-from conftest import REPO, endpoint, run_sql
+from conftest import REPO, consolidation_vars, run_sql
 from devkit import legacy
 from standin_app import harness
 
@@ -66,17 +65,9 @@ def lifecycle(tmp_path_factory, source_cluster, target_cluster, run_playbook):
         "DOCKER_STANDIN_PYTHON": sys.executable, "DOCKER_STANDIN_DOTENV": "0",
     })
 
-    defaults = yaml.safe_load((Path(REPO) / "roles" / "consolidation" / "defaults" / "main.yml").read_text())
-    modules = json.loads(json.dumps(defaults["consolidation_modules"]).replace('"ClassifiedAds_', f'"{PREFIX}_'))
     base_url = f"http://127.0.0.1:{port}"
     variables = {
-        "consolidation_source": endpoint(source_cluster),
-        "consolidation_target": endpoint(target_cluster),
-        "consolidation_target_database": TARGET_DB,
-        "consolidation_modules": modules,
-        "consolidation_run_root": str(root / "runs"),
-        "consolidation_backup_root": str(root / "backups"),
-        "migrator_command": [sys.executable, str(Path(REPO) / "tools" / "bin" / "classifiedads-migrator")],
+        **consolidation_vars(source_cluster, target_cluster, root, TARGET_DB, PREFIX),
         "app_control_mode": "compose",
         "app_control_compose_project_dir": str(app_dir),
         "app_control_services": ["webapi"],
