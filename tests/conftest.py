@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg2
+import psycopg2.sql
 import pytest
 import yaml
 from devkit.pgembed import EmbeddedCluster
@@ -63,6 +64,11 @@ def run_sql(info, dbname, statement, params=None):
 def execute(info, statement, dbname="postgres", params=None):
     """``run_sql`` with the maintenance database as default."""
     return run_sql(info, dbname, statement, params)
+
+
+def drop_database(info, name):
+    """Drop ``name`` on an embedded cluster if it exists, ending its sessions (test clean-up)."""
+    execute(info, psycopg2.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(psycopg2.sql.Identifier(name)))
 
 
 def endpoint(info) -> dict:

@@ -23,7 +23,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.app_co
     masked_diff,
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.config_store import (
-    RestoreError,
+    ConfigStoreError,
     backup_name,
     file_mode,
     read_if_file,
@@ -104,7 +104,7 @@ class ConfigFile(object):
             if self.store is not None:
                 try:
                     entry, created = self.store.save(path, data, info, fmt)
-                except (OSError, RestoreError) as exc:
+                except (OSError, ConfigStoreError) as exc:
                     raise ConfigFileError("cannot save the original of %s: %s" % (path, exc), **result) from None
                 result["backup"] = dict(path=self.store.saved_path(entry["name"]), sha256=entry["sha256"],
                                         created=created)
@@ -119,7 +119,7 @@ class ConfigFile(object):
         path, store = self.path, self.store
         try:
             entry = store.entry(path)
-        except RestoreError as exc:
+        except ConfigStoreError as exc:
             raise ConfigFileError("%s: %s" % (path, exc), **result) from None
         if entry is None:
             if changed:
@@ -146,7 +146,7 @@ class ConfigFile(object):
         result = dict(path=path)
         try:
             entry = store.entry(path)
-        except RestoreError as exc:
+        except ConfigStoreError as exc:
             raise ConfigFileError(exc.problems, **result) from None
         if entry is None:
             return False, dict(result, restored="not saved",
@@ -158,7 +158,7 @@ class ConfigFile(object):
         try:
             action = restore_action(path, entry, sha256_hex(current) if current is not None else None, current_mode,
                                     sha256_hex(original) if original is not None else None)
-        except RestoreError as exc:
+        except ConfigStoreError as exc:
             raise ConfigFileError(exc.problems, **result) from None
         result["restored"] = action
         if action == "restore" and self.diff:

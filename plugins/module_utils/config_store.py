@@ -30,7 +30,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfil
 )
 
 
-class RestoreError(ConsolidationError):
+class ConfigStoreError(ConsolidationError):
     """A saved original cannot be kept or put back."""
 
 
@@ -68,9 +68,9 @@ def restore_action(path, entry, current_sha256, current_mode, backup_sha256):
     if current_sha256 == entry["sha256"]:
         return "none" if current_mode == entry["mode"] else "mode"
     if backup_sha256 is None:
-        raise RestoreError("the saved original %s of %s is missing" % (entry["name"], path))
+        raise ConfigStoreError("the saved original %s of %s is missing" % (entry["name"], path))
     if backup_sha256 != entry["sha256"]:
-        raise RestoreError("the saved original %s of %s does not match the sha256 recorded when it was saved "
+        raise ConfigStoreError("the saved original %s of %s does not match the sha256 recorded when it was saved "
                            "(damaged or tampered with); refusing to restore it" % (entry["name"], path))
     return "restore"
 
@@ -94,11 +94,11 @@ class ConfigStore(object):
 
     def index(self):
         """The index, ``{"files": {name: entry}}``; empty when nothing was saved yet."""
-        index = read_json(self.index_path, error=RestoreError)
+        index = read_json(self.index_path, error=ConfigStoreError)
         if index is None:
             return {"files": {}}
         if not isinstance(index, dict) or not isinstance(index.get("files"), dict):
-            raise RestoreError("%s is not an index of saved originals" % self.index_path)
+            raise ConfigStoreError("%s is not an index of saved originals" % self.index_path)
         return index
 
     def entry(self, path):
@@ -124,10 +124,10 @@ class ConfigStore(object):
             os.mkdir(self.directory, 0o700)
         info = os.lstat(self.directory)
         if not stat.S_ISDIR(info.st_mode):
-            raise RestoreError("%s is not a directory (a symlink?): refusing to keep originals there"
+            raise ConfigStoreError("%s is not a directory (a symlink?): refusing to keep originals there"
                                % self.directory)
         if info.st_uid != os.geteuid():
-            raise RestoreError("%s belongs to uid %d, not to this user: refusing to keep originals there"
+            raise ConfigStoreError("%s belongs to uid %d, not to this user: refusing to keep originals there"
                                % (self.directory, info.st_uid))
         if stat.S_IMODE(info.st_mode) != 0o700:
             os.chmod(self.directory, 0o700)

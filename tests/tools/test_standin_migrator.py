@@ -12,6 +12,7 @@ from pathlib import Path
 
 import psycopg2
 import pytest
+from conftest import drop_database
 from devkit import catalog, ddl, reference_catalog
 from psycopg2 import sql
 
@@ -45,13 +46,7 @@ def database(target_cluster):
     """A fresh database name on the target cluster; the migrator creates it, the fixture drops it."""
     name = f"ClassifiedAds_{uuid.uuid4().hex[:8]}"
     yield name
-    conn = psycopg2.connect(**target_cluster.connect_kwargs())
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-    finally:
-        conn.close()
+    drop_database(target_cluster, name)
 
 
 def _database_exists(info, name) -> bool:

@@ -16,11 +16,9 @@ import sys
 import uuid
 from pathlib import Path
 
-import psycopg2
 import pytest
-from conftest import REPO
+from conftest import REPO, drop_database
 from devkit import migrator
-from psycopg2 import sql
 from standin_app import harness
 
 pytestmark = pytest.mark.integration
@@ -42,16 +40,6 @@ PLAYBOOK = """\
 
 def password(info) -> str:
     return Path(info.passfile).read_text().strip().split(":", 4)[4]
-
-
-def drop_database(info, name):
-    conn = psycopg2.connect(**info.connect_kwargs())
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-    finally:
-        conn.close()
 
 
 @pytest.fixture(scope="module")

@@ -18,9 +18,8 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-from conftest import endpoint
+from conftest import drop_database, endpoint
 from devkit import legacy, migrator
-from psycopg2 import sql
 from standin_app import harness
 
 pytestmark = pytest.mark.integration
@@ -59,13 +58,7 @@ def consolidated_database(target_cluster):
     migrator.migrate(migrator.connect_kwargs(migrator.parse_connection_string(
         connection_string(target_cluster, CONSOLIDATED))), log=lambda line: None)
     yield CONSOLIDATED
-    conn = psycopg2.connect(**target_cluster.connect_kwargs())
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(CONSOLIDATED)))
-    finally:
-        conn.close()
+    drop_database(target_cluster, CONSOLIDATED)
 
 
 @pytest.fixture(scope="module")

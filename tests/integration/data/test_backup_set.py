@@ -17,7 +17,7 @@ import time
 
 import psycopg2
 import pytest
-from conftest import endpoint, execute
+from conftest import drop_database, endpoint, execute
 from constants import HOSTILE
 from devkit import legacy
 from psycopg2 import sql
@@ -61,7 +61,7 @@ def mode(path):
 def legacy_databases(source_cluster):
     """The six legacy ClassifiedAds databases (small scale) and one with a hostile name and odd tables."""
     legacy.create(source_cluster, 0.01, prefix=PREFIX, out=lambda line: None)
-    execute(source_cluster, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(HOSTILE)))
+    drop_database(source_cluster, HOSTILE)
     execute(source_cluster, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(HOSTILE)))
     execute(source_cluster, """
         CREATE SCHEMA "Other Schema";
@@ -72,7 +72,7 @@ def legacy_databases(source_cluster):
         INSERT INTO public."a""; DROP TABLE x; --" (note) SELECT md5(i::text) FROM generate_series(1, 50) i;
     """, HOSTILE)
     yield LEGACY + [HOSTILE]
-    execute(source_cluster, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(HOSTILE)))
+    drop_database(source_cluster, HOSTILE)
     legacy.drop(source_cluster, prefix=PREFIX)
 
 
@@ -215,7 +215,7 @@ def test_archives_restore_to_the_counted_rows(first_backup, target_cluster):
     pg_restore = result["pg_dump"]["path"].replace("pg_dump", "pg_restore")
     for entry in result["manifest"]["archives"]:
         scratch = "Restore_" + entry["database"][:40]
-        execute(target_cluster, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(scratch)))
+        drop_database(target_cluster, scratch)
         execute(target_cluster, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(scratch)))
         try:
             env = dict(os.environ, **target_cluster.libpq_env(), PGDATABASE=scratch)
@@ -223,15 +223,14 @@ def test_archives_restore_to_the_counted_rows(first_backup, target_cluster):
                             str(set_dir / entry["file"])], check=True, env=env, capture_output=True)
             assert table_counts(target_cluster, scratch) == manifest_counts(entry), entry["database"]
         finally:
-            execute(target_cluster, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(scratch)))
+            drop_database(target_cluster, scratch)
 
 
 def test_counts_and_archive_share_one_snapshot_under_concurrent_writes(run_module, source_cluster, target_cluster,
                                                                        tmp_path):
     """A writer commits rows all through the backup: the archive must hold exactly the counted rows."""
     name = "Snapshot_Case"
-    execute(source_cluster, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    drop_database(source_cluster, name)
     execute(source_cluster, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     execute(source_cluster, "CREATE TABLE events (id bigserial PRIMARY KEY, payload text NOT NULL); "
                             "INSERT INTO events (payload) SELECT repeat(md5(i::text), 8) "
@@ -263,7 +262,7 @@ def test_counts_and_archive_share_one_snapshot_under_concurrent_writes(run_modul
     counted = manifest_counts(entry)[("public", "events")]
     assert execute(source_cluster, "SELECT count(*) FROM events", name)[0][0] > counted  # writes went on
     scratch = "Snapshot_Restore"
-    execute(target_cluster, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(scratch)))
+    drop_database(target_cluster, scratch)
     execute(target_cluster, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(scratch)))
     try:
         env = dict(os.environ, **target_cluster.libpq_env(), PGDATABASE=scratch)
@@ -272,8 +271,8 @@ def test_counts_and_archive_share_one_snapshot_under_concurrent_writes(run_modul
                        check=True, env=env, capture_output=True)
         assert execute(target_cluster, "SELECT count(*) FROM events", scratch)[0][0] == counted
     finally:
-        execute(target_cluster, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(scratch)))
-        execute(source_cluster, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        drop_database(target_cluster, scratch)
+        drop_database(source_cluster, name)
 
 
 def test_space_threshold_refuses_before_writing(run_module, source_cluster, legacy_databases, tmp_path):

@@ -18,7 +18,7 @@ import time
 
 import psycopg2
 import pytest
-from conftest import endpoint
+from conftest import drop_database, endpoint
 from constants import HOSTILE
 from constants import MODULE_SCHEMAS as MODULES
 from devkit import legacy, migrator
@@ -74,10 +74,6 @@ def copy_args(source_cluster, target_cluster, target_db, run_id=RUN_ID, prefix=P
                 run_id=run_id, modules=plan_modules(prefix), parallel=2)
     args.update(extra)
     return args
-
-
-def drop_database(info, name):
-    query(info, "postgres", sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def migrated_target(info, name, **login):

@@ -11,7 +11,7 @@ import textwrap
 
 import psycopg2
 import pytest
-from conftest import endpoint
+from conftest import drop_database, endpoint
 from constants import HOSTILE
 from devkit import legacy, migrator
 from psycopg2 import sql
@@ -53,15 +53,11 @@ def execute(info, dbname, statement, params=None):
 
 
 def recreate(info, dbname, template=None):
-    execute(info, "postgres", sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+    drop_database(info, dbname)
     statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname))
     if template:
         statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
     execute(info, "postgres", statement)
-
-
-def drop(info, dbname):
-    execute(info, "postgres", sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
 
 
 def tables_of(conn, schema):
@@ -146,11 +142,11 @@ def legacy_databases(source_cluster):
 @pytest.fixture(scope="module")
 def pristine(legacy_databases, source_cluster, target_cluster):
     """A consolidated database built by the stand-in migrator and filled by a faithful copy (a template)."""
-    drop(target_cluster, PRISTINE)
+    drop_database(target_cluster, PRISTINE)
     migrator.migrate(target_cluster.connect_kwargs(PRISTINE), log=lambda line: None)
     copy_database(source_cluster, target_cluster, legacy_databases, PRISTINE)
     yield PRISTINE
-    drop(target_cluster, PRISTINE)
+    drop_database(target_cluster, PRISTINE)
 
 
 @pytest.fixture
@@ -158,7 +154,7 @@ def consolidated(pristine, target_cluster):
     """A fresh copy of the pristine consolidated database for one test to damage."""
     recreate(target_cluster, TARGET, template=pristine)
     yield TARGET
-    drop(target_cluster, TARGET)
+    drop_database(target_cluster, TARGET)
 
 
 @pytest.fixture
@@ -420,8 +416,8 @@ def odd_pair(source_cluster, target_cluster):
     modules = [{"name": "Odd|module", "source_database": source_db, "schema": schema}]
     copy_database(source_cluster, target_cluster, modules, target_db)
     yield {"modules": modules, "target_database": target_db, "schema": schema}
-    drop(source_cluster, source_db)
-    drop(target_cluster, target_db)
+    drop_database(source_cluster, source_db)
+    drop_database(target_cluster, target_db)
 
 
 def test_hostile_names_partitions_and_collations(verify, odd_pair, target_cluster, tmp_path):

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, endpoint, execute
+from conftest import REPO, drop_database, endpoint, execute
 
 PASSWORD = "migrator-Secret-4711"
 DATABASE = "Migrator_Run"
@@ -16,12 +16,12 @@ DATABASE = "Migrator_Run"
 @pytest.fixture
 def password_target(target_cluster):
     """A login role with a password (not a pgpass file) that owns an empty target database."""
-    execute(target_cluster, f'DROP DATABASE IF EXISTS "{DATABASE}"')
+    drop_database(target_cluster, DATABASE)
     execute(target_cluster, "DROP ROLE IF EXISTS migrator_owner")
     execute(target_cluster, f"CREATE ROLE migrator_owner LOGIN PASSWORD '{PASSWORD}'")
     execute(target_cluster, f'CREATE DATABASE "{DATABASE}" OWNER migrator_owner')
     yield dict(endpoint(target_cluster), user="migrator_owner", password=PASSWORD, passfile=None)
-    execute(target_cluster, f'DROP DATABASE IF EXISTS "{DATABASE}"')
+    drop_database(target_cluster, DATABASE)
     execute(target_cluster, "DROP ROLE IF EXISTS migrator_owner")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from conftest import endpoint, execute
+from conftest import drop_database, endpoint, execute
 from constants import HOSTILE
 
 
@@ -14,14 +14,14 @@ def legacy_pair(source_cluster):
     """Two small mixed-case legacy databases, one with a hostile table name."""
     names = ["Preflight_Product", "Preflight_Identity"]
     for name in names:
-        execute(source_cluster, f'DROP DATABASE IF EXISTS "{name}"')
+        drop_database(source_cluster, name)
         execute(source_cluster, f'CREATE DATABASE "{name}"')
     execute(source_cluster, 'CREATE TABLE "Products" ("Id" uuid PRIMARY KEY)', names[0])
     execute(source_cluster, 'CREATE TABLE "a""; DROP TABLE x; --" (id int)', names[1])
     yield [{"name": "Product", "source_database": names[0], "schema": "product"},
            {"name": "Identity", "source_database": names[1], "schema": "identity"}]
     for name in names:
-        execute(source_cluster, f'DROP DATABASE IF EXISTS "{name}"')
+        drop_database(source_cluster, name)
 
 
 def preflight_args(source_cluster, target_cluster, modules, tmp_path, **extra):
@@ -91,7 +91,7 @@ def test_preflight_detects_a_fresh_deployment(run_module, source_cluster, target
 
 def test_target_schemas_check_mode_then_apply_then_idempotent(run_module, target_cluster):
     database = "Schemas_Target"
-    execute(target_cluster, f'DROP DATABASE IF EXISTS "{database}"')
+    drop_database(target_cluster, database)
     args = dict(target=endpoint(target_cluster), target_database=database, schemas=["product", HOSTILE])
     try:
         check = run_module("target_schemas", args, check=True)
@@ -109,4 +109,4 @@ def test_target_schemas_check_mode_then_apply_then_idempotent(run_module, target
         again = run_module("target_schemas", args)
         assert not again["changed"] and again["queries"] == []
     finally:
-        execute(target_cluster, f'DROP DATABASE IF EXISTS "{database}"')
+        drop_database(target_cluster, database)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import psycopg2
 import pytest
-from conftest import endpoint, execute
+from conftest import drop_database, endpoint, execute
 from constants import HOSTILE
 from devkit import catalog, legacy, reference_catalog
 from psycopg2 import sql
@@ -26,14 +26,10 @@ def read_schema(info, dbname, schema):
 
 
 def fresh_database(info, name, schemas=()):
-    execute(info, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    drop_database(info, name)
     execute(info, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     for schema in schemas:
         execute(info, sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)), name)
-
-
-def drop_database(info, name):
-    execute(info, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def classifiedads_modules():

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-from conftest import REPO, consolidation_vars, endpoint
+from conftest import REPO, consolidation_vars, drop_database, endpoint
 from conftest import run_sql as query
 from constants import MODULE_SCHEMAS as MODULES
 from devkit import legacy
@@ -162,7 +162,7 @@ def fresh_workspace(tmp_path_factory, source_cluster, target_cluster):
         "migrator_command": [sys.executable, str(Path(REPO) / "tools" / "bin" / "classifiedads-migrator")],
     }
     yield {"root": root, "vars": extra}
-    query(target_cluster, "postgres", 'DROP DATABASE IF EXISTS "Fresh_Consolidated"')
+    drop_database(target_cluster, "Fresh_Consolidated")
 
 
 def test_fresh_deployment_creates_schemas_and_tables_then_changes_nothing(fresh_workspace, target_cluster,

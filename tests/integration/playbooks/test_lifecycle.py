@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, consolidation_vars, run_sql
+from conftest import REPO, consolidation_vars, drop_database, run_sql
 from devkit import legacy
 from standin_app import harness
 
@@ -94,9 +94,9 @@ def lifecycle(tmp_path_factory, source_cluster, target_cluster, run_playbook):
     legacy.drop(source_cluster, prefix=PREFIX)
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d")
     for name in legacy_databases():
-        run_sql(source_cluster, "postgres", f'DROP DATABASE IF EXISTS "{name}_retired_{stamp}"')
+        drop_database(source_cluster, f"{name}_retired_{stamp}")
     for suffix in ("", f"_rolledback_{stamp}"):
-        run_sql(target_cluster, "postgres", f'DROP DATABASE IF EXISTS "{TARGET_DB}{suffix}"')
+        drop_database(target_cluster, f"{TARGET_DB}{suffix}")
 
 
 def test_consolidate_cut_over_decommission_and_roll_back(lifecycle, source_cluster, target_cluster):

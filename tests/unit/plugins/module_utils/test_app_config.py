@@ -26,7 +26,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.config
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.config_json import edit_json, parse_json
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.config_store import (
-    RestoreError,
+    ConfigStoreError,
     backup_name,
     restore_action,
 )
@@ -488,7 +488,7 @@ def test_restore_action(current, mode, saved, action):
     (None, "the saved original srv_app_.env.0123 of /srv/app/.env is missing"),
 ])
 def test_restore_refuses_a_damaged_original(saved, message):
-    with pytest.raises(RestoreError, match=message):
+    with pytest.raises(ConfigStoreError, match=message):
         restore_action("/srv/app/.env", ENTRY, "bb", "0640", saved)
 
 

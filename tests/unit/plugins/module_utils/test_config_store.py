@@ -12,7 +12,7 @@ import pytest
 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.config_store import (
     ConfigStore,
-    RestoreError,
+    ConfigStoreError,
     backup_name,
     sha256_hex,
 )
@@ -78,7 +78,7 @@ def test_a_damaged_index_is_refused_by_name(tmp_path, content, message):
     os.makedirs(store.directory, 0o700)
     with open(store.index_path, "w") as handle:
         handle.write(content)
-    with pytest.raises(RestoreError, match=message) as caught:
+    with pytest.raises(ConfigStoreError, match=message) as caught:
         store.entry(APP_FILE)
     assert store.index_path in str(caught.value)
     assert isinstance(caught.value, ConsolidationError)
@@ -89,7 +89,7 @@ def test_a_symlinked_store_is_refused(tmp_path):
     elsewhere.mkdir()
     (tmp_path / "set").mkdir()
     (tmp_path / "set" / "config").symlink_to(elsewhere)
-    with pytest.raises(RestoreError, match="is not a directory \\(a symlink\\?\\)"):
+    with pytest.raises(ConfigStoreError, match="is not a directory \\(a symlink\\?\\)"):
         save(ConfigStore(str(tmp_path / "set")))
     assert list(elsewhere.iterdir()) == []
 
