@@ -12,6 +12,7 @@ import textwrap
 import psycopg2
 import pytest
 from conftest import drop_database, endpoint
+from conftest import run_sql as execute
 from constants import HOSTILE
 from devkit import legacy, migrator
 from psycopg2 import sql
@@ -40,16 +41,6 @@ def connect(info, dbname):
     conn = psycopg2.connect(**info.connect_kwargs(dbname))
     conn.autocommit = True
     return conn
-
-
-def execute(info, dbname, statement, params=None):
-    conn = connect(info, dbname)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(statement, params)
-            return cur.fetchall() if cur.description else None
-    finally:
-        conn.close()
 
 
 def recreate(info, dbname, template=None):
