@@ -66,10 +66,15 @@ def utc_now():
     return datetime.datetime.now(datetime.timezone.utc)
 
 
-def utc_timestamp(moment=None):
-    """``2026-11-20T08:15:00.123456Z``: the one timestamp format of records, reports and manifests."""
+def utc_timestamp(moment=None, whole_seconds=False):
+    """``2026-11-20T08:15:00.123456Z``: the one timestamp format of records, reports and manifests.
+
+    ``whole_seconds`` drops the microseconds (``2026-11-20T08:15:00Z``), as the verification report has
+    always written its ``generated_at``; :func:`parse_utc` reads both.
+    """
     moment = moment or utc_now()
-    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ" if whole_seconds
+                                                             else "%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def utc_day(moment):

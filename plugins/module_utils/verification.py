@@ -21,7 +21,11 @@ import time
 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils import rowdiff, table_stats, verify_report
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import ConnectionFailure, psycopg2
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import address, qualified, utc_now
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import (
+    address,
+    qualified,
+    utc_timestamp,
+)
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.errors import ConsolidationError
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.module import missing_server
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import PlanError, build_plan
@@ -32,10 +36,6 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfil
     run_id_problem,
     write_private_file,
 )
-
-# The report's generated_at keeps whole seconds (display.utc_timestamp has microseconds): that is the
-# documented format, the one of every report already on disk, and display.parse_utc reads both.
-GENERATED_AT_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 class VerificationAborted(ConsolidationError):
@@ -124,7 +124,7 @@ class Verification(object):
         summary = rowdiff.summarize(rows, sequences)
         report = verify_report.build_report(dict(
             run_id=params["run_id"], backup_set=params["backup_set"], target_database=params["target_database"],
-            generated_at=utc_now().strftime(GENERATED_AT_FORMAT), checksum=params["checksum"],
+            generated_at=utc_timestamp(whole_seconds=True), checksum=params["checksum"],
             check_sequences=params["check_sequences"], servers=servers), rows, sequences, summary)
         returned_report, changed = self.publish(report)
         table_text = verify_report.render_text(rows, sequences, summary, params["checksum"])

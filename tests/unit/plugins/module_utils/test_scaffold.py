@@ -160,6 +160,7 @@ def test_timestamps_round_trip_in_utc():
     assert display.parse_utc("2026-11-20T08:15:00Z") == moment.replace(microsecond=0)
     assert display.parse_utc("yesterday") is None
     assert display.utc_day(moment) == "20261120"
+    assert display.utc_timestamp(moment, whole_seconds=True) == "2026-11-20T08:15:00Z"
 
 
 def test_a_text_table_aligns_numbers_right_and_cuts_trailing_blanks():
