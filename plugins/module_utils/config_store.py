@@ -71,7 +71,7 @@ def restore_action(path, entry, current_sha256, current_mode, backup_sha256):
         raise ConfigStoreError("the saved original %s of %s is missing" % (entry["name"], path))
     if backup_sha256 != entry["sha256"]:
         raise ConfigStoreError("the saved original %s of %s does not match the sha256 recorded when it was saved "
-                           "(damaged or tampered with); refusing to restore it" % (entry["name"], path))
+                               "(damaged or tampered with); refusing to restore it" % (entry["name"], path))
     return "restore"
 
 
@@ -125,10 +125,10 @@ class ConfigStore(object):
         info = os.lstat(self.directory)
         if not stat.S_ISDIR(info.st_mode):
             raise ConfigStoreError("%s is not a directory (a symlink?): refusing to keep originals there"
-                               % self.directory)
+                                   % self.directory)
         if info.st_uid != os.geteuid():
             raise ConfigStoreError("%s belongs to uid %d, not to this user: refusing to keep originals there"
-                               % (self.directory, info.st_uid))
+                                   % (self.directory, info.st_uid))
         if stat.S_IMODE(info.st_mode) != 0o700:
             os.chmod(self.directory, 0o700)
 
