@@ -486,6 +486,21 @@ def test_the_role_prints_the_table_and_fails_the_play_on_mismatch(target_cluster
     assert str(tmp_path / "run-7" / "verification.md") in failed.stdout
 
 
+def test_with_the_role_defaults_an_update_that_keeps_every_count_fails_the_play(target_cluster, consolidated,
+                                                                                tmp_path, verify_role):
+    """Writes made during the window may be updates: counts alone would say PASSED, so checksums are on by default."""
+    plan = {"run_id": "run-8", "run_dir": str(tmp_path / "run-8"), "target_database": TARGET, "modules": MODULES,
+            "exclude_tables": ["__EFMigrationsHistory"], "backup_set_id": "run-8", "mode": "existing"}
+    execute(target_cluster, TARGET, 'UPDATE product."Products" SET "Name" = "Name" || \'!\''
+                                    ' WHERE "Id" = (SELECT "Id" FROM product."Products" ORDER BY 1 LIMIT 1)')
+    failed = verify_role({"verify_plan": plan})
+    assert failed.rc != 0, failed.stdout
+    report = json.loads((tmp_path / "run-8" / "verification.json").read_text())
+    assert report["checksum"] is True and report["passed"] is False
+    row = next(row for row in report["tables"] if row["target_table"] == "Products")
+    assert row["state"] == "mismatch" and row["source_rows"] == row["target_rows"]
+
+
 def test_the_role_checks_a_fresh_deployment_and_tolerates_check_mode(consolidated, tmp_path, verify_role):
     fresh = {"run_id": "fresh-1", "run_dir": str(tmp_path / "fresh-1"), "target_database": TARGET, "mode": "fresh",
              "modules": MODULES + [{"name": "Ghost", "source_database": "ClassifiedAds_Ghost", "schema": "ghost"}]}
