@@ -109,18 +109,20 @@ def run_module(tmp_path_factory):
 def consolidation_vars(source_info, target_info, root, target_database, prefix):
     """consolidate.yml's variables for two embedded clusters: the shipped ClassifiedAds mapping (overrides
     included) on legacy databases named ``<prefix>_<Module>``, runs and backups under ``root``, the stand-in
-    migrator."""
+    migrator. ``target_database`` None leaves the consolidated database to each run's own variables."""
     defaults = yaml.safe_load((Path(REPO) / "roles" / "consolidation" / "defaults" / "main.yml").read_text())
     modules = json.loads(json.dumps(defaults["consolidation_modules"]).replace('"ClassifiedAds_', f'"{prefix}_'))
-    return {
+    variables = {
         "consolidation_source": endpoint(source_info),
         "consolidation_target": endpoint(target_info),
-        "consolidation_target_database": target_database,
         "consolidation_modules": modules,
         "consolidation_run_root": str(Path(root) / "runs"),
         "consolidation_backup_root": str(Path(root) / "backups"),
         "migrator_command": [sys.executable, str(Path(REPO) / "tools" / "bin" / "classifiedads-migrator")],
     }
+    if target_database is not None:
+        variables["consolidation_target_database"] = target_database
+    return variables
 
 
 LOCAL_INVENTORY = os.path.join(REPO, "inventories", "local")

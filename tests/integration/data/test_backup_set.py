@@ -328,7 +328,7 @@ def test_missing_database_is_named(run_module, source_cluster, legacy_databases,
     assert result["failed"] and "classifiedads_product do not exist" in result["msg"]
 
 
-def test_password_never_leaves_the_role(source_cluster, legacy_databases, tmp_path):
+def test_password_never_leaves_the_role(source_cluster, legacy_databases, tmp_path, run_playbook):
     """The backup role through ansible-playbook -vvv with a password login: the password is in no output, no
     argv, no file of the set; the role reports the set and publishes it with set_stats."""
     password = "pw-" + secrets.token_urlsafe(18)
@@ -366,16 +366,12 @@ def test_password_never_leaves_the_role(source_cluster, legacy_databases, tmp_pa
                ANSIBLE_INVENTORY_UNPARSED_WARNING="false")
     for key in ("PGPASSFILE", "PGPASSWORD"):
         env.pop(key, None)
-    ansible_playbook = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
     try:
-        run = subprocess.run([ansible_playbook, "-vvv", "-i", "localhost,", str(playbook)], env=env,
-                             capture_output=True, text=True, check=False, cwd=str(tmp_path))
-        again = subprocess.run([ansible_playbook, "-i", "localhost,", str(playbook)], env=env,
-                               capture_output=True, text=True, check=False, cwd=str(tmp_path))
+        run = run_playbook(playbook, "-vvv", inventory="localhost,", env=env, cwd=tmp_path)
+        again = run_playbook(playbook, inventory="localhost,", env=env, cwd=tmp_path, expect_rc=None)
     finally:
         execute(source_cluster, sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(login)))
-    output = run.stdout + run.stderr
-    assert run.returncode == 0, output[-4000:]
+    output = run.output
     assert password not in output and password not in again.stdout + again.stderr
     assert "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER" in output and "--snapshot=" in output
     manifest_path = str(root / "pw-run" / "manifest.json")

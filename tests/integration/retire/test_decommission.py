@@ -14,17 +14,13 @@ import os
 import re
 import shutil
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import psycopg2
 import pytest
-import yaml
-from conftest import REPO, endpoint
+from conftest import consolidation_vars, drop_database, endpoint
 from conftest import run_sql as query
 from devkit import legacy
-from psycopg2 import sql
 
 pytestmark = pytest.mark.integration
 
@@ -62,20 +58,12 @@ DECOMMISSION_PLAYBOOK = """
 class Workspace:
     """A run root, a backup root and the variables of consolidate.yml for one legacy prefix."""
 
-    def __init__(self, root: Path, source, target, prefix: str):
+    def __init__(self, root: Path, source, target, prefix: str, run_playbook):
         self.root, self.source, self.target, self.prefix = root, source, target, prefix
+        self.run_playbook = run_playbook
         self.databases = [f"{prefix}_{name}" for name in NAMES]
-        defaults = yaml.safe_load((Path(REPO) / "roles" / "consolidation" / "defaults" / "main.yml").read_text())
-        modules = json.loads(json.dumps(defaults["consolidation_modules"]).replace('"ClassifiedAds_', f'"{prefix}_'))
-        assert [module["source_database"] for module in modules] == self.databases
-        self.vars = {
-            "consolidation_source": endpoint(source),
-            "consolidation_target": endpoint(target),
-            "consolidation_modules": modules,
-            "consolidation_run_root": str(root / "runs"),
-            "consolidation_backup_root": str(root / "backups"),
-            "migrator_command": [sys.executable, str(Path(REPO) / "tools" / "bin" / "classifiedads-migrator")],
-        }
+        self.vars = consolidation_vars(source, target, root, None, prefix)  # each run names its database
+        assert [module["source_database"] for module in self.vars["consolidation_modules"]] == self.databases
         (root / "decommission.yml").write_text(DECOMMISSION_PLAYBOOK)
 
     def run_dir(self, run_id: str) -> Path:
@@ -86,19 +74,8 @@ class Workspace:
 
     def playbook(self, playbook: str, *args: str, expect_rc: int = 0, **extra) -> tuple[str, int]:
         """Run a playbook with this workspace's variables (and ``extra``); (output, changed tasks)."""
-        vars_file = self.root / "vars.json"
-        vars_file.write_text(json.dumps(dict(self.vars, **extra)))
-        vars_file.chmod(0o600)
-        env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_CONFIG=str(Path(REPO) / "ansible.cfg"))
-        env.setdefault("ANSIBLE_COLLECTIONS_PATH", str(Path(REPO) / ".ansible" / "collections"))
-        argv = [str(Path(sys.executable).parent / "ansible-playbook"), playbook,
-                "-i", str(Path(REPO) / "inventories" / "local"), "-e", f"@{vars_file}", *args]
-        completed = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=REPO, check=False)
-        output = completed.stdout + completed.stderr
-        assert completed.returncode == expect_rc, output[-8000:]
-        recap = re.search(r"localhost\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", output)
-        assert recap, output[-3000:]
-        return output, int(recap.group(2))
+        done = self.run_playbook(playbook, *args, variables=dict(self.vars, **extra), expect_rc=expect_rc)
+        return done.output, done.changed
 
     def consolidate(self, run_id: str, target_database: str) -> None:
         self.playbook("classifiedads.consolidation.consolidate", consolidation_run_id=run_id,
@@ -140,15 +117,15 @@ def failed_guards(result: dict) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory, source_cluster, target_cluster):
+def workspace(tmp_path_factory, source_cluster, target_cluster, run_playbook):
     root = tmp_path_factory.mktemp("decommission")
     legacy.create(source_cluster, 0.01, prefix=PREFIX, out=lambda line: None)
-    space = Workspace(root, source_cluster, target_cluster, PREFIX)
+    space = Workspace(root, source_cluster, target_cluster, PREFIX, run_playbook)
     space.consolidate(RUN, TARGET_DB)
     yield space
     for name in [*space.catalog(), TARGET_DB]:
         info = target_cluster if name == TARGET_DB else source_cluster
-        query(info, "postgres", sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        drop_database(info, name)
 
 
 @pytest.fixture(scope="module")
@@ -270,6 +247,16 @@ def test_role_refusal_names_the_guard(workspace):
                                               decommission_confirm=workspace.databases[:5] + ["Retire_Configuraton"])
     assert "decommission refused by guard confirmation" in output
     assert workspace.catalog() == before
+
+
+def test_an_empty_confirmation_means_not_now(workspace):
+    """A blank AWX survey field sends an empty string: the step says it was not asked for and changes nothing."""
+    before = (workspace.catalog(), files_under(workspace.root / "runs", workspace.root / "backups"))
+    for empty in ("", []):
+        output, changed = workspace.decommission(RUN, decommission_confirm=empty)
+        assert "Step 8 not requested: decommission_confirm is empty" in output and changed == 0
+        assert "decommission refused" not in output
+    assert (workspace.catalog(), files_under(workspace.root / "runs", workspace.root / "backups")) == before
 
 
 # -- drop, rename, idempotence ------------------------------------------------------------------

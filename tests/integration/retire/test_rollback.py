@@ -15,7 +15,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from conftest import endpoint
+from conftest import drop_database, endpoint
 from conftest import run_sql as query
 from constants import HOSTILE
 from devkit import legacy
@@ -30,16 +30,16 @@ DROP_RUN, DROP_TARGET = "rollback-drop", "Rollback_Consolidated_2"
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory, source_cluster, target_cluster):
+def workspace(tmp_path_factory, source_cluster, target_cluster, run_playbook):
     root = tmp_path_factory.mktemp("rollback")
     legacy.create(source_cluster, 0.01, prefix=PREFIX, out=lambda line: None)
-    space = Workspace(root, source_cluster, target_cluster, PREFIX)
+    space = Workspace(root, source_cluster, target_cluster, PREFIX, run_playbook)
     space.before = legacy.digests(source_cluster, prefix=PREFIX)
     yield space
     for name in space.catalog():
-        query(source_cluster, "postgres", sql_drop(name))
+        drop_database(source_cluster, name)
     for (name,) in query(target_cluster, "postgres", "SELECT datname FROM pg_database WHERE datname LIKE 'Rollback%'"):
-        query(target_cluster, "postgres", sql_drop(name))
+        drop_database(target_cluster, name)
 
 
 @pytest.fixture(scope="module")
@@ -171,13 +171,9 @@ def test_second_rollback_after_a_restore_changes_nothing(dropped):
 CONTENT = 'SELECT count(*), md5(string_agg(note, \'\' ORDER BY id)) FROM "x y"'
 
 
-def sql_drop(name):
-    return sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-
-
 def hostile_run(run_module, source_cluster, root):
     """A run of one legacy database with a hostile name: its plan, a passing report, both archives."""
-    query(source_cluster, "postgres", sql_drop(HOSTILE))
+    drop_database(source_cluster, HOSTILE)
     query(source_cluster, "postgres", sql.SQL("CREATE DATABASE {}").format(sql.Identifier(HOSTILE)))
     query(source_cluster, HOSTILE, """CREATE TABLE "x y" (id serial PRIMARY KEY, note text);
                                       INSERT INTO "x y" (note) SELECT md5(i::text) FROM generate_series(1, 40) i""")
@@ -220,7 +216,7 @@ def test_a_hostile_database_name_is_retired_and_brought_back(run_module, source_
         assert query(source_cluster, HOSTILE, CONTENT) == before
 
         # Lost without a trace (no decommission record): restored from the final archive.
-        query(source_cluster, "postgres", sql_drop(HOSTILE))
+        drop_database(source_cluster, HOSTILE)
         (Path(args["run_dir"]) / "decommission.json").unlink()
         (Path(args["run_dir"]) / "rollback.json").unlink()
         restored = run_module("database_restore", args)
@@ -234,4 +230,4 @@ def test_a_hostile_database_name_is_retired_and_brought_back(run_module, source_
         leftovers = query(source_cluster, "postgres", "SELECT datname FROM pg_database WHERE starts_with(datname, %s)",
                           (HOSTILE,))
         for (name,) in leftovers:
-            query(source_cluster, "postgres", sql_drop(name))
+            drop_database(source_cluster, name)
