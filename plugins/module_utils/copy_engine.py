@@ -62,6 +62,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.copy_s
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import qualified, quote_ident
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.journal import QueryJournal
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import append_private
 
 DEADLOCK_RETRIES = 3
 
@@ -171,8 +172,7 @@ class CopyEngine(object):
         with self._lock:
             self.progress.append(line)
             if self.progress_log and not self.check_mode:
-                with open(self.progress_log, "a") as handle:
-                    handle.write(line + "\n")
+                append_private(self.progress_log, line + "\n")
 
     def _note_deferred(self, entry):
         public = ("kind", "target_schema", "target_table", "name", "definition", "action")
@@ -196,7 +196,7 @@ class CopyEngine(object):
                 self._plan_check_mode()
             else:
                 if self.progress_log:
-                    open(self.progress_log, "a").close()  # an unwritable log must fail before anything changes
+                    append_private(self.progress_log, "")  # an unwritable log must fail before anything changes
                 if self.state.ensure_tables(self._control):
                     self.changed = True
                 self._defer_foreign_keys()

@@ -94,6 +94,16 @@ def write_private_file(path, text):
     os.replace(tmp, path)
 
 
+def append_private(path, text):
+    """Append ``text`` to ``path``, created (or left by an older run) readable by its owner only (0600)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, text.encode("utf-8"))
+    finally:
+        os.close(fd)
+
+
 def write_private_json(path, data):
     write_private_file(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 

@@ -12,6 +12,7 @@ import json
 import os
 import secrets
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -609,6 +610,7 @@ def test_role_prints_progress_and_writes_the_log(source_cluster, target_cluster,
         assert 'product.\\"Products\\": ' in runs[1].stdout and "changed=1" in runs[1].stdout
         assert "nothing left to copy" in runs[2].stdout and "changed=0" in runs[2].stdout
         lines = (run_dir / "data_copy.log").read_text().splitlines()
+        assert stat.S_IMODE((run_dir / "data_copy.log").stat().st_mode) == 0o600  # like the rest of the run directory
         assert len([line for line in lines if not line.startswith(("total: ", "restored "))]) == 28
         assert lines[-1].startswith("total: ")
         assert_copied(source_cluster, target_cluster, target_db)

@@ -192,6 +192,18 @@ def test_private_json_is_0600_and_missing_files_read_as_none(tmp_path):
         runfiles.read_json(str(tmp_path / "bad.json"))
 
 
+def test_an_appended_log_is_private_even_when_an_older_run_left_it_readable(tmp_path):
+    path = tmp_path / runfiles.DATA_COPY_LOG
+    path.write_text("first\n")
+    path.chmod(0o644)
+    runfiles.append_private(str(path), "second\n")
+    assert path.read_text() == "first\nsecond\n"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    new = tmp_path / "new.log"
+    runfiles.append_private(str(new), "")
+    assert stat.S_IMODE(new.stat().st_mode) == 0o600
+
+
 def test_run_files_are_all_inside_the_run_directory():
     files = runfiles.run_files("/runs/r1")
     assert files["plan"] == "/runs/r1/plan.json"
