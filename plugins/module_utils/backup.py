@@ -94,6 +94,25 @@ def free_bytes(path):
     return vfs.f_bavail * vfs.f_frsize
 
 
+def backup_root_problem(backup_root):
+    """Why no backup set can be written under ``backup_root``, or None.
+
+    The root, or the nearest part of it that exists, must be a directory this
+    user may create entries in: found before anything is written, the run
+    directory included.
+    """
+    probe = os.path.abspath(backup_root)
+    while not os.path.lexists(probe):
+        probe = os.path.dirname(probe)
+    where = "backup_root %s" % backup_root if probe == os.path.abspath(backup_root) else (
+        "backup_root %s cannot be created: %s" % (backup_root, probe))
+    if not os.path.isdir(probe):
+        return "%s is not a directory" % where
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return "%s is not writable by uid %d" % (where, os.geteuid())
+    return None
+
+
 def prepare_set_dir(set_dir):
     """Create the set directory (and the root) 0700; tighten an existing set directory. Returns changed."""
     changed = False
@@ -325,6 +344,9 @@ def run_backup(params, journal):
     if duplicates:
         raise BackupError("database(s) %s are listed more than once" % ", ".join(duplicates))
     backup_root = os.path.abspath(params["backup_root"])
+    problem = backup_root_problem(backup_root)
+    if problem:
+        raise BackupError(problem)
     set_dir = os.path.join(backup_root, set_id)
     factor = params.get("space_factor") or DEFAULT_SPACE_FACTOR
 

@@ -147,6 +147,16 @@ def test_legacy_history_rows_stay_out_of_the_module_schemas(consolidated, target
     assert stray == []
 
 
+def test_an_unusable_backup_root_fails_before_the_run_directory_is_written(legacy_e2e, tmp_path, source_cluster,
+                                                                           target_cluster, run_playbook):
+    (tmp_path / "mnt").write_text("the backup volume is not mounted")
+    variables = consolidation_vars(source_cluster, target_cluster, tmp_path, "Unusable_Consolidated", PREFIX)
+    variables["consolidation_backup_root"] = str(tmp_path / "mnt" / "backups")
+    done = run_playbook("classifiedads.consolidation.consolidate", variables=variables, expect_rc=2)
+    assert f"cannot be created: {tmp_path / 'mnt'} is not a directory" in done.output
+    assert not (tmp_path / "runs").exists()
+
+
 @pytest.fixture(scope="module")
 def fresh_workspace(tmp_path_factory, source_cluster, target_cluster):
     """No legacy database exists: the plan's fresh-deployment path."""
