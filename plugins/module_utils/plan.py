@@ -231,7 +231,7 @@ def target_schemas(modules):
 
 
 def run_plan(run_id, resumed, run_root, backup_root, mode, target_database, modules, exclude_tables, source, target,
-             source_facts, target_facts):
+             source_facts, target_facts, mode_reason=None):
     """Pure: the plan a run publishes (``plan.json``, ``consolidation_plan``), the handle of every later step.
 
     ``source``/``target`` are the connections (only host, port and user are kept);
@@ -249,6 +249,7 @@ def run_plan(run_id, resumed, run_root, backup_root, mode, target_database, modu
         "backup_files": backup_files(backup_dir),
         "backup_root": backup_root,
         "mode": mode,
+        "mode_reason": mode_reason,
         "target_database": target_database,
         "modules": modules,
         "schemas": target_schemas(modules),

@@ -145,6 +145,22 @@ def decide_mode(requested, plan_modules, source_facts):
     return "existing" if source_facts["databases"] else "fresh"
 
 
+def mode_reason(requested, mode, plan_modules, server):
+    """Why the run takes the path it takes, for the plan and the operator; names what auto did not find.
+
+    A mistyped database name (or prefix) in the mapping looks exactly like a fresh
+    deployment to ``auto``: the reason lists every legacy database looked for and
+    the server, so that nobody mistakes one for the other.
+    """
+    if requested != "auto":
+        return "consolidation_mode is %s" % requested
+    if mode == "existing":
+        return "auto: legacy databases found on %s" % server
+    return ("auto: none of the legacy databases %s exists on %s, so this is a fresh deployment (nothing is copied); "
+            "if they should exist, check the names in consolidation_modules and the source server"
+            % (", ".join(module["source_database"] for module in plan_modules), server))
+
+
 def new_run_id(now=None):
     now = now or datetime.datetime.now(datetime.timezone.utc)
     return now.strftime("%Y%m%dT%H%M%SZ")

@@ -108,6 +108,11 @@ plan:
     mode:
       description: C(existing) or C(fresh).
       type: str
+    mode_reason:
+      description:
+        - Why the run takes that path. With O(mode=auto) and no legacy database found it names every database looked
+          for and the server (a mistyped name looks exactly like a fresh deployment); the module also warns then.
+      type: str
     target_database:
       description: Consolidated database.
       type: str
@@ -136,6 +141,7 @@ plan:
 
 import os
 
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import address
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.module import (
     ConsolidationModule,
     argument_spec,
@@ -149,6 +155,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.prefli
     decide_mode,
     inspect_source,
     inspect_target,
+    mode_reason,
     open_run,
     resolve_run_id,
     server_problems,
@@ -179,13 +186,17 @@ def main():
         target_facts = inspect_target(params["target"], params["target_database"], target_schemas(modules))
 
     mode = decide_mode(params["mode"], modules, source_facts)
+    reason = mode_reason(params["mode"], mode, modules, address(params["source"]))
+    if params["mode"] == "auto" and mode == "fresh":
+        module.warn(reason)
     problems = server_problems(modules, mode, source_facts, target_facts)
     if problems:
         module.fail(problems, message="preflight found %d problem(s): %s" % (len(problems), "; ".join(problems)))
 
     run_id, resumed = resolve_run_id(params["run_id"], params["run_root"], params["target_database"])
     plan = run_plan(run_id, resumed, params["run_root"], params["backup_root"], mode, params["target_database"],
-                    modules, params["exclude_tables"], params["source"], params["target"], source_facts, target_facts)
+                    modules, params["exclude_tables"], params["source"], params["target"], source_facts, target_facts,
+                    reason)
     changed = not os.path.isdir(plan["run_dir"])
     if changed and not module.check_mode:
         with module.failures():

@@ -179,6 +179,8 @@ def test_fresh_deployment_creates_schemas_and_tables_then_changes_nothing(fresh_
                                                                           consolidate):
     output, changed = consolidate(fresh_workspace)
     assert changed > 0 and "(fresh)" in output
+    # auto took the fresh path: it names every database it looked for, as a mistyped name would look the same
+    assert "none of the legacy databases Fresh_Product, Fresh_Identity, Fresh_Storage" in output
     assert not (fresh_workspace["root"] / "backups").exists()
     tables = set(query(target_cluster, "Fresh_Consolidated",
                        "SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n "

@@ -7,6 +7,7 @@ import os
 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.preflight import (
     decide_mode,
+    mode_reason,
     resolve_run_id,
     server_problems,
 )
@@ -71,3 +72,14 @@ def test_run_id_is_reused_only_for_the_same_target(tmp_path):
     assert resolve_run_id("explicit", run_root, "ClassifiedAds") == ("explicit", False)
     assert oct((tmp_path / "r1" / "plan.json").stat().st_mode & 0o777) == "0o600"
     assert json.loads((tmp_path / "r1" / "plan.json").read_text()) == {"target_database": "ClassifiedAds"}
+
+
+def test_auto_taking_the_fresh_path_names_every_database_it_looked_for_and_the_server():
+    reason = mode_reason("auto", "fresh", MODULES, "db1:5432")
+    assert "none of the legacy databases ClassifiedAds_Product, ClassifiedAds_Identity exists on db1:5432" in reason
+    assert "fresh deployment" in reason and "check the names in consolidation_modules" in reason
+
+
+def test_an_explicit_mode_or_found_databases_say_so():
+    assert mode_reason("fresh", "fresh", MODULES, "db1:5432") == "consolidation_mode is fresh"
+    assert mode_reason("auto", "existing", MODULES, "db1:5432") == "auto: legacy databases found on db1:5432"
