@@ -64,6 +64,15 @@ def endpoint_spec(required=True):
     return dict(type="dict", required=required, options=endpoint_options())
 
 
+class Endpoint(dict):
+    """A ``source`` or ``target`` connection dictionary that knows which of the two it is, for messages."""
+
+    # Constructible without arguments: Ansible rebuilds mappings as type(value)() when it masks secrets.
+    def __init__(self, side=None, options=()):
+        super(Endpoint, self).__init__(options)
+        self.side = side
+
+
 class ConnectionFailure(ConsolidationError):
     """A server could not be reached or refused us; the message carries no secret."""
 
@@ -87,7 +96,8 @@ def connect_params(endpoint, dbname):
 def connect(endpoint, dbname, autocommit=False):
     """Open a psycopg2 connection to ``dbname`` on ``endpoint``.
 
-    Raises ConnectionFailure with the server's reason, scrubbed of the password.
+    Raises ConnectionFailure with the server's reason, scrubbed of the password, naming the side
+    (source or target) when ``endpoint`` is an :class:`Endpoint`.
     """
     try:
         conn = psycopg2.connect(**connect_params(endpoint, dbname))
@@ -95,7 +105,9 @@ def connect(endpoint, dbname, autocommit=False):
         reason = str(exc).strip()
         if endpoint.get("password"):
             reason = reason.replace(endpoint["password"], "********")
-        raise ConnectionFailure("cannot connect to %s: %s" % (describe(endpoint, dbname), reason)) from None
+        side = getattr(endpoint, "side", None)
+        where = ("the %s server %s" % (side, describe(endpoint, dbname))) if side else describe(endpoint, dbname)
+        raise ConnectionFailure("cannot connect to %s: %s" % (where, reason)) from None
     conn.autocommit = autocommit
     return conn
 

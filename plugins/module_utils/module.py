@@ -22,6 +22,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import (
     PSYCOPG2_IMPORT_ERROR,
+    Endpoint,
     endpoint_spec,
     program_runner,
     psycopg2,
@@ -83,6 +84,10 @@ class ConsolidationModule(AnsibleModule):
         super(ConsolidationModule, self).__init__(argument_spec=argument_spec, **kwargs)
         if needs and PSYCOPG2_IMPORT_ERROR:
             self.fail_json(msg=missing_required_lib("psycopg2"), exception=PSYCOPG2_IMPORT_ERROR)
+        for side in SERVERS:
+            if self.params.get(side):
+                # Connection failures then name the side that failed.
+                self.params[side] = Endpoint(side, self.params[side])
         problems = [missing_server(side) for side in needs if not self.params.get(side)]
         if problems:
             self.fail_json(msg="; ".join(problems), problems=problems)

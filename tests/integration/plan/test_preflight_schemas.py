@@ -77,7 +77,10 @@ def test_preflight_refuses_same_database_and_unreachable_server(run_module, sour
     unreachable = dict(endpoint(source_cluster), port=1, connect_timeout=2)
     result = run_module("preflight", dict(preflight_args(source_cluster, source_cluster, legacy_pair, tmp_path),
                                           source=unreachable))
-    assert result["failed"] and "cannot connect to postgres@127.0.0.1:1/postgres" in result["msg"]
+    assert result["failed"] and "cannot connect to the source server postgres@127.0.0.1:1/postgres" in result["msg"]
+    result = run_module("preflight", dict(preflight_args(source_cluster, source_cluster, legacy_pair, tmp_path),
+                                          target=unreachable))
+    assert result["failed"] and "cannot connect to the target server postgres@127.0.0.1:1/postgres" in result["msg"]
 
 
 def test_preflight_detects_a_fresh_deployment(run_module, source_cluster, target_cluster, tmp_path):

@@ -41,6 +41,18 @@ def test_error_problems_translates_domain_postgres_and_file_errors_and_nothing_e
     assert module.error_problems(KeyError("bug")) is None
 
 
+def test_a_connection_failure_names_the_side_that_failed():
+    from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import Endpoint, connect
+
+    endpoint = Endpoint("target", {"host": "127.0.0.1", "port": 1, "user": "ops", "password": "s3cret",
+                                   "sslmode": "disable", "connect_timeout": 2})
+    with pytest.raises(ConnectionFailure) as caught:
+        connect(endpoint, "ClassifiedAds")
+    assert str(caught.value).startswith("cannot connect to the target server ops@127.0.0.1:1/ClassifiedAds: ")
+    assert "s3cret" not in str(caught.value)
+    assert dict(endpoint)["host"] == "127.0.0.1"  # still the plain dictionary every caller reads
+
+
 def test_a_missing_server_is_named_with_its_role_and_the_way_to_set_it():
     message = module.missing_server("target")
     assert message.startswith("target is required (the server that holds the consolidated database)")
