@@ -61,6 +61,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.copy_s
     pipe_pump,
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import qualified, quote_ident
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.errors import postgres_problem
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.journal import QueryJournal
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import append_private
 
@@ -210,7 +211,7 @@ class CopyEngine(object):
                 self._say(copy_plan.format_totals(summary))
             return dict(self.partial_result(), totals=summary)
         except psycopg2.Error as exc:
-            raise CopyFailed(str(exc).strip()) from exc
+            raise CopyFailed(postgres_problem(exc)) from exc
         finally:
             self.close()
 
@@ -302,7 +303,7 @@ class CopyEngine(object):
             if self._abort.is_set() and isinstance(exc, psycopg2.extensions.QueryCanceledError):
                 raise Aborted() from exc
             raise CopyFailed("restoring %s failed (it stays recorded in %s.deferred_ddl and the next run retries): %s"
-                             % (label, quote_ident(self.state.schema), str(exc).strip())) from exc
+                             % (label, quote_ident(self.state.schema), postgres_problem(exc))) from exc
         finally:
             self._track()
         self._note_deferred(dict(record, kind="foreign_key", action="restored"))
@@ -382,7 +383,7 @@ class CopyEngine(object):
             if isinstance(exc, CopyFailed):
                 raise
             raise CopyFailed("copying %s to %s failed: %s"
-                             % (job.source_label, job.target_label, str(exc).strip())) from exc
+                             % (job.source_label, job.target_label, postgres_problem(exc))) from exc
         finally:
             self._track()
         job.rows, job.bytes, job.status = rows, nbytes, "copied"

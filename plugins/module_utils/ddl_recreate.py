@@ -21,6 +21,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.ddl_cl
     plan_module,
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import describe
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.errors import postgres_problem
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import find_collisions
 
 
@@ -98,7 +99,7 @@ class SourceDdl(object):
             for mapping, plan in plans:
                 self._apply(conn or admin, mapping, plan)
         except psycopg2.Error as exc:
-            raise DdlError(["reading the catalogs failed: %s" % str(exc).strip()]) from None
+            raise DdlError(["reading the catalogs failed: %s" % postgres_problem(exc)]) from None
         finally:
             for connection in (conn, admin):
                 if connection is not None:
@@ -121,7 +122,7 @@ class SourceDdl(object):
                 except psycopg2.Error as exc:
                     conn.rollback()
                     raise DdlError(["module %s: %s failed: %s (modules completed before it: %s)" % (
-                        mapping["name"], statement.as_string(conn), str(exc).strip(),
+                        mapping["name"], statement.as_string(conn), postgres_problem(exc),
                         ", ".join(self.done) or "none")]) from None
         conn.commit()
         self.done.append(mapping["name"])

@@ -32,3 +32,29 @@ class ConsolidationError(Exception):
 
 class ProgramError(ConsolidationError):
     """A client program (pg_dump, pg_restore, ...) could not be started at all."""
+
+
+def postgres_problem(exc):
+    """A PostgreSQL error as one line for people, without the contents of any row.
+
+    A constraint violation's DETAIL ("Failing row contains (...)") and a text COPY's
+    CONTEXT (the input line) carry whole rows, personal data included: they are
+    left out. What names the problem stays: the message, other details (such as
+    "Key (id)=(5) already exists"), the hint and the COPY line number.
+    """
+    diag = getattr(exc, "diag", None)
+    primary = getattr(diag, "message_primary", None)
+    if not primary:
+        text = (getattr(exc, "pgerror", None) or str(exc)).strip()
+        return text.splitlines()[0] if text else type(exc).__name__
+    parts = [primary]
+    detail = diag.message_detail
+    if detail and not detail.startswith("Failing row contains"):
+        parts.append(detail)
+    if diag.message_hint:
+        parts.append(diag.message_hint)
+    context = diag.context
+    if context:
+        first = context.strip().splitlines()[0]
+        parts.append(first.split(': "', 1)[0])
+    return "; ".join(parts)

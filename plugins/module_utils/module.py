@@ -27,7 +27,10 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.connec
     program_runner,
     psycopg2,
 )
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.errors import ConsolidationError
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.errors import (
+    ConsolidationError,
+    postgres_problem,
+)
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.journal import QueryJournal
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import mapping_argument_spec
 
@@ -64,7 +67,7 @@ def error_problems(exc):
     if isinstance(exc, ConsolidationError):
         return exc.problems
     if _POSTGRES_ERRORS and isinstance(exc, _POSTGRES_ERRORS):
-        return [(exc.pgerror or str(exc)).strip()]
+        return [postgres_problem(exc)]
     if isinstance(exc, (IOError, OSError)):
         return ["%s: %s" % (exc.filename or "", exc.strerror or exc)]
     return None

@@ -13,7 +13,10 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import connect, psycopg2, sql
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.errors import ConsolidationError
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.errors import (
+    ConsolidationError,
+    postgres_problem,
+)
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import identifier_problem, schema_problem
 
 
@@ -72,7 +75,7 @@ def prepare_target(target, database, schemas, owner, encoding, journal):
         if conn is not None:
             conn.commit()
     except psycopg2.Error as exc:
-        raise SchemaError("preparing %s failed: %s" % (database, str(exc).strip())) from None
+        raise SchemaError("preparing %s failed: %s" % (database, postgres_problem(exc))) from None
     finally:
         for connection in (conn, admin):
             if connection is not None:

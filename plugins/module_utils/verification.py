@@ -26,7 +26,10 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.displa
     qualified,
     utc_timestamp,
 )
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.errors import ConsolidationError
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.errors import (
+    ConsolidationError,
+    postgres_problem,
+)
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.module import missing_server
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import PlanError, build_plan
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import (
@@ -262,6 +265,6 @@ class Verification(object):
                     entry["source_sequence"] = qualified(legacy["sequence_schema"], legacy["sequence"])
                     entry["source_next_value"] = self._next_value("source", pair["source_database"], legacy)
             except psycopg2.Error as exc:
-                entry["error"] = (exc.pgerror or str(exc)).strip().splitlines()[0]
+                entry["error"] = postgres_problem(exc)
             results.append(rowdiff.check_sequence(entry))
         return results

@@ -16,6 +16,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.connec
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.errors import (
     ConsolidationError,
     ProgramError,
+    postgres_problem,
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.journal import QueryJournal
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import PlanError
@@ -51,6 +52,24 @@ def test_a_connection_failure_names_the_side_that_failed():
     assert str(caught.value).startswith("cannot connect to the target server ops@127.0.0.1:1/ClassifiedAds: ")
     assert "s3cret" not in str(caught.value)
     assert dict(endpoint)["host"] == "127.0.0.1"  # still the plain dictionary every caller reads
+
+
+class FakeDiag:
+    """psycopg2's Diagnostics fields as the server fills them for a NOT NULL violation during COPY."""
+
+    message_primary = 'null value in column "UserId" of relation "UserClaims" violates not-null constraint'
+    message_detail = "Failing row contains (7, alice@example.com, null)."
+    message_hint = None
+    context = 'COPY UserClaims, line 2: "7\talice@example.com\t\\N"'
+
+
+def test_a_postgres_error_is_one_line_without_the_row():
+    error = psycopg2.errors.NotNullViolation()
+    problem = postgres_problem(type("E", (), {"diag": FakeDiag()})())
+    assert problem == ('null value in column "UserId" of relation "UserClaims" violates not-null constraint; '
+                       "COPY UserClaims, line 2")
+    assert "alice" not in problem
+    assert postgres_problem(error) == "NotNullViolation"  # raised without a server: nothing to show but its kind
 
 
 def test_a_missing_server_is_named_with_its_role_and_the_way_to_set_it():
