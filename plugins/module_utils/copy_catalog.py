@@ -22,6 +22,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils import
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import connect, sql
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import qualified
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import find_collisions
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.sequences import COLUMN_SEQUENCES
 
 # -- catalog queries (names are always bound parameters) ---------------------------------------------
 
@@ -44,20 +45,18 @@ WHERE a.attrelid = ANY(%s) AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attrelid, a.attnum
 """
 
-# Sequences owned by columns of the given tables (serial: deptype 'a'; identity: 'i').
-OWNED_SEQUENCES = """
-SELECT d.refobjid, a.attname, sn.nspname, s.relname, q.seqincrement,
+# Sequences feeding columns of the given tables: serial and identity columns, and defaults calling nextval().
+COLUMN_SEQUENCE_STATE = """
+SELECT u.table_oid, a.attname, sn.nspname, s.relname, q.seqincrement,
        pg_catalog.has_sequence_privilege(s.oid, 'SELECT')
-FROM pg_catalog.pg_depend d
-JOIN pg_catalog.pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+FROM (%s) u
+JOIN pg_catalog.pg_class s ON s.oid = u.sequence_oid AND s.relkind = 'S'
 JOIN pg_catalog.pg_namespace sn ON sn.oid = s.relnamespace
 JOIN pg_catalog.pg_sequence q ON q.seqrelid = s.oid
-JOIN pg_catalog.pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
-WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
-  AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
-  AND d.deptype IN ('a', 'i') AND d.refobjid = ANY(%s)
-ORDER BY d.refobjid, a.attnum
-"""
+JOIN pg_catalog.pg_attribute a ON a.attrelid = u.table_oid AND a.attnum = u.attnum
+WHERE u.table_oid = ANY(%%s)
+ORDER BY u.table_oid, a.attnum
+""" % COLUMN_SEQUENCES
 
 TARGET_TABLES = """
 SELECT n.nspname, c.relname, c.oid, c.relkind, pg_catalog.pg_has_role(c.relowner, 'USAGE')
@@ -192,7 +191,7 @@ class SourceDatabase(object):
         return read_columns(self.conn, oids)
 
     def read_sequences(self, jobs):
-        """Owned sequences of the jobs' tables and their state, read inside the snapshot's transaction.
+        """The sequences feeding the jobs' columns and their state, read inside the snapshot's transaction.
 
         Sequences are not transactional, so the state read is the current one, never older than the
         snapshot: continuing from it cannot hand out a value that the copied rows hold.
@@ -202,7 +201,7 @@ class SourceDatabase(object):
         if not by_oid:
             return problems
         with self.conn.cursor() as cur:
-            cur.execute(OWNED_SEQUENCES, (list(by_oid),))
+            cur.execute(COLUMN_SEQUENCE_STATE, (list(by_oid),))
             for table_oid, column, schema, name, increment, readable in cur.fetchall():
                 job = by_oid[table_oid]
                 if not readable:
@@ -350,7 +349,7 @@ class Survey(object):
                 if job.action is None:
                     refused.append(job.target_label)
             if pending:
-                cur.execute(OWNED_SEQUENCES, ([job.target_oid for job in pending],))
+                cur.execute(COLUMN_SEQUENCE_STATE, ([job.target_oid for job in pending],))
                 by_oid = dict((job.target_oid, job) for job in pending)
                 for table_oid, column, schema, name, increment, _readable in cur.fetchall():
                     by_oid[table_oid].target_sequences[column] = dict(schema=schema, name=name, increment=increment)

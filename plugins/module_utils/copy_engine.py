@@ -64,6 +64,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.displa
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.errors import postgres_problem
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.journal import QueryJournal
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import append_private
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.sequences import forward_setval
 
 DEADLOCK_RETRIES = 3
 
@@ -431,7 +432,16 @@ class CopyEngine(object):
     # -- sequences --------------------------------------------------------------------------------
 
     def _continue_sequences(self, job, cur):
-        """setval every sequence owned by a loaded target column, inside the table's transaction."""
+        """setval every sequence feeding a loaded target column, inside the table's transaction.
+
+        A sequence may feed several tables (a default calling nextval() on a shared sequence): each
+        table's transaction takes an advisory lock on it (in name order, so two tables never wait on
+        each other) and never moves it back behind what another table set.
+        """
+        if not self.check_mode:
+            names = sorted(set(self._sequence_name(cur, target_seq) for target_seq in job.target_sequences.values()))
+            for name in names:
+                cur.execute("SELECT pg_catalog.pg_advisory_xact_lock(%s::regclass::oid::bigint)", (name,))
         for column, target_seq in sorted(job.target_sequences.items()):
             source_seq = job.source_sequences.get(column) or {}
             extreme = setval = None
@@ -443,8 +453,11 @@ class CopyEngine(object):
                 setval = copy_plan.sequence_setval(source_seq.get("last_value"), source_seq.get("is_called"),
                                                    target_seq["increment"], extreme)
                 if setval is not None:
-                    name = sql.SQL("{}.{}").format(sql.Identifier(target_seq["schema"]),
-                                                   sql.Identifier(target_seq["name"])).as_string(cur)
+                    name = self._sequence_name(cur, target_seq)
+                    cur.execute(sql.SQL("SELECT last_value, is_called FROM {}.{}").format(
+                        sql.Identifier(target_seq["schema"]), sql.Identifier(target_seq["name"])))
+                    setval = forward_setval(setval, *cur.fetchone(), increment=target_seq["increment"])
+                if setval is not None:
                     self.journal.change(cur, "SELECT pg_catalog.setval(%s, %s, %s)", (name, setval[0], setval[1]))
             entry = {
                 "source_database": job.source_database,
@@ -461,3 +474,8 @@ class CopyEngine(object):
             }
             with self._lock:
                 self.sequences.append(entry)
+
+    @staticmethod
+    def _sequence_name(cur, target_seq):
+        return sql.SQL("{}.{}").format(sql.Identifier(target_seq["schema"]),
+                                       sql.Identifier(target_seq["name"])).as_string(cur)

@@ -296,11 +296,6 @@ def sequence_checks(pairs, target_sequences, source_sequences):
     return checks
 
 
-def next_value(last_value, is_called, increment):
-    """The value nextval() would return, from a sequence's last_value/is_called."""
-    return last_value + increment if is_called else last_value
-
-
 def check_sequence(entry):
     """Verdict on one sequence-backed target column: the entry with ``state`` and ``reasons``.
 

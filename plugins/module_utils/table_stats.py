@@ -41,6 +41,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.connec
     sql,
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import describe
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.sequences import COLUMN_SEQUENCES
 
 # Every text rendering that depends on a setting, pinned; every session read-only.
 # jit is off: the expressions are trivial, and compiling them only added time (measured).
@@ -169,21 +170,21 @@ def list_columns(conn, journal, schemas):
 
 
 def list_sequences(conn, journal, schemas):
-    """{(schema, table): [{column, sequence_schema, sequence, increment}]} for serial and identity columns."""
+    """{(schema, table): [{column, sequence_schema, sequence, increment}]} for every column fed by a sequence:
+    serial and identity columns, and defaults calling nextval() on any sequence (shared ones included)."""
     with conn.cursor() as cur:
         journal.execute(
             cur, "SELECT tn.nspname::text, t.relname::text, a.attname::text, sn.nspname::text, s.relname::text,"
             " ps.seqincrement"
-            " FROM pg_depend d"
-            " JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'"
+            " FROM (" + COLUMN_SEQUENCES + ") u"
+            " JOIN pg_class s ON s.oid = u.sequence_oid AND s.relkind = 'S'"
             " JOIN pg_sequence ps ON ps.seqrelid = s.oid"
             " JOIN pg_namespace sn ON sn.oid = s.relnamespace"
-            " JOIN pg_class t ON t.oid = d.refobjid"
+            " JOIN pg_class t ON t.oid = u.table_oid"
             " JOIN pg_namespace tn ON tn.oid = t.relnamespace"
-            " JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid"
-            " WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass"
-            " AND d.deptype IN ('a', 'i') AND tn.nspname = ANY(%s)"
-            " ORDER BY 1, 2, 3", (list(schemas),))
+            " JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = u.attnum"
+            " WHERE tn.nspname = ANY(%s)"
+            " ORDER BY 1, 2, 3, 4, 5", (list(schemas),))
         found = {}
         for schema, table, column, sequence_schema, sequence, increment in cur.fetchall():
             found.setdefault((schema, table), []).append(

@@ -39,6 +39,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfil
     run_id_problem,
     write_private_file,
 )
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.sequences import next_value
 
 
 class VerificationAborted(ConsolidationError):
@@ -250,7 +251,7 @@ class Verification(object):
         with pool.session(dbname) as conn:
             last_value, is_called = table_stats.sequence_state(conn, self.journal, sequence["sequence_schema"],
                                                                sequence["sequence"])
-        return rowdiff.next_value(last_value, is_called, sequence["increment"])
+        return next_value(last_value, is_called, sequence["increment"])
 
     def check_sequences(self, pairs, source, target):
         results = []

@@ -431,6 +431,53 @@ def test_hostile_names_reordered_and_generated_columns_copy(run_module, source_c
         drop_database(target_cluster, target_db)
 
 
+SHARED_SEQUENCE_DDL = """
+CREATE SEQUENCE {s}.ticket_seq;
+CREATE TABLE {s}.orders (id bigint PRIMARY KEY DEFAULT nextval('{s}.ticket_seq'), note text);
+CREATE TABLE {s}.refunds (id bigint PRIMARY KEY DEFAULT nextval('{s}.ticket_seq'), note text);
+"""
+
+
+def test_a_sequence_no_column_owns_shared_by_two_tables_ends_past_both(run_module, source_cluster, target_cluster):
+    """Defaults calling nextval() on one sequence that no column owns, the larger table (loaded first) holding an
+    explicit id far ahead of it: the smaller table, loaded last, must not move the sequence back to the legacy
+    state. The verification checks it for both columns and fails once it is set back."""
+    source_db, target_db = "DataCopy_SharedSeq", "DataCopy_SharedSeq_Target"
+    for info, name in ((source_cluster, source_db), (target_cluster, target_db)):
+        drop_database(info, name)
+        query(info, "postgres", sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        query(source_cluster, source_db, SHARED_SEQUENCE_DDL.format(s="public"))
+        query(source_cluster, source_db, "INSERT INTO orders (note) SELECT 'o' || i FROM generate_series(1, 300) i;"
+                                         "INSERT INTO refunds (note) SELECT 'r' || i FROM generate_series(1, 200) i;"
+                                         "INSERT INTO orders (id, note) VALUES (10000, 'imported by hand')")
+        query(target_cluster, target_db, "CREATE SCHEMA shop;" + SHARED_SEQUENCE_DDL.format(s="shop"))
+        modules = [{"name": "Shop", "source_database": source_db, "schema": "shop"}]
+        args = dict(source=endpoint(source_cluster), target=endpoint(target_cluster), target_database=target_db,
+                    run_id="shared-seq", modules=modules, parallel=1)
+        result = run_module("data_copy", args)
+        assert not result["failed"], result.get("msg")
+        assert {(entry["target_table"], entry["target_sequence"]) for entry in result["sequences"]} == {
+            ("orders", "shop.ticket_seq"), ("refunds", "shop.ticket_seq")}
+        insert = "INSERT INTO shop.{} (note) VALUES ('new') RETURNING id"
+        new_ids = [query(target_cluster, target_db, insert.format(table))[0][0] for table in ("orders", "refunds")]
+        assert min(new_ids) > 10000, new_ids
+
+        verify = dict(source=endpoint(source_cluster), target=endpoint(target_cluster), target_database=target_db,
+                      modules=modules, fail_on_mismatch=False)
+        checked = run_module("row_count_diff", verify)
+        states = {(entry["target_table"], entry["column"]): entry["state"] for entry in checked["sequences"]}
+        assert states == {("orders", "id"): "ok", ("refunds", "id"): "ok"}, checked["sequences"]
+        query(target_cluster, target_db, "SELECT setval('shop.ticket_seq', 1)")
+        checked = run_module("row_count_diff", verify)
+        states = {(entry["target_table"], entry["column"]): entry["state"] for entry in checked["sequences"]}
+        assert states == {("orders", "id"): "behind", ("refunds", "id"): "behind"}, checked["sequences"]
+        assert not checked["summary"]["passed"]
+    finally:
+        drop_database(source_cluster, source_db)
+        drop_database(target_cluster, target_db)
+
+
 # -- killed mid-table, then resumed -------------------------------------------------------------------
 
 KILL_PREFIX = "DataCopyKill"

@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 from constants import HOSTILE
 
-from ansible_collections.classifiedads.consolidation.plugins.module_utils import display, rowdiff, verify_report
+from ansible_collections.classifiedads.consolidation.plugins.module_utils import (
+    display,
+    rowdiff,
+    sequences,
+    verify_report,
+)
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import PlanError, build_plan
 
 SERVER = {"host": "db1", "port": 5432}
@@ -231,7 +236,7 @@ def test_expected_tables_and_schemas_present_or_missing():
 @pytest.mark.parametrize("last_value, is_called, increment, expected", [
     (8, True, 1, 9), (1, False, 1, 1), (10, True, 5, 15), (-3, True, -1, -4)])
 def test_next_value(last_value, is_called, increment, expected):
-    assert rowdiff.next_value(last_value, is_called, increment) == expected
+    assert sequences.next_value(last_value, is_called, increment) == expected
 
 
 def sequence(**values):
@@ -423,3 +428,14 @@ def test_a_report_with_the_same_result_is_the_same_whenever_made():
     assert not verify_report.same_result(
         first, verify_report.build_report(meta, rows[:1], [], rowdiff.summarize(rows[:1], [])))
     assert not verify_report.same_result(None, later)
+
+
+@pytest.mark.parametrize("setval, current, increment, expected", [
+    ((100, True), (1, False), 1, (100, True)),     # a fresh sequence moves on
+    ((100, True), (100, True), 1, (100, True)),    # already there: set again, harmlessly
+    ((50, True), (100, True), 1, None),            # another table sharing it went further: never back
+    ((-50, True), (-100, True), -1, None),         # descending: further is lower
+    ((-100, True), (-1, False), -1, (-100, True)),
+])
+def test_a_shared_sequence_is_never_moved_back(setval, current, increment, expected):
+    assert sequences.forward_setval(setval, *current, increment=increment) == expected
