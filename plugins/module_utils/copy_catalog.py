@@ -38,7 +38,8 @@ WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND NOT c.relispartition
 # OID (built-in types, enums, domains over built-ins). FirstNormalObjectId is 16384.
 COLUMNS = """
 SELECT a.attrelid, a.attname, t.typname, pg_catalog.format_type(a.atttypid, a.atttypmod),
-       a.attgenerated <> '', (t.oid < 16384 OR t.typtype = 'e' OR (t.typtype = 'd' AND t.typbasetype < 16384))
+       a.attgenerated <> '', (t.oid < 16384 OR t.typtype = 'e' OR (t.typtype = 'd' AND t.typbasetype < 16384)),
+       a.attnotnull
 FROM pg_catalog.pg_attribute a
 JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
 WHERE a.attrelid = ANY(%s) AND a.attnum > 0 AND NOT a.attisdropped
@@ -131,6 +132,7 @@ class TableJob(object):
         self.target_oid = None
         self.target_relkind = None
         self.match = None
+        self.null_sensitive = []  # copied columns NOT NULL in the target, nullable in the source
         self.action = None
         self.source_sequences = {}  # column -> dict(schema, name, increment, last_value, is_called)
         self.target_sequences = {}  # column -> dict(schema, name, increment)
@@ -215,6 +217,23 @@ class SourceDatabase(object):
                                                     last_value=last_value, is_called=is_called)
         return problems
 
+    def null_problems(self, jobs):
+        """Count, in the snapshot, the NULLs each job's null-sensitive columns hold; one problem per table."""
+        problems = []
+        with self.conn.cursor() as cur:
+            for job in jobs:
+                if not job.null_sensitive:
+                    continue
+                cur.execute(sql.SQL("SELECT {} FROM {}.{}").format(
+                    sql.SQL(", ").join(sql.SQL("count(*) FILTER (WHERE {} IS NULL)").format(sql.Identifier(name))
+                                       for name in job.null_sensitive),
+                    sql.Identifier(job.source_schema), sql.Identifier(job.source_table)))
+                problem = copy_plan.null_problem(job.source_label, job.target_label,
+                                                 dict(zip(job.null_sensitive, cur.fetchone())))
+                if problem:
+                    problems.append(problem)
+        return problems
+
     def count_rows(self, job):
         with self.conn.cursor() as cur:
             cur.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(
@@ -229,8 +248,8 @@ def read_columns(conn, oids):
         return found
     with conn.cursor() as cur:
         cur.execute(COLUMNS, (list(oids),))
-        for relid, name, type_name, type_display, generated, portable in cur.fetchall():
-            found[relid].append(copy_plan.Column(name, type_name, type_display, generated, portable))
+        for relid, name, type_name, type_display, generated, portable, not_null in cur.fetchall():
+            found[relid].append(copy_plan.Column(name, type_name, type_display, generated, portable, not_null))
     return found
 
 
@@ -296,8 +315,9 @@ class Survey(object):
             problems.extend(self._survey_target(control, state))
         if not problems:
             for source in self.sources:
-                problems.extend(source.read_sequences([job for job in self.jobs
-                                                       if job.source is source and job.loads]))
+                loading = [job for job in self.jobs if job.source is source and job.loads]
+                problems.extend(source.null_problems(loading))
+                problems.extend(source.read_sequences(loading))
         if problems:
             raise copy_plan.CopyPlanError(problems)
 
@@ -340,6 +360,8 @@ class Survey(object):
                 try:
                     job.match = copy_plan.match_columns("%s -> %s" % (job.source_label, job.target_label),
                                                         job.source_columns, target_columns[job.target_oid])
+                    job.null_sensitive = copy_plan.null_sensitive_columns(
+                        job.source_columns, target_columns[job.target_oid], job.match.columns)
                 except copy_plan.CopyPlanError as exc:
                     problems.extend(exc.problems)
                     continue

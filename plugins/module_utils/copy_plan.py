@@ -29,7 +29,8 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan i
 #   portable: the binary COPY format of the type carries no OID that is local to one database
 #             (a built-in type, an enum, or a domain over one); composites and arrays of
 #             user-defined types embed OIDs and must travel as text.
-Column = collections.namedtuple("Column", "name type_name type_display generated portable")
+Column = collections.namedtuple("Column", "name type_name type_display generated portable not_null",
+                                defaults=(False,))
 
 # Where one source table lands. truncate: the per-table override allows emptying a non-empty target.
 TableMapping = collections.namedtuple("TableMapping", "source_table target_schema target_table truncate")
@@ -148,6 +149,30 @@ def match_columns(label, source_columns, target_columns):
                              % (label, "; ".join(problems), _describe_columns(source_columns),
                                 _describe_columns(target_columns))])
     return ColumnMatch(names, "binary" if portable else "text")
+
+
+def null_sensitive_columns(source_columns, target_columns, names):
+    """The copied columns that are NOT NULL in the target but nullable in the source.
+
+    A NULL there fails the table's COPY mid-run; the survey counts them in the
+    snapshot first, so that every such problem is known before any row moves.
+    """
+    nullable = set(column.name for column in source_columns if not column.not_null)
+    return [column.name for column in target_columns
+            if column.name in names and column.not_null and column.name in nullable]
+
+
+def null_problem(source_label, target_label, counts):
+    """The problem for one table whose source holds NULLs where the target forbids them, or None.
+
+    ``counts`` maps each null-sensitive column to the number of source rows holding NULL there.
+    """
+    found = ["%s (%d row%s)" % (quote_ident(name), count, "" if count == 1 else "s")
+             for name, count in sorted(counts.items()) if count]
+    if not found:
+        return None
+    return ("%s -> %s: NULL in column(s) %s, which are NOT NULL in the target; the COPY would fail on them"
+            % (source_label, target_label, ", ".join(found)))
 
 
 # -- copy, skip or refuse ---------------------------------------------------------------------------

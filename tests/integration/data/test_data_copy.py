@@ -478,6 +478,44 @@ def test_a_sequence_no_column_owns_shared_by_two_tables_ends_past_both(run_modul
         drop_database(target_cluster, target_db)
 
 
+def test_nulls_where_the_target_forbids_them_are_all_reported_before_any_row_moves(run_module, source_cluster,
+                                                                                    target_cluster):
+    """Real legacy Identity databases hold NULLs in nullable shadow keys (UserClaims.UserId, RoleClaims.RoleId)
+    that the application's migration makes NOT NULL: every such column is counted in the snapshot and reported
+    at once, in check mode too, and nothing is changed on the target (no table loaded, no key dropped)."""
+    source_db, target_db = "DataCopy_Nulls", "DataCopy_Nulls_Target"
+    for info, name in ((source_cluster, source_db), (target_cluster, target_db)):
+        drop_database(info, name)
+        query(info, "postgres", sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    claims = ('CREATE TABLE {s}."Users" ("Id" int PRIMARY KEY, "Email" text);'
+              'CREATE TABLE {s}."UserClaims" ("Id" int PRIMARY KEY, "UserId" int {null} REFERENCES {s}."Users",'
+              ' "Type" text);'
+              'CREATE TABLE {s}."RoleClaims" ("Id" int PRIMARY KEY, "RoleId" int {null}, "Type" text);')
+    try:
+        query(source_cluster, source_db, claims.format(s="public", null="NULL"))
+        query(source_cluster, source_db, """INSERT INTO "Users" VALUES (1, 'alice@example.com');
+            INSERT INTO "UserClaims" VALUES (1, 1, 'a'), (2, NULL, 'secret-claim'), (3, NULL, 'b');
+            INSERT INTO "RoleClaims" VALUES (1, NULL, 'r')""")
+        query(target_cluster, target_db, "CREATE SCHEMA identity;" + claims.format(s="identity", null="NOT NULL"))
+        args = dict(source=endpoint(source_cluster), target=endpoint(target_cluster), target_database=target_db,
+                    run_id="nulls", modules=[{"name": "Identity", "source_database": source_db, "schema": "identity"}])
+        before = structure(target_cluster, target_db)
+        for check in (True, False):
+            result = run_module("data_copy", args, check=check)
+            assert result["failed"], result
+            assert sorted(result["problems"]) == [
+                f'{source_db}:public."RoleClaims" -> identity."RoleClaims": NULL in column(s) "RoleId" (1 row), '
+                "which are NOT NULL in the target; the COPY would fail on them",
+                f'{source_db}:public."UserClaims" -> identity."UserClaims": NULL in column(s) "UserId" (2 rows), '
+                "which are NOT NULL in the target; the COPY would fail on them"]
+            assert "secret-claim" not in json.dumps(result)
+        assert structure(target_cluster, target_db) == before
+        assert query(target_cluster, target_db, 'SELECT count(*) FROM identity."Users"') == [(0,)]
+    finally:
+        drop_database(source_cluster, source_db)
+        drop_database(target_cluster, target_db)
+
+
 # -- killed mid-table, then resumed -------------------------------------------------------------------
 
 KILL_PREFIX = "DataCopyKill"
