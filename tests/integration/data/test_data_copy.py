@@ -479,7 +479,7 @@ def test_a_sequence_no_column_owns_shared_by_two_tables_ends_past_both(run_modul
 
 
 def test_nulls_where_the_target_forbids_them_are_all_reported_before_any_row_moves(run_module, source_cluster,
-                                                                                    target_cluster):
+                                                                                   target_cluster):
     """Real legacy Identity databases hold NULLs in nullable shadow keys (UserClaims.UserId, RoleClaims.RoleId)
     that the application's migration makes NOT NULL: every such column is counted in the snapshot and reported
     at once, in check mode too, and nothing is changed on the target (no table loaded, no key dropped)."""
