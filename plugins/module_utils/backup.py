@@ -22,10 +22,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import contextlib
-import json
 import os
 import stat
-import tempfile
 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import (
     connect,
@@ -59,7 +57,12 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.manife
     validate_set_id,
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.pgclient import locate_dump_programs
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import MANIFEST, directory_lock
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import (
+    MANIFEST,
+    directory_lock,
+    fsync_directory,
+    write_private_json,
+)
 
 # Every ordinary table (and partition) whose rows pg_dump writes as TABLE DATA:
 # not the system schemas, not tables that belong to an extension.
@@ -152,32 +155,6 @@ def remove_partials(set_dir):
     return removed
 
 
-def _fsync_dir(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_manifest(set_dir, manifest):
-    """Replace manifest.json atomically: a temp file (0600) in the same directory, fsync, rename."""
-    fd, tmp = tempfile.mkstemp(prefix="." + MANIFEST + ".", dir=set_dir)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(manifest, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o600)
-        os.rename(tmp, os.path.join(set_dir, MANIFEST))
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(set_dir)
-
-
 def current_file_sha256(set_dir, entry):
     path = os.path.join(set_dir, entry["file"]) if entry else None
     if path is None or not os.path.isfile(path):
@@ -264,7 +241,7 @@ def dump_database(source, database, set_dir, filename, programs, compress, journ
         size = os.path.getsize(partial_path)
         os.chmod(partial_path, 0o600)
         os.rename(partial_path, final_path)
-        _fsync_dir(set_dir)
+        fsync_directory(set_dir)
     except BaseException:
         if os.path.exists(partial_path):
             os.unlink(partial_path)
@@ -406,7 +383,7 @@ def run_backup(params, journal):
             if manifest is None:
                 manifest = new_manifest(set_id, address(source), entry["started_at"])
             manifest = record_archive(manifest, entry, entry["finished_at"])
-            write_manifest(set_dir, manifest)
+            write_private_json(os.path.join(set_dir, MANIFEST), manifest)
     result["manifest"] = manifest
     result["table_text"] = archive_table(plan, manifest, label)
     result["changed"] = bool(dir_changed or to_dump or result["removed_partials"])

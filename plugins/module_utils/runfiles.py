@@ -19,6 +19,7 @@ import fcntl
 import json
 import os
 import re
+import tempfile
 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.errors import ConsolidationError
 
@@ -85,13 +86,34 @@ def read_json(path, error=ConsolidationError):
 
 
 def write_private_file(path, text):
-    """Replace ``path`` atomically with ``text``, readable by its owner only (0600)."""
-    tmp = path + ".tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)  # a leftover temporary file keeps its old mode otherwise
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+    """Replace ``path`` atomically with ``text``, readable by its owner only (0600).
+
+    A temporary file (mkstemp: 0600, a name of its own) in the same directory is
+    written, flushed to disk and renamed over ``path``, then the directory is
+    synced: a crash leaves the old file or the new one, never a torn one.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=directory)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    fsync_directory(directory)
+
+
+def fsync_directory(path):
+    """Make the renames and creations in directory ``path`` durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def append_private(path, text):
