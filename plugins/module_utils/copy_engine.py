@@ -438,9 +438,11 @@ class CopyEngine(object):
         table's transaction takes an advisory lock on it (in name order, so two tables never wait on
         each other) and never moves it back behind what another table set.
         """
+        names = dict((column, sql.SQL("{}.{}").format(sql.Identifier(target_seq["schema"]),
+                                                      sql.Identifier(target_seq["name"])).as_string(cur))
+                     for column, target_seq in job.target_sequences.items())
         if not self.check_mode:
-            names = sorted(set(self._sequence_name(cur, target_seq) for target_seq in job.target_sequences.values()))
-            for name in names:
+            for name in sorted(set(names.values())):
                 cur.execute("SELECT pg_catalog.pg_advisory_xact_lock(%s::regclass::oid::bigint)", (name,))
         for column, target_seq in sorted(job.target_sequences.items()):
             source_seq = job.source_sequences.get(column) or {}
@@ -453,12 +455,12 @@ class CopyEngine(object):
                 setval = copy_plan.sequence_setval(source_seq.get("last_value"), source_seq.get("is_called"),
                                                    target_seq["increment"], extreme)
                 if setval is not None:
-                    name = self._sequence_name(cur, target_seq)
                     cur.execute(sql.SQL("SELECT last_value, is_called FROM {}.{}").format(
                         sql.Identifier(target_seq["schema"]), sql.Identifier(target_seq["name"])))
                     setval = forward_setval(setval, *cur.fetchone(), increment=target_seq["increment"])
                 if setval is not None:
-                    self.journal.change(cur, "SELECT pg_catalog.setval(%s, %s, %s)", (name, setval[0], setval[1]))
+                    self.journal.change(cur, "SELECT pg_catalog.setval(%s, %s, %s)",
+                                        (names[column], setval[0], setval[1]))
             entry = {
                 "source_database": job.source_database,
                 "source_table": job.source_table,
@@ -474,8 +476,3 @@ class CopyEngine(object):
             }
             with self._lock:
                 self.sequences.append(entry)
-
-    @staticmethod
-    def _sequence_name(cur, target_seq):
-        return sql.SQL("{}.{}").format(sql.Identifier(target_seq["schema"]),
-                                       sql.Identifier(target_seq["name"])).as_string(cur)

@@ -176,8 +176,9 @@ def main():
         needs=("source", "target"),
     )
     params = module.params
-    if params["run_id"] and run_id_problem(params["run_id"]):
-        module.fail([run_id_problem(params["run_id"])])
+    problem = run_id_problem(params["run_id"]) if params["run_id"] else None
+    if problem:
+        module.fail([problem])
     with module.failures(message=lambda problems: "the consolidation plan is invalid: " + "; ".join(problems)):
         modules = build_plan(params["modules"], params["target_database"], params["source"], params["target"],
                              params["exclude_tables"])
