@@ -108,14 +108,14 @@ def write_report(report_dir, report):
 class Verification(object):
     """One verification as the module's options describe it (validated on creation, see :func:`validate`).
 
-    ``journal`` keeps every statement (a ``QueryJournal(unique=True)``);
-    in ``check_mode`` everything is measured but no report file is written.
+    ``journal`` keeps every statement (a ``QueryJournal(unique=True)``); in its
+    check mode everything is measured but no report file is written.
     """
 
-    def __init__(self, params, journal, check_mode=False):
+    def __init__(self, params, journal):
         self.params = params
         self.journal = journal
-        self.check_mode = check_mode
+        self.check_mode = journal.check_mode
         self.modules, self.expected = validate(params)
         self.pools = {}
 

@@ -410,7 +410,7 @@ def main():
         unique_queries=True,
     )
     with module.failures(message=cannot_verify):
-        result, failure = Verification(module.params, module.journal, module.check_mode).run()
+        result, failure = Verification(module.params, module.journal).run()
     if failure:
         result["msg"] = failure
         module.fail_json(**result)
