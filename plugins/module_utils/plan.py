@@ -231,11 +231,12 @@ def target_schemas(modules):
 
 
 def run_plan(run_id, resumed, run_root, backup_root, mode, target_database, modules, exclude_tables, source, target,
-             source_facts, target_facts, mode_reason=None):
+             source_facts, target_facts, mode_reason=None, rehearsal_of=None):
     """Pure: the plan a run publishes (``plan.json``, ``consolidation_plan``), the handle of every later step.
 
     ``source``/``target`` are the connections (only host, port and user are kept);
-    ``*_facts`` what preflight found on each server.
+    ``*_facts`` what preflight found on each server. ``rehearsal_of`` names the real target database when
+    ``target_database`` is a rehearsal's scratch database.
     """
     run_dir = os.path.join(run_root, run_id)
     backup_dir = os.path.join(backup_root, run_id)
@@ -250,6 +251,8 @@ def run_plan(run_id, resumed, run_root, backup_root, mode, target_database, modu
         "backup_root": backup_root,
         "mode": mode,
         "mode_reason": mode_reason,
+        "rehearsal": rehearsal_of is not None,
+        "rehearsal_of": rehearsal_of,
         "target_database": target_database,
         "modules": modules,
         "schemas": target_schemas(modules),

@@ -187,10 +187,22 @@ def resolve_run_id(requested, run_root, target_database):
     return new_run_id(), False
 
 
+def rehearsal_run_id(requested, now=None):
+    """A rehearsal never resumes (its scratch database starts empty each time): a new id unless one is given."""
+    return requested or new_run_id(now) + "-rehearsal"
+
+
+def rehearsal_facts(scratch_facts):
+    """Pure: the target facts a rehearsal plans with. Its scratch database is always created afresh (an earlier
+    one is dropped first), so what an existing one holds does not matter; creating it needs CREATEDB."""
+    return dict(scratch_facts, database_exists=False, schemas={})
+
+
 def open_run(plan, run_root):
     """Create the run directory (0700) with ``plan.json`` and point ``latest`` at it; False when it exists.
 
-    The plan as first opened is the run's record; later runs of the same id do not rewrite it.
+    The plan as first opened is the run's record; later runs of the same id do not rewrite it. A rehearsal
+    does not move ``latest``: the real run after it must still find (and resume) the real run before it.
     """
     if os.path.isdir(plan["run_dir"]):
         return False
@@ -198,5 +210,6 @@ def open_run(plan, run_root):
         if not os.path.isdir(directory):
             os.makedirs(directory, 0o700)
     write_private_json(os.path.join(plan["run_dir"], PLAN), plan)
-    write_private_file(os.path.join(run_root, LATEST_POINTER), plan["run_id"] + "\n")
+    if not plan.get("rehearsal"):
+        write_private_file(os.path.join(run_root, LATEST_POINTER), plan["run_id"] + "\n")
     return True

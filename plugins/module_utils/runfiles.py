@@ -37,6 +37,7 @@ VERIFICATION_REPORT = "verification.json"
 VERIFICATION_MARKDOWN = "verification.md"
 DECOMMISSION_RECORD = "decommission.json"
 ROLLBACK_RECORD = "rollback.json"
+REHEARSAL_REPORT = "rehearsal.json"
 # <backup_root>/<run id>
 MANIFEST = "manifest.json"
 CONFIG_DIR = "config"
@@ -44,6 +45,7 @@ CONFIG_INDEX = "index.json"
 
 RUN_FILES = {
     "plan": PLAN,
+    "rehearsal_report": REHEARSAL_REPORT,
     "migrator_log": MIGRATOR_LOG,
     "data_copy_log": DATA_COPY_LOG,
     "verification_report": VERIFICATION_REPORT,

@@ -61,6 +61,19 @@ options:
     description: Directory that holds one backup set per run id.
     type: path
     required: true
+  rehearsal:
+    description:
+      - Plan a rehearsal instead of the real run. The plan's C(target_database) becomes the scratch database
+        O(rehearsal_database) on the target server and C(rehearsal_of) names O(target_database); the legacy
+        databases must exist.
+      - A rehearsal gets a new run id ending in C(-rehearsal) (unless O(run_id) is given) and does not become the
+        latest run, so that the real run after it still resumes the real run before it.
+    type: bool
+    default: false
+  rehearsal_database:
+    description: Name of the rehearsal's scratch database; empty means O(target_database) followed by C(_rehearsal).
+    type: str
+    default: ""
 '''
 
 EXAMPLES = r'''
@@ -113,8 +126,14 @@ plan:
         - Why the run takes that path. With O(mode=auto) and no legacy database found it names every database looked
           for and the server (a mistyped name looks exactly like a fresh deployment); the module also warns then.
       type: str
+    rehearsal:
+      description: Whether this is a rehearsal's plan (O(rehearsal)).
+      type: bool
+    rehearsal_of:
+      description: In a rehearsal, the real target database; otherwise null.
+      type: str
     target_database:
-      description: Consolidated database.
+      description: Consolidated database (in a rehearsal, the scratch database).
       type: str
     modules:
       description: Normalised module mappings.
@@ -157,9 +176,12 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.prefli
     inspect_target,
     mode_reason,
     open_run,
+    rehearsal_facts,
+    rehearsal_run_id,
     resolve_run_id,
     server_problems,
 )
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.rehearsal import scratch_database
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import run_id_problem
 
 
@@ -172,6 +194,8 @@ def main():
             run_id=dict(type="str", default=""),
             run_root=dict(type="path", required=True),
             backup_root=dict(type="path", required=True),
+            rehearsal=dict(type="bool", default=False),
+            rehearsal_database=dict(type="str", default=""),
         ),
         needs=("source", "target"),
     )
@@ -182,22 +206,34 @@ def main():
     with module.failures(message=lambda problems: "the consolidation plan is invalid: " + "; ".join(problems)):
         modules = build_plan(params["modules"], params["target_database"], params["source"], params["target"],
                              params["exclude_tables"])
+    target_database, rehearsal_of = params["target_database"], None
+    if params["rehearsal"]:
+        rehearsal_of = target_database
+        with module.failures():
+            target_database = scratch_database(rehearsal_of, params["rehearsal_database"])
     with module.failures():
         source_facts = inspect_source(params["source"], modules)
-        target_facts = inspect_target(params["target"], params["target_database"], target_schemas(modules))
+        target_facts = inspect_target(params["target"], target_database, target_schemas(modules))
+    if params["rehearsal"]:
+        target_facts = rehearsal_facts(target_facts)
 
     mode = decide_mode(params["mode"], modules, source_facts)
     reason = mode_reason(params["mode"], mode, modules, address(params["source"]))
-    if params["mode"] == "auto" and mode == "fresh":
+    if params["mode"] == "auto" and mode == "fresh" and not params["rehearsal"]:
         module.warn(reason)
     problems = server_problems(modules, mode, source_facts, target_facts)
+    if params["rehearsal"] and mode != "existing":
+        problems.insert(0, "a rehearsal copies the legacy databases, and this run has none to copy (%s)" % reason)
     if problems:
         module.fail(problems, message="preflight found %d problem(s): %s" % (len(problems), "; ".join(problems)))
 
-    run_id, resumed = resolve_run_id(params["run_id"], params["run_root"], params["target_database"])
-    plan = run_plan(run_id, resumed, params["run_root"], params["backup_root"], mode, params["target_database"],
+    if params["rehearsal"]:
+        run_id, resumed = rehearsal_run_id(params["run_id"]), False
+    else:
+        run_id, resumed = resolve_run_id(params["run_id"], params["run_root"], target_database)
+    plan = run_plan(run_id, resumed, params["run_root"], params["backup_root"], mode, target_database,
                     modules, params["exclude_tables"], params["source"], params["target"], source_facts, target_facts,
-                    reason)
+                    reason, rehearsal_of)
     changed = not os.path.isdir(plan["run_dir"])
     if changed and not module.check_mode:
         with module.failures():
