@@ -296,8 +296,9 @@ def make_problem(source_label, target_label, kind, subject, what, count, keys, k
 
     ``keys`` are the offending rows' key values (a unique key's: the duplicated values), at most
     :data:`MAX_KEYS` of them kept; ``more_keys`` says whether there are others (by default: whether
-    ``count`` offending rows are more than the keys).
+    ``count`` offending rows are more than the keys; never without key columns).
     """
+    kept = keys[:MAX_KEYS]
     return {
         "source": source_label,
         "target": target_label,
@@ -306,8 +307,8 @@ def make_problem(source_label, target_label, kind, subject, what, count, keys, k
         "what": what,
         "count": count,
         "key_columns": list(key_columns),
-        "keys": [key_text(key) for key in keys[:MAX_KEYS]],
-        "more_keys": count > len(keys) if more_keys is None else more_keys,
+        "keys": [key_text(key) for key in kept],
+        "more_keys": bool(key_columns) and count > len(kept) if more_keys is None else more_keys,
     }
 
 
