@@ -502,7 +502,7 @@ class DataChecks(object):
         if conditions:
             counts = self._scan(cur, sql.SQL("SELECT {} FROM {}").format(
                 sql.SQL(", ").join(sql.SQL("count(*) FILTER (WHERE {})").format(condition)
-                                   for _rule, condition in conditions), table))
+                                   for _rule, condition in conditions), table), "the column rules", job)
             for (rule, condition), count in zip(conditions, counts or ()):
                 if count:
                     self._problem(context, "column", "column %s" % quote_ident(rule.column), rule.what, count,
@@ -622,7 +622,7 @@ class DataChecks(object):
         self.report.problems.append(make_problem(job.source_label, job.target_label, kind, label, what, count,
                                                  keys, key_columns))
 
-    def _scan(self, cur, statement, label="columns", job=None):
+    def _scan(self, cur, statement, label, job):
         rows = self._run(cur, statement, label, job, scan=True)
         return rows[0] if rows else None
 

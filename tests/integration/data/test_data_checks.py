@@ -42,6 +42,8 @@ CREATE TABLE "Children" ("Id" int PRIMARY KEY, "ParentId" int);
 INSERT INTO "Children" VALUES (10, 1), (11, 99), (12, NULL), (13, 98);
 CREATE TABLE "Checked" ("Id" int PRIMARY KEY, "Qty" int);
 INSERT INTO "Checked" VALUES (1, 0), (2, -1), (3, 5), (4, -7), (5, NULL);
+CREATE TABLE "Divides" ("Id" int PRIMARY KEY, "Qty" int);
+INSERT INTO "Divides" VALUES (1, 0);
 CREATE TABLE x ("Id" int PRIMARY KEY);
 """
 
@@ -57,6 +59,7 @@ CREATE TABLE checked."Children" ("Id" int PRIMARY KEY,
 CREATE FUNCTION checked.positive(int) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT $1 > 0';
 CREATE TABLE checked."Checked" ("Id" int PRIMARY KEY, "Qty" int CONSTRAINT "CK_Qty" CHECK ("Qty" >= 0),
                                 CONSTRAINT "CK_Qty_positive" CHECK (checked.positive("Qty")));
+CREATE TABLE checked."Divides" ("Id" int PRIMARY KEY, "Qty" int CONSTRAINT "CK_Divides" CHECK (100 / "Qty" > 0));
 CREATE TABLE checked.x ("Id" int PRIMARY KEY);
 """
 
@@ -173,8 +176,12 @@ def test_every_data_problem_is_reported_before_any_row_moves(run_module, source_
     written = json.loads(report.read_text())
     assert written["problems"] == result["data_checks"]["problems"]
     # A check calling a function of the target's own cannot be evaluated on the source: said, not guessed.
-    assert any('check "CK_Qty_positive" cannot be checked before the copy' in warning
-               for warning in written["warnings"])
+    assert any('check "CK_Qty_positive" cannot be checked before the copy (it calls a function that is not built '
+               'in or not immutable)' in warning for warning in written["warnings"])
+    # A check whose evaluation fails on the source is said so; the snapshot survives it (the tables after
+    # "Divides" were all checked above).
+    assert any('check "CK_Divides" cannot be checked before the copy (evaluating it on the source failed: '
+               'division by zero)' in warning for warning in written["warnings"])
     # Nothing copied, no key dropped, the hostile name did nothing.
     assert target_state(target_cluster) == before
     assert run_sql(source_cluster, SOURCE_DB, "SELECT to_regclass('public.x') IS NOT NULL") == [(True,)]

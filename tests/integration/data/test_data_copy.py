@@ -228,6 +228,14 @@ def test_check_mode_reports_exact_rows_sizes_and_statements(copied, source_clust
         ("DataProtectionKeys", "Id"), ("schemaversions", "schemaversionsid")}
 
 
+def test_the_legacy_data_passes_the_plan_time_checks_at_no_scan(copied):
+    """The legacy databases enforce every key and constraint the migration declares: nothing to report, and
+    the data checks read no table."""
+    for result in (copied["check"], copied["first"]):
+        assert result["data_checks"] == {"problems": [], "scans": 0, "report": None}
+        assert not any("cannot be checked" in warning for warning in result.get("warnings", []))
+
+
 # -- the copy ----------------------------------------------------------------------------------------
 
 def test_copy_reports_every_table_once(copied):
