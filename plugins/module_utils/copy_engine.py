@@ -237,8 +237,9 @@ class CopyEngine(object):
             "queries": self.journal.queries,
             "progress": self.progress,
             "warnings": self.warnings,
-            "data_checks": {"problems": self.survey.data_checks.problems, "scans": self.survey.data_checks.scans,
-                            "report": self.data_checks_written},
+            "data_checks": {"problems": self.survey.data_checks.problems,
+                            "not_checked": self.survey.data_checks.warnings,
+                            "scans": self.survey.data_checks.scans, "report": self.data_checks_written},
         }
 
     def _with_data_checks(self, exc):

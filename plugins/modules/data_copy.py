@@ -336,7 +336,8 @@ data_checks:
     - What the plan-time data checks found, in check mode and when they stop the run (see O(data_checks_report)).
     - C(problems) has one entry per problem with C(source), C(target), C(kind) (C(column), C(unique),
       C(foreign_key) or C(check)), C(subject), C(what), C(count) (offending rows), C(key_columns) and C(keys) (at
-      most five key values, never a whole row). C(scans) counts the statements that read a whole source table.
+      most five key values, never a whole row). C(not_checked) says what could not be checked before the copy
+      and why (the copy still enforces it). C(scans) counts the statements that read a whole source table.
       C(report) is the file written, or null.
   returned: always
   type: dict
@@ -350,6 +351,7 @@ data_checks:
         count: 3
         key_columns: [Id]
         keys: [0a1b2c3d-0000-4000-8000-000000000001]
+    not_checked: []
     scans: 1
     report: /var/lib/consolidation/runs/2026-11-20/data_checks.json
 '''
