@@ -18,7 +18,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.classifiedads.consolidation.plugins.module_utils import copy_plan
+from ansible_collections.classifiedads.consolidation.plugins.module_utils import copy_plan, data_checks
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import connect, sql
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import qualified
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import find_collisions
@@ -278,6 +278,7 @@ class Survey(object):
         self.sources = []
         self.jobs = []
         self.excluded = []
+        self.data_checks = data_checks.DataCheckReport()
 
     def run(self, open_source, control, state):
         """Raise CopyPlanError with every problem found.
@@ -313,6 +314,11 @@ class Survey(object):
                 job.action = copy_plan.COPY
         elif not problems:
             problems.extend(self._survey_target(control, state))
+        if control is not None:
+            self.data_checks = data_checks.DataChecks(self.jobs, control).run(
+                [job for job in self.jobs if job.target_oid is not None and job.readable
+                 and job.action != copy_plan.SKIP_COMPLETE])
+            problems.extend(self.data_checks.messages())
         if not problems:
             for source in self.sources:
                 loading = [job for job in self.jobs if job.source is source and job.loads]

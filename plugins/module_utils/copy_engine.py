@@ -60,10 +60,14 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.copy_s
     copy_in_statement,
     pipe_pump,
 )
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.data_checks import summary_line
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import qualified, quote_ident
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.errors import postgres_problem
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.journal import QueryJournal
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import append_private
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import (
+    append_private,
+    write_private_json,
+)
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.sequences import forward_setval
 
 DEADLOCK_RETRIES = 3
@@ -78,7 +82,7 @@ class CopyEngine(object):
 
     def __init__(self, source, target, modules, target_database, run_id, parallel=2, truncate=False,
                  defer_indexes=True, state_schema="_consolidation", progress_log=None,
-                 maintenance_work_mem="256MB", journal=None, freeze=True):
+                 maintenance_work_mem="256MB", journal=None, freeze=True, data_checks_report=None):
         self.source = source
         self.target = target
         self.target_database = target_database
@@ -90,6 +94,8 @@ class CopyEngine(object):
         self.check_mode = self.journal.check_mode
         self.freeze = freeze  # the module always freezes; bench/copy_benchmark.py measures without
         self.survey = Survey(modules, truncate)
+        self.data_checks_report = data_checks_report
+        self.data_checks_written = None
         self.state = CopyState(state_schema, run_id, self.journal)
 
         self.progress = []
@@ -193,7 +199,11 @@ class CopyEngine(object):
                                      % quote_ident(self.target_database))
             else:
                 self._control = self.open_target()
-            self.survey.run(self.open_source, self._control, self.state)
+            try:
+                self.survey.run(self.open_source, self._control, self.state)
+            except copy_plan.CopyPlanError as exc:
+                raise self._with_data_checks(exc) from None
+            self.warnings.extend(self.survey.data_checks.warnings)
             if self.check_mode:
                 self._plan_check_mode()
             else:
@@ -227,7 +237,22 @@ class CopyEngine(object):
             "queries": self.journal.queries,
             "progress": self.progress,
             "warnings": self.warnings,
+            "data_checks": {"problems": self.survey.data_checks.problems,
+                            "not_checked": self.survey.data_checks.warnings,
+                            "scans": self.survey.data_checks.scans, "report": self.data_checks_written},
         }
+
+    def _with_data_checks(self, exc):
+        """The survey's error, its data problems recorded in the report file (never in check mode) and summed up."""
+        checks = self.survey.data_checks
+        if not checks.problems:
+            return exc
+        if self.data_checks_report and not self.check_mode:
+            write_private_json(self.data_checks_report, {"problems": checks.problems, "warnings": checks.warnings,
+                                                         "scans": checks.scans})
+            self.data_checks_written = self.data_checks_report
+        return copy_plan.CopyPlanError(exc.problems + [summary_line(checks.problems, self.data_checks_written)],
+                                       **exc.details)
 
     # -- check mode -------------------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ LATEST_POINTER = "latest"
 PLAN = "plan.json"
 MIGRATOR_LOG = "migrator.log"
 DATA_COPY_LOG = "data_copy.log"
+DATA_CHECKS_REPORT = "data_checks.json"
 VERIFICATION_REPORT = "verification.json"
 VERIFICATION_MARKDOWN = "verification.md"
 DECOMMISSION_RECORD = "decommission.json"
@@ -48,6 +49,7 @@ RUN_FILES = {
     "rehearsal_report": REHEARSAL_REPORT,
     "migrator_log": MIGRATOR_LOG,
     "data_copy_log": DATA_COPY_LOG,
+    "data_checks_report": DATA_CHECKS_REPORT,
     "verification_report": VERIFICATION_REPORT,
     "verification_markdown": VERIFICATION_MARKDOWN,
     "decommission_record": DECOMMISSION_RECORD,

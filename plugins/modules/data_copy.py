@@ -98,6 +98,16 @@ options:
       - A file to which one line is appended per table as it completes (then one per restored foreign key and
         the total), so that operators can follow a long copy with C(tail -f). Not written in check mode.
     type: path
+  data_checks_report:
+    description:
+      - A file (written 0600, not in check mode) that receives every problem the plan-time data checks find, each
+        with its count and up to five primary-key values of the offending rows, and what could not be checked.
+      - The checks run on the source, in the copy's snapshots, before any row moves. They look for source columns
+        holding values that have no target column, required target columns the source lacks, type changes that
+        would reject or change values, duplicates of the target's unique keys, rows whose foreign key finds no
+        referenced row, and rows failing the target's check constraints. A constraint the source enforces
+        already costs nothing; any other costs one scan of its table.
+    type: path
   maintenance_work_mem:
     description:
       - C(maintenance_work_mem) of the target sessions, which rebuild indexes and validate foreign keys. At most
@@ -321,6 +331,29 @@ totals:
       description: RV(totals.bytes) over RV(totals.seconds), in MB (1024 x 1024 bytes) per second.
       type: float
   sample: {tables: 28, tables_skipped: 0, rows: 1234567, bytes: 840000000, seconds: 14.2, mb_per_second: 56.4}
+data_checks:
+  description:
+    - What the plan-time data checks found, in check mode and when they stop the run (see O(data_checks_report)).
+    - C(problems) has one entry per problem with C(source), C(target), C(kind) (C(column), C(unique),
+      C(foreign_key) or C(check)), C(subject), C(what), C(count) (offending rows), C(key_columns) and C(keys) (at
+      most five key values, never a whole row). C(not_checked) says what could not be checked before the copy
+      and why (the copy still enforces it). C(scans) counts the statements that read a whole source table.
+      C(report) is the file written, or null.
+  returned: always
+  type: dict
+  sample:
+    problems:
+      - source: ClassifiedAds_Product:public."Products"
+        target: product."Products"
+        kind: column
+        subject: column "Code"
+        what: values longer than 20 characters (character varying(20))
+        count: 3
+        key_columns: [Id]
+        keys: [0a1b2c3d-0000-4000-8000-000000000001]
+    not_checked: []
+    scans: 1
+    report: /var/lib/consolidation/runs/2026-11-20/data_checks.json
 '''
 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.copy_engine import CopyEngine
@@ -362,6 +395,7 @@ def main():
             defer_indexes=dict(type="bool", default=True),
             state_schema=dict(type="str", default="_consolidation"),
             progress_log=dict(type="path"),
+            data_checks_report=dict(type="path"),
             maintenance_work_mem=dict(type="str", default="256MB"),
         ),
         needs=("source", "target"),
@@ -379,6 +413,7 @@ def main():
         target_database=params["target_database"], run_id=params["run_id"], parallel=params["parallel"],
         truncate=params["truncate"], defer_indexes=params["defer_indexes"], state_schema=params["state_schema"],
         progress_log=params["progress_log"], maintenance_work_mem=params["maintenance_work_mem"],
+        data_checks_report=params["data_checks_report"],
         journal=module.journal)
     with module.failures(result=lambda: failure_details(engine)):
         try:

@@ -228,6 +228,13 @@ def test_check_mode_reports_exact_rows_sizes_and_statements(copied, source_clust
         ("DataProtectionKeys", "Id"), ("schemaversions", "schemaversionsid")}
 
 
+def test_the_legacy_data_passes_the_plan_time_checks_at_no_scan(copied):
+    """The legacy databases enforce every key and constraint the migration declares: nothing to report, and
+    the data checks read no table."""
+    for result in (copied["check"], copied["first"]):
+        assert result["data_checks"] == {"problems": [], "not_checked": [], "scans": 0, "report": None}
+
+
 # -- the copy ----------------------------------------------------------------------------------------
 
 def test_copy_reports_every_table_once(copied):
@@ -371,7 +378,12 @@ def test_column_mismatch_stops_the_run_before_any_data_moves(run_module, source_
             assert 'only in the source: "Description"' in message and 'only in the target: "Price"' in message
             assert 'source columns: "Id" uuid, "Code" text, "Name" text, "Description" text' in message
             assert '"Size" is bigint in the source but integer in the target' in message
-            assert len(result["problems"]) == 2
+            # The plan-time data checks add what the rows say: the "Description" values would be lost (every
+            # "Size" fits an integer, so that column adds nothing), then one line sums the data problems up.
+            assert len(result["problems"]) == 4
+            assert [(problem["subject"], problem["what"]) for problem in result["data_checks"]["problems"]] == [
+                ('column "Description"', "hold values with no target column (they would be lost)")]
+            assert result["problems"][-1].startswith("1 data problem found before the copy")
             assert catalog(target_cluster, target_db) == before
     finally:
         drop_database(target_cluster, target_db)
@@ -599,8 +611,11 @@ def test_a_table_failing_mid_stream_stops_the_run_and_a_rerun_resumes(
         run_module, source_cluster, target_cluster, kill_legacy, pristine):
     target_db = migrated_target(target_cluster, "DataCopy_Failing")
     # Every row breaks this check: the COPY fails on its first row while the source still has megabytes to send.
-    query(target_cluster, target_db, 'ALTER TABLE product."ArchivedOutboxMessages" '
-                                     'ADD CONSTRAINT "no rows" CHECK ("Id" IS NULL)')
+    # It calls a function of the target's own, which the plan-time data checks cannot evaluate on the source.
+    query(target_cluster, target_db, "CREATE FUNCTION product.no_rows(uuid) RETURNS boolean LANGUAGE sql "
+                                     "IMMUTABLE AS 'SELECT false'; "
+                                     'ALTER TABLE product."ArchivedOutboxMessages" '
+                                     'ADD CONSTRAINT "no rows" CHECK (product.no_rows("Id"))')
     args = copy_args(source_cluster, target_cluster, target_db, run_id="failing", prefix=KILL_PREFIX)
     try:
         result = run_module("data_copy", args)
@@ -615,7 +630,8 @@ def test_a_table_failing_mid_stream_stops_the_run_and_a_rerun_resumes(
             time.sleep(0.05)
         assert query(target_cluster, target_db, "SELECT count(*) FROM _consolidation.deferred_ddl") == [(7,)]
 
-        query(target_cluster, target_db, 'ALTER TABLE product."ArchivedOutboxMessages" DROP CONSTRAINT "no rows"')
+        query(target_cluster, target_db, 'ALTER TABLE product."ArchivedOutboxMessages" DROP CONSTRAINT "no rows"; '
+                                         "DROP FUNCTION product.no_rows(uuid)")
         result = run_module("data_copy", args)
         assert not result["failed"], result.get("msg")
         assert_copied(source_cluster, target_cluster, target_db, prefix=KILL_PREFIX)
