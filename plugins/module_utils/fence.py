@@ -206,6 +206,11 @@ class Fence(object):
     def _load(self):
         """The run's id and its fence record; refuses databases outside the run's mapping."""
         plan = read_json(os.path.join(self.run_dir, PLAN), error=FenceError)
+        if plan is None and self.journal.check_mode and not os.path.isdir(self.run_dir):
+            # A first --check: preflight has not opened the run directory, the real run will have. The databases
+            # are taken as given (still never a maintenance or template database).
+            plan = {"run_id": os.path.basename(os.path.normpath(self.run_dir)), "mode": "existing",
+                    "modules": [{"source_database": database} for database in self.databases]}
         problems = check_mapping(self.databases, plan, [self.source.get("maintenance_db")])
         if problems:
             raise FenceError(problems)

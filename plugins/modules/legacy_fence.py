@@ -41,6 +41,7 @@ attributes:
     description:
       - Reads the catalog and the sessions and reports which databases would be fenced or lifted, which sessions would
         be ended and the statements that would run; changes nothing on the server or in the run directory.
+      - Before the run directory exists (the first C(--check) of a run), the databases are taken as given.
     support: full
   diff_mode:
     description: Not supported.

@@ -261,3 +261,27 @@ def test_consolidate_refuses_fence_none_without_a_reason_at_preflight(run_playbo
     assert ("the consolidation plan is invalid: consolidation_fence none leaves the legacy databases writable "
             "during the window: give consolidation_fence_reason") in done.output
     assert not (tmp_path / "runs").exists()
+
+
+def test_the_verification_report_names_a_waived_fence_and_its_reason(run, run_module, source_cluster,
+                                                                      target_cluster, tmp_path):
+    """consolidation_fence none: the operator's reason reaches verification.json and verification.md."""
+    drop_database(target_cluster, "Fence_Target")
+    execute(target_cluster, 'CREATE DATABASE "Fence_Target"')
+    try:
+        execute(target_cluster, "CREATE SCHEMA m0; CREATE TABLE m0.items (id int PRIMARY KEY, note text); "
+                                "INSERT INTO m0.items VALUES (1, 'one'), (2, 'two')", "Fence_Target")
+        reason = "replica promoted for the window | see CHG-42"
+        result = run_module("row_count_diff", dict(
+            source=run["source"], target=endpoint(target_cluster), target_database="Fence_Target",
+            modules=[{"name": "M0", "source_database": DATABASES[0], "schema": "m0"}], checksum=True,
+            report_dir=str(tmp_path / "report"), run_id=RUN_ID, backup_set=RUN_ID,
+            fence={"mode": "none", "reason": reason}))
+        assert not result["failed"], result["msg"]
+        report = json.loads((tmp_path / "report" / "verification.json").read_text())
+        assert report["passed"] is True and report["fence"] == {"mode": "none", "reason": reason}
+        markdown = (tmp_path / "report" / "verification.md").read_text()
+        assert ("- write fence: **none**, the legacy databases stayed writable; reason given: "
+                "`replica promoted for the window | see CHG-42`") in markdown
+    finally:
+        drop_database(target_cluster, "Fence_Target")
