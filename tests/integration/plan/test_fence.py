@@ -21,6 +21,7 @@ import pytest
 from conftest import consolidation_vars, drop_database, endpoint, execute
 from conftest import run_sql as query
 from constants import HOSTILE
+from devkit import legacy
 from psycopg2 import sql
 
 pytestmark = pytest.mark.integration
@@ -285,3 +286,27 @@ def test_the_verification_report_names_a_waived_fence_and_its_reason(run, run_mo
                 "`replica promoted for the window | see CHG-42`") in markdown
     finally:
         drop_database(target_cluster, "Fence_Target")
+
+
+def test_consolidate_with_fence_none_leaves_the_legacy_databases_writable_and_reports_why(
+        run_playbook, source_cluster, target_cluster, tmp_path):
+    reason = "the source is a replica promoted for the window"
+    legacy.create(source_cluster, 0.01, prefix="Waived", out=lambda line: None)
+    try:
+        variables = dict(consolidation_vars(source_cluster, target_cluster, tmp_path, "Waived_Consolidated",
+                                            "Waived"), consolidation_fence="none", consolidation_fence_reason=reason)
+        done = run_playbook("classifiedads.consolidation.consolidate", variables=variables)
+        # Ansible wraps warnings to the terminal's width.
+        assert ("[WARNING]: consolidation_fence is none: the legacy databases accept writes during the window "
+                f"(reason given: {reason})") in " ".join(done.output.split())
+        run_dir = next((tmp_path / "runs").glob("2*"))
+        assert json.loads((run_dir / "plan.json").read_text())["fence"] == {"mode": "none", "reason": reason}
+        report = json.loads((run_dir / "verification.json").read_text())
+        assert report["passed"] is True and report["fence"] == {"mode": "none", "reason": reason}
+        assert f"reason given: `{reason}`" in (run_dir / "verification.md").read_text()
+        assert not (run_dir / "fence.json").exists()
+        assert settings(source_cluster, "Waived_Product") is None
+        query(source_cluster, "Waived_Product", 'DELETE FROM "Products" WHERE false')
+    finally:
+        legacy.drop(source_cluster, prefix="Waived")
+        drop_database(target_cluster, "Waived_Consolidated")
