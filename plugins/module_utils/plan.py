@@ -34,6 +34,9 @@ RESERVED_SCHEMAS = ("information_schema",)
 
 
 DEFAULT_EXCLUDE_TABLES = ["__EFMigrationsHistory"]
+# consolidation_fence: read_only sets default_transaction_read_only on every legacy database for the window
+# (module_utils/fence.py); none leaves them writable and must say why.
+FENCE_MODES = ("read_only", "none")
 
 
 def mapping_argument_spec():
@@ -182,6 +185,21 @@ def build_plan(modules, target_database, source, target, global_excludes=None):
     return normalized
 
 
+def fence_plan(fence, reason):
+    """``{"mode", "reason"}`` of the write fence; raises PlanError for ``none`` without a reason.
+
+    Leaving the legacy databases writable during the window is a decision an
+    operator makes on purpose, so it must carry its reason into the reports.
+    """
+    reason = reason.strip() if isinstance(reason, str) else reason
+    if fence not in FENCE_MODES:
+        raise PlanError(["consolidation_fence must be one of %s, got %r" % (", ".join(FENCE_MODES), fence)])
+    if fence == "none" and not (isinstance(reason, str) and reason):
+        raise PlanError(["consolidation_fence none leaves the legacy databases writable during the window: give "
+                         "consolidation_fence_reason (why, for the reports), or keep consolidation_fence read_only"])
+    return {"mode": fence, "reason": reason or None}
+
+
 def find_collisions(table_map):
     """Target tables that more than one source table would fill.
 
@@ -231,12 +249,13 @@ def target_schemas(modules):
 
 
 def run_plan(run_id, resumed, run_root, backup_root, mode, target_database, modules, exclude_tables, source, target,
-             source_facts, target_facts, mode_reason=None, rehearsal_of=None):
+             source_facts, target_facts, mode_reason=None, fence=None, rehearsal_of=None):
     """Pure: the plan a run publishes (``plan.json``, ``consolidation_plan``), the handle of every later step.
 
     ``source``/``target`` are the connections (only host, port and user are kept);
-    ``*_facts`` what preflight found on each server. ``rehearsal_of`` names the real target database when
-    ``target_database`` is a rehearsal's scratch database.
+    ``*_facts`` what preflight found on each server; ``fence`` is :func:`fence_plan`'s answer.
+    ``rehearsal_of`` names the real target database when ``target_database`` is a rehearsal's scratch
+    database.
     """
     run_dir = os.path.join(run_root, run_id)
     backup_dir = os.path.join(backup_root, run_id)
@@ -253,6 +272,7 @@ def run_plan(run_id, resumed, run_root, backup_root, mode, target_database, modu
         "mode_reason": mode_reason,
         "rehearsal": rehearsal_of is not None,
         "rehearsal_of": rehearsal_of,
+        "fence": fence or fence_plan("read_only", None),
         "target_database": target_database,
         "modules": modules,
         "schemas": target_schemas(modules),

@@ -39,6 +39,7 @@ VERIFICATION_MARKDOWN = "verification.md"
 DECOMMISSION_RECORD = "decommission.json"
 ROLLBACK_RECORD = "rollback.json"
 REHEARSAL_REPORT = "rehearsal.json"
+FENCE_RECORD = "fence.json"
 # <backup_root>/<run id>
 MANIFEST = "manifest.json"
 CONFIG_DIR = "config"
@@ -54,6 +55,7 @@ RUN_FILES = {
     "verification_markdown": VERIFICATION_MARKDOWN,
     "decommission_record": DECOMMISSION_RECORD,
     "rollback_record": ROLLBACK_RECORD,
+    "fence_record": FENCE_RECORD,
 }
 
 

@@ -163,6 +163,13 @@ def _md_table(headings, cells, literal_columns):
     return "\n".join(lines)
 
 
+def fence_words(fence):
+    """How the report names the run's write fence; the operator's reason for none is shown literally."""
+    if fence.get("mode") == "none":
+        return "**none**, the legacy databases stayed writable; reason given: %s" % md_code(fence.get("reason") or "")
+    return "%s (the legacy databases refused writes during the window)" % md_code(fence.get("mode"))
+
+
 def render_markdown(report):
     """The Markdown report: what was compared, the table, sequences, problems."""
     servers = report["servers"]
@@ -181,6 +188,8 @@ def render_markdown(report):
                 side, md_code(servers[side]["address"]), md_code(servers[side]["version"])))
     lines.append("- checksums: %s; sequences: %s" % ("yes" if report["checksum"] else "no (row counts only)",
                                                      "checked" if report["check_sequences"] else "not checked"))
+    if report.get("fence"):
+        lines.append("- write fence: %s" % fence_words(report["fence"]))
     lines += ["", "## Tables", "", _md_table(*table_cells(report["tables"], report["checksum"]),
                                              literal_columns=(0, 1, 2))]
     if report["sequences"]:
@@ -196,10 +205,12 @@ def build_report(meta, rows, sequences, summary):
     """The machine-readable report (verification.json).
 
     ``meta`` carries run_id, backup_set, generated_at, target_database,
-    checksum, check_sequences and servers ({source, target}: address, version).
+    checksum, check_sequences, servers ({source, target}: address, version) and fence
+    (the run's write fence, {mode, reason}; None when not given).
     """
     report = {"format": REPORT_FORMAT, "kind": REPORT_KIND}
-    for key in ("run_id", "backup_set", "generated_at", "target_database", "checksum", "check_sequences", "servers"):
+    for key in ("run_id", "backup_set", "generated_at", "target_database", "checksum", "check_sequences", "servers",
+                "fence"):
         report[key] = meta.get(key)
     report["checksum_method"] = CHECKSUM_METHOD if meta.get("checksum") else None
     report.update(tables=rows, sequences=sequences, summary=summary, passed=summary["passed"])

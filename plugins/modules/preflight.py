@@ -74,6 +74,18 @@ options:
     description: Name of the rehearsal's scratch database; empty means O(target_database) followed by C(_rehearsal).
     type: str
     default: ""
+  fence:
+    description:
+      - The write fence the run puts on the legacy databases for the window (the C(legacy_fence) module sets it).
+      - C(read_only) makes every legacy database refuse writes from the start of the window until rollback.
+      - C(none) leaves them writable; it needs O(fence_reason), and the module warns when it plans a data
+        consolidation without a fence.
+    type: str
+    default: read_only
+    choices: [read_only, none]
+  fence_reason:
+    description: Why the legacy databases stay writable (O(fence=none)); recorded in the plan and the reports.
+    type: str
 '''
 
 EXAMPLES = r'''
@@ -108,7 +120,7 @@ plan:
       description:
         - Full path of every file the run directory may hold, by purpose, so that no role spells a file name.
         - C(plan), C(migrator_log), C(data_copy_log), C(verification_report), C(verification_markdown),
-          C(decommission_record), C(rollback_record).
+          C(decommission_record), C(rollback_record), C(fence_record).
       type: dict
       sample: {plan: /var/lib/classifiedads-consolidation/runs/20261124T040000Z/plan.json}
     backup_dir:
@@ -121,6 +133,10 @@ plan:
     mode:
       description: C(existing) or C(fresh).
       type: str
+    fence:
+      description: The write fence, C(mode) (C(read_only) or C(none)) and the operator's C(reason) for C(none).
+      type: dict
+      sample: {mode: read_only, reason: null}
     mode_reason:
       description:
         - Why the run takes that path. With O(mode=auto) and no legacy database found it names every database looked
@@ -167,6 +183,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.module
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import (
     build_plan,
+    fence_plan,
     run_plan,
     target_schemas,
 )
@@ -196,6 +213,8 @@ def main():
             backup_root=dict(type="path", required=True),
             rehearsal=dict(type="bool", default=False),
             rehearsal_database=dict(type="str", default=""),
+            fence=dict(type="str", default="read_only", choices=["read_only", "none"]),
+            fence_reason=dict(type="str"),
         ),
         needs=("source", "target"),
     )
@@ -204,6 +223,7 @@ def main():
     if problem:
         module.fail([problem])
     with module.failures(message=lambda problems: "the consolidation plan is invalid: " + "; ".join(problems)):
+        fence = fence_plan(params["fence"], params["fence_reason"])
         modules = build_plan(params["modules"], params["target_database"], params["source"], params["target"],
                              params["exclude_tables"])
     target_database, rehearsal_of = params["target_database"], None
@@ -221,6 +241,9 @@ def main():
     reason = mode_reason(params["mode"], mode, modules, address(params["source"]))
     if params["mode"] == "auto" and mode == "fresh" and not params["rehearsal"]:
         module.warn(reason)
+    if mode == "existing" and fence["mode"] == "none":
+        module.warn("consolidation_fence is none: the legacy databases accept writes during the window "
+                    "(reason given: %s)" % fence["reason"])
     problems = server_problems(modules, mode, source_facts, target_facts)
     if params["rehearsal"] and mode != "existing":
         problems.insert(0, "a rehearsal copies the legacy databases, and this run has none to copy (%s)" % reason)
@@ -233,7 +256,7 @@ def main():
         run_id, resumed = resolve_run_id(params["run_id"], params["run_root"], target_database)
     plan = run_plan(run_id, resumed, params["run_root"], params["backup_root"], mode, target_database,
                     modules, params["exclude_tables"], params["source"], params["target"], source_facts, target_facts,
-                    reason, rehearsal_of)
+                    reason, fence, rehearsal_of)
     changed = not os.path.isdir(plan["run_dir"])
     if changed and not module.check_mode:
         with module.failures():

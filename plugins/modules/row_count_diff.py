@@ -103,6 +103,12 @@ options:
       - Identifier of the backup set taken before the copy, recorded in the report. Later steps, such as
         decommissioning, can then check that the report belongs to their backup set.
     type: str
+  fence:
+    description:
+      - The run's write fence, recorded in the report (the C(fence) of the plan the C(consolidation) role publishes).
+        It has C(mode) (C(read_only) or C(none)) and C(reason), the operator's reason for C(none).
+      - Omitted means no fence is recorded.
+    type: dict
 notes:
   - Nothing is written to any database. Every session is read-only (C(default_transaction_read_only)).
   - Counts are exact and taken table by table, not from one snapshot. The application must not write to either side
@@ -405,6 +411,7 @@ def main():
             fail_on_mismatch=dict(type="bool", default=True),
             run_id=dict(type="str"),
             backup_set=dict(type="str"),
+            fence=dict(type="dict"),
         ),
         needs=("target",),
         unique_queries=True,

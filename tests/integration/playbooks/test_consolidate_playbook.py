@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import psycopg2
+import psycopg2.errors
 import pytest
 from conftest import REPO, consolidation_vars, drop_database, endpoint
 from conftest import run_sql as query
@@ -52,6 +53,13 @@ def server_snapshot(info):
     return snapshot
 
 
+def fence_settings(info):
+    """``{legacy database: its own settings}`` of every legacy database that has any (the write fence's catalog)."""
+    return dict(query(info, "postgres", "SELECT d.datname, s.setconfig FROM pg_db_role_setting s JOIN pg_database d "
+                                        "ON d.oid = s.setdatabase WHERE s.setrole = 0 AND d.datname LIKE %s",
+                      (PREFIX + "\\_%",)))
+
+
 @pytest.fixture(scope="module")
 def legacy_e2e(source_cluster):
     legacy.create(source_cluster, 0.02, prefix=PREFIX, out=lambda line: None)
@@ -86,15 +94,19 @@ def consolidated(legacy_e2e, workspace, source_cluster, target_cluster, consolid
     check_output = consolidate(workspace, "--check")[0]
     after = (server_snapshot(source_cluster), server_snapshot(target_cluster))
     files_after_check = sorted(str(path) for path in workspace["root"].rglob("*") if path.name != "vars.json")
+    fence_after_check = fence_settings(source_cluster)
     output, changed = consolidate(workspace)
     return {"before": before, "check_output": check_output, "check_after": after, "output": output,
-            "changed": changed, "files_after_check": files_after_check}
+            "changed": changed, "files_after_check": files_after_check, "fence_after_check": fence_after_check}
 
 
 def test_check_mode_is_the_plan_and_changes_nothing(consolidated, workspace):
     assert consolidated["check_after"] == consolidated["before"]
     assert consolidated["files_after_check"] == []
     assert f"{PREFIX}_Product" in consolidated["check_output"]
+    assert f"Check mode, write fence: would be fenced: {PREFIX}_Product, {PREFIX}_Identity" in consolidated[
+        "check_output"]
+    assert consolidated["fence_after_check"] == {}
 
 
 def test_run_consolidates_and_verifies(consolidated, target_cluster, workspace):
@@ -102,6 +114,7 @@ def test_run_consolidates_and_verifies(consolidated, target_cluster, workspace):
     latest = (workspace["root"] / "runs" / "latest").read_text().strip()
     report = json.loads((workspace["root"] / "runs" / latest / "verification.json").read_text())
     assert report["summary"]["passed"] is True
+    assert report["fence"] == {"mode": "read_only", "reason": None}
     schemas = {row[0] for row in query(target_cluster, TARGET_DB, "SELECT nspname FROM pg_namespace")}
     assert {schema for _name, schema in MODULES} <= schemas
 
@@ -120,6 +133,25 @@ def test_every_table_matches_the_legacy_source(consolidated, source_cluster, tar
 
 def test_source_databases_are_unchanged(consolidated, source_cluster):
     assert server_snapshot(source_cluster) == consolidated["before"][0]
+
+
+def test_legacy_databases_refuse_writes_after_the_cutover_and_serve_reads(consolidated, source_cluster, workspace):
+    databases = [f"{PREFIX}_{name}" for name, _schema in MODULES]
+    assert fence_settings(source_cluster) == dict.fromkeys(databases, ["default_transaction_read_only=on"])
+    conn = psycopg2.connect(**source_cluster.connect_kwargs(f"{PREFIX}_Product"))
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute('SELECT count(*) FROM "Products"')
+            assert cur.fetchone()[0] > 0
+            with pytest.raises(psycopg2.errors.ReadOnlySqlTransaction):
+                cur.execute('DELETE FROM "Products" WHERE false')
+    finally:
+        conn.close()
+    latest = (workspace["root"] / "runs" / "latest").read_text().strip()
+    record = json.loads((workspace["root"] / "runs" / latest / "fence.json").read_text())
+    assert sorted(entry["database"] for entry in record["databases"]) == sorted(databases)
+    assert {entry["state"] for entry in record["databases"]} == {"fenced"}
 
 
 def test_second_run_changes_nothing(consolidated, workspace, consolidate):

@@ -125,6 +125,12 @@ def test_consolidate_cut_over_decommission_and_roll_back(lifecycle, source_clust
     assert audit == [(1,)]
     present = {row[0] for row in run_sql(source_cluster, "postgres", "SELECT datname FROM pg_database")}
     assert not present & set(legacy_databases())
+    # The write fence stayed on until the decommission: the retired databases still carry it.
+    fenced = run_sql(source_cluster, "postgres", "SELECT count(*) FROM pg_db_role_setting s JOIN pg_database d "
+                                                 "ON d.oid = s.setdatabase WHERE d.datname LIKE %s "
+                                                 "AND 'default_transaction_read_only=on' = ANY(s.setconfig)",
+                     (f"{PREFIX}\\_%\\_retired\\_%",))
+    assert fenced == [(len(legacy_databases()),)]
 
     # Roll back from the run id alone: the app is on the legacy databases again, nothing lost.
     run_id = (lifecycle["root"] / "runs" / "latest").read_text().strip()

@@ -52,10 +52,16 @@ def renamed(workspace):
 
 
 def legacy_back(workspace):
-    """The legacy databases are in place, open, and hold exactly what they held before anything ran."""
+    """The legacy databases are in place, open, unfenced, and hold exactly what they held before anything ran."""
     catalog = workspace.catalog()
     assert all(catalog.get(name) is True for name in workspace.databases), catalog
     assert legacy.digests(workspace.source, prefix=PREFIX) == workspace.before
+    # The write fence was lifted: a restored database got its recorded settings back, the fence among them.
+    fenced = query(workspace.source, "postgres", "SELECT d.datname FROM pg_db_role_setting s JOIN pg_database d "
+                                                 "ON d.oid = s.setdatabase WHERE s.setrole = 0 AND d.datname = ANY(%s) "
+                                                 "AND s.setconfig::text LIKE '%%default_transaction_read_only%%'",
+                   (workspace.databases,))
+    assert fenced == []
 
 
 # -- after a rename ---------------------------------------------------------------------------------
