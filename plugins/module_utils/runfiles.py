@@ -37,6 +37,7 @@ VERIFICATION_REPORT = "verification.json"
 VERIFICATION_MARKDOWN = "verification.md"
 DECOMMISSION_RECORD = "decommission.json"
 ROLLBACK_RECORD = "rollback.json"
+DISCARDED_WRITES = "discarded_writes.json"
 # <backup_root>/<run id>
 MANIFEST = "manifest.json"
 CONFIG_DIR = "config"
@@ -50,6 +51,7 @@ RUN_FILES = {
     "verification_markdown": VERIFICATION_MARKDOWN,
     "decommission_record": DECOMMISSION_RECORD,
     "rollback_record": ROLLBACK_RECORD,
+    "discarded_writes": DISCARDED_WRITES,
 }
 
 
