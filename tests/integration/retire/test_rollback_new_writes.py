@@ -1,0 +1,243 @@
+"""rollback.yml refuses to leave writes behind in the consolidated database, against real servers.
+
+One run is consolidated (configuration cut over, application controlled by commands that log what they do)
+and retired by renaming; then rows are inserted, updated and deleted in the consolidated database and a table
+is created there. Rollback, in check mode and for real, refuses before anything is stopped or changed,
+naming each table with its delta; rows marked as the run's own smoke-probe rows do not count. With
+rollback_discard_new_writes it goes on and records the list, and a second rollback accepts that record.
+A second run, untouched after its verification, rolls back as before.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO, drop_database, endpoint
+from conftest import run_sql as query
+from devkit import legacy
+from test_decommission import Workspace
+
+pytestmark = pytest.mark.integration
+
+PREFIX = "Writes"
+RUN, TARGET = "writes-run-1", "Writes_Consolidated_1"
+CLEAN_RUN, CLEAN_TARGET = "writes-run-2", "Writes_Consolidated_2"
+SMOKE_MARKER = f"smoke-{RUN}-0123abcd"  # as the smoke role marks the records of its write probes
+
+# The application, as app_control_mode command drives it: a state file and a log of every stop and start.
+APP = """import pathlib, sys
+home = pathlib.Path(sys.argv[2])
+if sys.argv[1] == "status":
+    sys.exit(0 if (home / "state").read_text() == "running" else 3)
+(home / "state").write_text({"start": "running", "stop": "stopped"}[sys.argv[1]])
+with open(home / "log", "a") as log:
+    log.write(sys.argv[1] + "\\n")
+"""
+
+
+class App:
+    def __init__(self, root: Path):
+        self.home = root / "app-state"
+        self.home.mkdir()
+        (self.home / "state").write_text("running")
+        (root / "app.py").write_text(APP)
+        self.config_dir = root / "app"
+        shutil.copytree(Path(REPO) / "tests" / "fixtures" / "classifiedads_app", self.config_dir)
+        command = [sys.executable, str(root / "app.py")]
+        self.vars = {
+            "app_control_mode": "command",
+            "app_control_stop_command": [*command, "stop", str(self.home)],
+            "app_control_start_command": [*command, "start", str(self.home)],
+            "app_control_status_command": [*command, "status", str(self.home)],
+            "cutover_app_dir": str(self.config_dir),
+            "consolidation_smoke": False,
+            "rollback_smoke": False,
+        }
+
+    def log(self) -> list[str]:
+        path = self.home / "log"
+        return path.read_text().split() if path.exists() else []
+
+    def state(self) -> str:
+        return (self.home / "state").read_text()
+
+    def config(self) -> dict[str, bytes]:
+        return {str(path): path.read_bytes() for path in sorted(self.config_dir.rglob("*")) if path.is_file()}
+
+
+@pytest.fixture(scope="module")
+def space(tmp_path_factory, source_cluster, target_cluster, run_playbook):
+    root = tmp_path_factory.mktemp("rollback-writes")
+    legacy.create(source_cluster, 0.01, prefix=PREFIX, out=lambda line: None)
+    space = Workspace(root, source_cluster, target_cluster, PREFIX, run_playbook)
+    space.app = App(root)
+    space.original_config = space.app.config()
+    space.vars.update(space.app.vars)
+    space.before = legacy.digests(source_cluster, prefix=PREFIX)
+    space.consolidate(RUN, TARGET)
+    space.decommission(RUN)
+    assert space.app.log() == ["stop", "start"] and space.app.state() == "running"
+    assert space.app.config() != space.original_config  # cut over
+    yield space
+    for name in space.catalog():
+        drop_database(source_cluster, name)
+    for (name,) in query(target_cluster, "postgres", "SELECT datname FROM pg_database WHERE datname LIKE 'Writes%'"):
+        drop_database(target_cluster, name)
+
+
+def consolidated(space, statement, params=None):
+    return query(space.target, TARGET, statement, params)
+
+
+def rollback(space, run_id, *args, **extra):
+    """rollback.yml; its output with the JSON escapes of quoted names undone."""
+    output, changed = space.rollback(run_id, *args, **extra)
+    return output.replace('\\"', '"'), changed
+
+
+def snapshot(space):
+    """What a refused rollback must leave as it is: databases, run records, configuration, application."""
+    run_dir = space.run_dir(RUN)
+    return (space.catalog(), space.target_databases(), sorted(path.name for path in run_dir.iterdir()),
+            space.record(RUN), space.app.config(), space.app.log(), space.app.state())
+
+
+@pytest.fixture(scope="module")
+def smoke_rows(space):
+    """What the smoke role's default write probe leaves: a product and its audit entry, both marked."""
+    consolidated(space, 'INSERT INTO product."Products" ("Code", "Name", "CreatedDateTime") '
+                        "VALUES (%s, 'Smoke test', now())", (SMOKE_MARKER,))
+    consolidated(space, 'INSERT INTO auditlog."AuditLogEntries" ("UserId", "Action", "Log", "CreatedDateTime") '
+                        "VALUES (gen_random_uuid(), 'CREATED_PRODUCT', %s, now())",
+                 (json.dumps({"Code": SMOKE_MARKER}),))
+
+
+@pytest.fixture(scope="module")
+def written(space, smoke_rows):
+    """An insert, an update and a delete in three tables, and a table created after the verification."""
+    consolidated(space, 'INSERT INTO product."Products" ("Code", "Name", "CreatedDateTime") '
+                        "VALUES ('AFTER-CUTOVER', 'written after the cutover', now())")
+    consolidated(space, 'UPDATE configuration."ConfigurationEntries" SET "Value" = "Value" || \'-changed\' '
+                        'WHERE "Id" = (SELECT min("Id"::text)::uuid FROM configuration."ConfigurationEntries")')
+    assert consolidated(space, 'SELECT count(*) FROM notification."SmsMessages"')[0][0] > 0
+    consolidated(space, 'DELETE FROM notification."SmsMessages" '
+                        'WHERE ctid = (SELECT min(ctid) FROM notification."SmsMessages")')
+    consolidated(space, 'CREATE TABLE storage."AddedLater" (id int); INSERT INTO storage."AddedLater" VALUES (1)')
+
+
+WRITES = {
+    ("product", "Products"): "+1 row(s) (besides 1 smoke probe row(s))",
+    ("configuration", "ConfigurationEntries"): "content changed",
+    ("notification", "SmsMessages"): "-1 row(s)",
+    ("storage", "AddedLater"): "created after verification, 1 row(s)",
+}
+
+
+def assert_lists_the_writes(output):
+    for (schema, table), change in WRITES.items():
+        assert f'{schema}."{table}": {change}' in output, output[-6000:]
+    assert "4 table(s) of Writes_Consolidated_1 changed after its verification at" in output
+    assert "AuditLogEntries" not in output.split("changed after its verification", 1)[1].split("\n", 1)[0]
+
+
+# -- one run, written to after its verification -------------------------------------------------------------
+
+
+def test_check_mode_counts_the_plays_own_smoke_rows_apart_and_goes_on(space, smoke_rows):
+    before = snapshot(space)
+    output, _changed = rollback(space, RUN, "--check")
+    assert "Writes_Consolidated_1 holds what its verification at" in output
+    assert "besides the rows of the play's smoke probes" in output
+    assert 'auditlog."AuditLogEntries": only 1 smoke probe row(s) of this run, not a new write' in output
+    assert "Check mode, would be renamed back" in output
+    assert snapshot(space) == before
+
+
+def test_check_mode_lists_each_written_table_and_changes_nothing(space, written):
+    before = snapshot(space)
+    output, _changed = rollback(space, RUN, "--check", expect_rc=2)
+    assert "Rollback refused, nothing was stopped or changed" in output
+    assert_lists_the_writes(output)
+    assert snapshot(space) == before
+
+
+def test_rollback_refuses_before_anything_is_stopped_or_changed(space, written):
+    before = snapshot(space)
+    output, _changed = rollback(space, RUN, expect_rc=2)
+    assert_lists_the_writes(output)
+    assert "set rollback_discard_new_writes: true" in output
+    assert snapshot(space) == before
+    # The legacy databases are still retired, the application still runs on the consolidated configuration.
+    assert not set(space.databases) & set(space.catalog())
+    assert space.app.log() == ["stop", "start"] and space.app.state() == "running"
+    assert not (space.run_dir(RUN) / "discarded_writes.json").exists()
+    assert not (space.run_dir(RUN) / "rollback.json").exists()
+
+
+def test_discarding_the_new_writes_rolls_back_and_records_them(space, written):
+    output, changed = rollback(space, RUN, rollback_discard_new_writes=True)
+    assert changed > 0
+    assert_lists_the_writes(output)
+    assert "discarded as asked, recorded in" in output
+    assert legacy.digests(space.source, prefix=PREFIX) == space.before
+    assert space.app.config() == space.original_config
+    assert space.app.log() == ["stop", "start", "stop", "start"]
+    path = space.run_dir(RUN) / "discarded_writes.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    record = json.loads(path.read_text())
+    assert record["kind"] == "classifiedads.consolidation.discarded_writes" and record["run_id"] == RUN
+    assert {(write["schema"], write["table"]): (write["change"], write["delta"]) for write in record["writes"]} == {
+        ("product", "Products"): ("rows", 1), ("configuration", "ConfigurationEntries"): ("content", 0),
+        ("notification", "SmsMessages"): ("rows", -1), ("storage", "AddedLater"): ("added", 1)}
+    assert [(entry["schema"], entry["table"], entry["own_rows"]) for entry in record["accounted"]] == [
+        ("auditlog", "AuditLogEntries", 1)]
+
+
+def test_a_second_rollback_accepts_what_the_first_discarded_and_changes_nothing(space, written):
+    output, changed = rollback(space, RUN)
+    assert changed == 0, output[-6000:]
+    assert "already discarded by the rollback at" in output
+    assert space.app.log() == ["stop", "start", "stop", "start"]
+
+
+def test_a_write_after_the_discard_refuses_again(space, written):
+    consolidated(space, 'DELETE FROM storage."AddedLater"')
+    try:
+        output, _changed = rollback(space, RUN, expect_rc=2)
+        assert 'storage."AddedLater": created after verification, 0 row(s)' in output
+    finally:
+        consolidated(space, 'INSERT INTO storage."AddedLater" VALUES (1)')
+
+
+# -- a run nobody wrote to, and one that never verified ---------------------------------------------------
+
+
+def test_a_run_without_writes_rolls_back_as_before(space, written):
+    space.consolidate(CLEAN_RUN, CLEAN_TARGET)
+    output, changed = rollback(space, CLEAN_RUN, rollback_retire_target=True)
+    assert changed > 0
+    assert "Writes_Consolidated_2 holds what its verification at" in output
+    assert not (space.run_dir(CLEAN_RUN) / "discarded_writes.json").exists()
+    assert space.app.config() == space.original_config
+    assert legacy.digests(space.source, prefix=PREFIX) == space.before
+    # Retired by that rollback: a second one says so and changes nothing.
+    output, changed = rollback(space, CLEAN_RUN)
+    assert changed == 0, output[-6000:]
+    assert "not compared: the consolidated database Writes_Consolidated_2 was retired by the rollback at" in output
+
+
+def test_a_run_that_never_verified_is_not_compared_and_says_why(space, written, run_module, tmp_path):
+    run_dir = tmp_path / RUN
+    shutil.copytree(space.run_dir(RUN), run_dir)
+    (run_dir / "verification.json").unlink()
+    result = run_module("target_writes", dict(target=endpoint(space.target), run_dir=str(run_dir),
+                                              target_database=TARGET))
+    assert not result["failed"] and not result["refused"] and not result["changed"], result
+    assert result["skipped"].startswith(f"run {RUN} has no verification report ({run_dir}/verification.json): it "
+                                        "stopped before verifying, so it never reached the cutover")
+    assert result["queries"] == []
