@@ -324,8 +324,8 @@ class TargetWrites(object):
         self.result["msg"] = "%d table(s) of %s changed after %s: %s" % (len(writes), self.database, verified, listed)
         record = read_json(self.record_path, error=TargetWritesError)
         if record and same_writes(record.get("writes") or [], writes):
-            self.result["msg"] += "; already discarded by the rollback at %s (%s)" % (record.get("discarded_at"),
-                                                                                       self.record_path)
+            self.result["msg"] += "; already discarded by the rollback at %s (%s)" % (
+                record.get("discarded_at"), self.record_path)
         elif self.params["discard"]:
             self.result.update(changed=True, msg=self.result["msg"] + "; discarded as asked, recorded in %s"
                                % self.record_path)

@@ -19,7 +19,9 @@ from pathlib import Path
 import pytest
 from conftest import REPO, drop_database, endpoint
 from conftest import run_sql as query
+from constants import HOSTILE
 from devkit import legacy
+from psycopg2 import sql
 from test_decommission import Workspace
 
 pytestmark = pytest.mark.integration
@@ -241,3 +243,46 @@ def test_a_run_that_never_verified_is_not_compared_and_says_why(space, written, 
     assert result["skipped"].startswith(f"run {RUN} has no verification report ({run_dir}/verification.json): it "
                                         "stopped before verifying, so it never reached the cutover")
     assert result["queries"] == []
+
+
+# -- hostile names, module by module --------------------------------------------------------------------------
+
+HOSTILE_SOURCE, HOSTILE_TARGET, ODD_TABLE = HOSTILE + " writes", "Writes_Hostile", 'x%s "y"'
+
+
+def test_hostile_names_are_measured_and_named_as_postgresql_would(run_module, source_cluster, target_cluster,
+                                                                  tmp_path):
+    """A schema named like an injection and a table holding "%s": a real verification, a write, the finding."""
+    run_id, run_dir = "writes-hostile", tmp_path / "writes-hostile"
+    run_dir.mkdir()
+    table = sql.Identifier(ODD_TABLE)
+    create = sql.SQL('CREATE TABLE {} (id int PRIMARY KEY, "a%sb" text); '
+                     "INSERT INTO {} SELECT i, md5(i::text) FROM generate_series(1, 20) i")
+    try:
+        for info, database in ((source_cluster, HOSTILE_SOURCE), (target_cluster, HOSTILE_TARGET)):
+            drop_database(info, database)
+            query(info, "postgres", sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+        query(source_cluster, HOSTILE_SOURCE, create.format(table, table))
+        query(target_cluster, HOSTILE_TARGET, sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(HOSTILE)))
+        target_table = sql.Identifier(HOSTILE, ODD_TABLE)
+        query(target_cluster, HOSTILE_TARGET, create.format(target_table, target_table))
+        modules = [{"name": "Hostile", "source_database": HOSTILE_SOURCE, "schema": HOSTILE}]
+        (run_dir / "plan.json").write_text(json.dumps({"run_id": run_id, "modules": modules}))
+        verified = run_module("row_count_diff", dict(
+            source=endpoint(source_cluster), target=endpoint(target_cluster), modules=modules,
+            target_database=HOSTILE_TARGET, checksum=True, report_dir=str(run_dir), run_id=run_id))
+        assert not verified["failed"] and verified["summary"]["passed"], verified["msg"]
+        args = dict(target=endpoint(target_cluster), run_dir=str(run_dir), target_database=HOSTILE_TARGET)
+
+        untouched = run_module("target_writes", args)
+        assert not untouched["failed"] and not untouched["refused"] and untouched["writes"] == [], untouched
+        query(target_cluster, HOSTILE_TARGET, sql.SQL('UPDATE {} SET "a%sb" = \'changed\' WHERE id = 7').format(
+            target_table))
+        written = run_module("target_writes", args, check=True)
+        assert not written["failed"] and written["refused"], written
+        assert [(write["schema"], write["table"], write["change"]) for write in written["writes"]] == [
+            (HOSTILE, ODD_TABLE, "content")]
+        assert '"a""; DROP TABLE x; --"."x%s ""y""": content changed' in written["msg"]
+    finally:
+        drop_database(source_cluster, HOSTILE_SOURCE)
+        drop_database(target_cluster, HOSTILE_TARGET)

@@ -169,8 +169,8 @@ def test_an_empty_table_created_after_verification_still_counts():
 
 
 def test_the_same_writes_are_recognised_whatever_their_order_and_notes():
-    first = [judge(PRODUCTS, entry(3, "7"), measured(4, "9")), judge(("product", "B"), entry(1, "1"),
-                                                                       measured(1, "2"))]
+    first = [judge(PRODUCTS, entry(3, "7"), measured(4, "9")),
+             judge(("product", "B"), entry(1, "1"), measured(1, "2"))]
     again = [dict(first[1], note="later"), first[0]]
     assert same_writes(first, again)
     assert not same_writes(first, [first[0]])
