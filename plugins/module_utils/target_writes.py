@@ -327,8 +327,8 @@ class TargetWrites(object):
             self.result["msg"] += "; already discarded by the rollback at %s (%s)" % (
                 record.get("discarded_at"), self.record_path)
         elif self.params["discard"]:
-            self.result.update(changed=True, msg=self.result["msg"] + "; discarded as asked, recorded in %s"
-                               % self.record_path)
+            self.result.update(changed=True, msg=self.result["msg"] + "; discarded as asked, %s in %s"
+                               % ("would be recorded" if self.journal.check_mode else "recorded", self.record_path))
             if not self.journal.check_mode:
                 write_private_json(self.record_path, {
                     "format": 1, "kind": RECORD_KIND, "run_id": report.get("run_id"),

@@ -4,8 +4,9 @@ One run is consolidated (configuration cut over, application controlled by comma
 and retired by renaming; then rows are inserted, updated and deleted in the consolidated database and a table
 is created there. Rollback, in check mode and for real, refuses before anything is stopped or changed,
 naming each table with its delta; rows marked as the run's own smoke-probe rows do not count. With
-rollback_discard_new_writes it goes on and records the list, and a second rollback accepts that record.
-A second run, untouched after its verification, rolls back as before.
+rollback_discard_new_writes it goes on and records the list (with what the application wrote while it was
+being stopped), and a second rollback accepts that record. A second run, untouched after its verification,
+rolls back as before; a third, written to only while the application stops, refuses once it is stopped.
 """
 
 from __future__ import annotations
@@ -29,13 +30,25 @@ pytestmark = pytest.mark.integration
 PREFIX = "Writes"
 RUN, TARGET = "writes-run-1", "Writes_Consolidated_1"
 CLEAN_RUN, CLEAN_TARGET = "writes-run-2", "Writes_Consolidated_2"
+STOP_RUN, STOP_TARGET = "writes-run-3", "Writes_Consolidated_3"
 SMOKE_MARKER = f"smoke-{RUN}-0123abcd"  # as the smoke role marks the records of its write probes
 
+# A write the application makes while it is being stopped (after rollback's first look, before its second).
+WHILE_STOPPING = ('INSERT INTO product."AuditLogEntries" ("UserId", "Action", "CreatedDateTime") '
+                  "VALUES (gen_random_uuid(), 'WRITTEN_WHILE_STOPPING', now())")
+
 # The application, as app_control_mode command drives it: a state file and a log of every stop and start.
-APP = """import pathlib, sys
+# A stop first runs the statement of on-stop.json, once, if there is one.
+APP = """import json, pathlib, sys
+import psycopg2
 home = pathlib.Path(sys.argv[2])
 if sys.argv[1] == "status":
     sys.exit(0 if (home / "state").read_text() == "running" else 3)
+if sys.argv[1] == "stop" and (home / "on-stop.json").exists():
+    last = json.loads((home / "on-stop.json").read_text())
+    with psycopg2.connect(**last["connect"]) as conn, conn.cursor() as cur:
+        cur.execute(last["statement"])
+    (home / "on-stop.json").unlink()
 (home / "state").write_text({"start": "running", "stop": "stopped"}[sys.argv[1]])
 with open(home / "log", "a") as log:
     log.write(sys.argv[1] + "\\n")
@@ -60,6 +73,10 @@ class App:
             "consolidation_smoke": False,
             "rollback_smoke": False,
         }
+
+    def write_while_stopping(self, info, database: str, statement: str) -> None:
+        (self.home / "on-stop.json").write_text(json.dumps({"connect": info.connect_kwargs(database),
+                                                            "statement": statement}))
 
     def log(self) -> list[str]:
         path = self.home / "log"
@@ -182,10 +199,12 @@ def test_rollback_refuses_before_anything_is_stopped_or_changed(space, written):
 
 
 def test_discarding_the_new_writes_rolls_back_and_records_them(space, written):
+    space.app.write_while_stopping(space.target, TARGET, WHILE_STOPPING)
     output, changed = rollback(space, RUN, rollback_discard_new_writes=True)
     assert changed > 0
     assert_lists_the_writes(output)
     assert "discarded as asked, recorded in" in output
+    assert 'product."AuditLogEntries": +1 row(s)' in output  # seen once the application was stopped
     assert legacy.digests(space.source, prefix=PREFIX) == space.before
     assert space.app.config() == space.original_config
     assert space.app.log() == ["stop", "start", "stop", "start"]
@@ -195,7 +214,8 @@ def test_discarding_the_new_writes_rolls_back_and_records_them(space, written):
     assert record["kind"] == "classifiedads.consolidation.discarded_writes" and record["run_id"] == RUN
     assert {(write["schema"], write["table"]): (write["change"], write["delta"]) for write in record["writes"]} == {
         ("product", "Products"): ("rows", 1), ("configuration", "ConfigurationEntries"): ("content", 0),
-        ("notification", "SmsMessages"): ("rows", -1), ("storage", "AddedLater"): ("added", 1)}
+        ("notification", "SmsMessages"): ("rows", -1), ("storage", "AddedLater"): ("added", 1),
+        ("product", "AuditLogEntries"): ("rows", 1)}
     assert [(entry["schema"], entry["table"], entry["own_rows"]) for entry in record["accounted"]] == [
         ("auditlog", "AuditLogEntries", 1)]
 
@@ -231,6 +251,23 @@ def test_a_run_without_writes_rolls_back_as_before(space, written):
     output, changed = rollback(space, CLEAN_RUN)
     assert changed == 0, output[-6000:]
     assert "not compared: the consolidated database Writes_Consolidated_2 was retired by the rollback at" in output
+
+
+def test_a_write_made_while_the_application_stops_refuses_after_the_stop(space, written):
+    space.consolidate(STOP_RUN, STOP_TARGET)
+    cut_over, log = space.app.config(), space.app.log()
+    space.app.write_while_stopping(space.target, STOP_TARGET, WHILE_STOPPING)
+    output, _changed = rollback(space, STOP_RUN, expect_rc=2)
+    assert "Rollback refused, the application was stopped, nothing else changed: 1 table(s) of " \
+           "Writes_Consolidated_3 changed after its verification at" in output
+    assert 'product."AuditLogEntries": +1 row(s)' in output
+    assert space.app.log() == [*log, "stop"] and space.app.config() == cut_over
+    assert legacy.digests(space.source, prefix=PREFIX) == space.before
+    assert not (space.run_dir(STOP_RUN) / "rollback.json").exists()
+
+    output, changed = rollback(space, STOP_RUN, rollback_discard_new_writes=True)
+    assert changed > 0 and "discarded as asked, recorded in" in output
+    assert space.app.config() == space.original_config and space.app.state() == "running"
 
 
 def test_a_run_that_never_verified_is_not_compared_and_says_why(space, written, run_module, tmp_path):
