@@ -40,6 +40,7 @@ DECOMMISSION_RECORD = "decommission.json"
 ROLLBACK_RECORD = "rollback.json"
 REHEARSAL_REPORT = "rehearsal.json"
 FENCE_RECORD = "fence.json"
+DISCARDED_WRITES = "discarded_writes.json"
 # <backup_root>/<run id>
 MANIFEST = "manifest.json"
 CONFIG_DIR = "config"
@@ -56,6 +57,7 @@ RUN_FILES = {
     "decommission_record": DECOMMISSION_RECORD,
     "rollback_record": ROLLBACK_RECORD,
     "fence_record": FENCE_RECORD,
+    "discarded_writes": DISCARDED_WRITES,
 }
 
 

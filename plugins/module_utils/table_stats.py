@@ -209,32 +209,48 @@ def column_max(conn, journal, schema, table, column):
 
 # -- counts and checksums -----------------------------------------------------------------------
 
-def count_query(schema, table):
-    return sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+def rows_containing(text):
+    """Only the rows whose text form contains ``text`` (a marker a play wrote into its own rows).
+
+    A literal, not a bound parameter: a table name may hold "%", which a parameterised
+    execute would take for a placeholder.
+    """
+    return sql.SQL(" AS r WHERE strpos(ROW(r.*)::text, {}) > 0").format(sql.Literal(text))
 
 
-def checksum_query(schema, table, columns):
-    """One scan: row count and the order-independent content checksum (see the module docstring)."""
+def count_query(schema, table, containing=None):
+    return sql.SQL("SELECT count(*) FROM {}.{}{}").format(
+        sql.Identifier(schema), sql.Identifier(table), rows_containing(containing) if containing else sql.SQL(""))
+
+
+def checksum_query(schema, table, columns, containing=None):
+    """One scan: row count and the order-independent content checksum (see the module docstring).
+
+    With ``containing``, of the rows :func:`rows_containing` selects only: a sum, so the
+    checksum of the other rows is the whole table's minus theirs.
+    """
     items = [sql.Identifier(column["name"]) if column["binary"]
              else sql.SQL('({})::text COLLATE "C"').format(sql.Identifier(column["name"]))
              for column in columns]
-    return sql.SQL("SELECT count(*), sum(h) FROM (SELECT hash_record_extended(ROW({}), 0) AS h FROM {}.{}) AS t"
-                   ).format(sql.SQL(", ").join(items), sql.Identifier(schema), sql.Identifier(table))
+    return sql.SQL("SELECT count(*), sum(h) FROM (SELECT hash_record_extended(ROW({}), 0) AS h FROM {}.{}{}) AS t"
+                   ).format(sql.SQL(", ").join(items), sql.Identifier(schema), sql.Identifier(table),
+                            rows_containing(containing) if containing else sql.SQL(""))
 
 
 def measure(pool, job):
     """Count (and checksum) one table; ``{"rows", "checksum", "query"}`` or ``{"error"}``.
 
     ``job``: dbname, schema, table, and ``columns`` (the column plan's list) for
-    a checksum or None for a count.
+    a checksum or None for a count; optionally ``containing`` (see :func:`rows_containing`).
     """
+    containing = job.get("containing")
     try:
         with pool.session(job["dbname"]) as conn, conn.cursor() as cur:
             if job["columns"] is None:
-                cur.execute(count_query(job["schema"], job["table"]))
+                cur.execute(count_query(job["schema"], job["table"], containing))
                 rows, checksum = cur.fetchone()[0], None
             else:
-                cur.execute(checksum_query(job["schema"], job["table"], job["columns"]))
+                cur.execute(checksum_query(job["schema"], job["table"], job["columns"], containing))
                 rows, total = cur.fetchone()
                 checksum = str(int(total or 0))
             return {"rows": rows, "checksum": checksum, "query": cur.query.decode("utf-8", "replace")}

@@ -81,8 +81,9 @@ def lifecycle(tmp_path_factory, source_cluster, target_cluster, run_playbook):
         return subprocess.run(["docker", "compose", "--project-directory", str(app_dir), *args], env=env,
                               capture_output=True, text=True, check=True)
 
-    def play(playbook, *args):
-        done = run_playbook(f"classifiedads.consolidation.{playbook}", *args, variables=variables, env=env)
+    def play(playbook, *args, expect_rc=0):
+        done = run_playbook(f"classifiedads.consolidation.{playbook}", *args, variables=variables, env=env,
+                            expect_rc=expect_rc)
         return done.output, done.changed
 
     def api(method, path, body=None):
@@ -132,9 +133,16 @@ def test_consolidate_cut_over_decommission_and_roll_back(lifecycle, source_clust
                      (f"{PREFIX}\\_%\\_retired\\_%",))
     assert fenced == [(len(legacy_databases()),)]
 
-    # Roll back from the run id alone: the app is on the legacy databases again, nothing lost.
+    # Roll back from the run id alone. AFTER-1 was written after the cutover: refused, naming its rows (the
+    # smoke probe's own product and audit entry do not count), and nothing changes.
     run_id = (lifecycle["root"] / "runs" / "latest").read_text().strip()
-    play("rollback", "-e", f"consolidation_run_id={run_id}")
+    output, _changed = play("rollback", "-e", f"consolidation_run_id={run_id}", expect_rc=2)
+    output = output.replace('\\"', '"')
+    assert 'product."Products": +1 row(s) (besides 1 smoke probe row(s))' in output
+    assert 'auditlog."AuditLogEntries": +1 row(s) (besides 1 smoke probe row(s))' in output
+    assert api("GET", "/api/whereami")[1]["layout"] == "consolidated"
+    # Discarded on purpose: the app is on the legacy databases again, nothing of theirs lost.
+    play("rollback", "-e", f"consolidation_run_id={run_id}", "-e", "rollback_discard_new_writes=true")
     assert lifecycle["settings"].read_bytes() == original_settings
     status, where = api("GET", "/api/whereami")
     assert where["layout"] == "legacy"
