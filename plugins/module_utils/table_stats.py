@@ -41,6 +41,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.connec
     sql,
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import describe
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.null_policy import column_item, kept_condition
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.sequences import COLUMN_SEQUENCES
 
 # Every text rendering that depends on a setting, pinned; every session read-only.
@@ -209,17 +210,28 @@ def column_max(conn, journal, schema, table, column):
 
 # -- counts and checksums -----------------------------------------------------------------------
 
-def count_query(schema, table):
-    return sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+def _kept(null_plan):
+    """The WHERE clause of a source read through a NULL policy's plan (null_policy), or nothing."""
+    condition = kept_condition(null_plan)
+    return sql.SQL("") if condition is None else sql.SQL(" WHERE ") + condition
 
 
-def checksum_query(schema, table, columns):
-    """One scan: row count and the order-independent content checksum (see the module docstring)."""
-    items = [sql.Identifier(column["name"]) if column["binary"]
-             else sql.SQL('({})::text COLLATE "C"').format(sql.Identifier(column["name"]))
+def count_query(schema, table, null_plan=None):
+    return sql.SQL("SELECT count(*) FROM {}.{}{}").format(sql.Identifier(schema), sql.Identifier(table),
+                                                          _kept(null_plan))
+
+
+def checksum_query(schema, table, columns, null_plan=None):
+    """One scan: row count and the order-independent content checksum (see the module docstring).
+
+    ``null_plan`` reads a source table as the copy did under its NULL policy.
+    """
+    items = [column_item(null_plan, column["name"]) if column["binary"]
+             else sql.SQL('({})::text COLLATE "C"').format(column_item(null_plan, column["name"]))
              for column in columns]
-    return sql.SQL("SELECT count(*), sum(h) FROM (SELECT hash_record_extended(ROW({}), 0) AS h FROM {}.{}) AS t"
-                   ).format(sql.SQL(", ").join(items), sql.Identifier(schema), sql.Identifier(table))
+    return sql.SQL("SELECT count(*), sum(h) FROM (SELECT hash_record_extended(ROW({}), 0) AS h FROM {}.{}{}) AS t"
+                   ).format(sql.SQL(", ").join(items), sql.Identifier(schema), sql.Identifier(table),
+                            _kept(null_plan))
 
 
 def measure(pool, job):
@@ -231,10 +243,10 @@ def measure(pool, job):
     try:
         with pool.session(job["dbname"]) as conn, conn.cursor() as cur:
             if job["columns"] is None:
-                cur.execute(count_query(job["schema"], job["table"]))
+                cur.execute(count_query(job["schema"], job["table"], job.get("null_plan")))
                 rows, checksum = cur.fetchone()[0], None
             else:
-                cur.execute(checksum_query(job["schema"], job["table"], job["columns"]))
+                cur.execute(checksum_query(job["schema"], job["table"], job["columns"], job.get("null_plan")))
                 rows, total = cur.fetchone()
                 checksum = str(int(total or 0))
             return {"rows": rows, "checksum": checksum, "query": cur.query.decode("utf-8", "replace")}
