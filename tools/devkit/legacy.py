@@ -12,7 +12,9 @@ Usage::
 the HasData seed rows, one ``__EFMigrationsHistory`` row each, and DbUp's ``CacheEntries`` and
 ``schemaversions`` in the AuditLog database), then fills them server-side (see
 :mod:`devkit.legacy_data`): tables first, then primary keys, foreign keys and indexes over the
-loaded rows, then ``VACUUM (FREEZE, ANALYZE)``. Two worker threads fill two databases at a time.
+loaded rows, then ``VACUUM (FREEZE, ANALYZE)``. The data carries what years of production leave
+behind (:data:`devkit.legacy_data.QUIRKS`): claims whose shadow foreign key is NULL, identity gaps,
+sequences ahead of their columns, and a sequence no column owns. Two worker threads fill two databases at a time.
 
 A finished database carries ``COMMENT ON DATABASE`` naming the generator version and the scale, so
 running ``create`` again with the same scale does nothing; another scale, or a database this tool did
@@ -41,7 +43,7 @@ from psycopg2 import sql
 
 from devkit import ddl, legacy_data, reference_catalog
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 DEFAULT_PREFIX = "ClassifiedAds"
 # Largest first, so that two workers finish at about the same time.
 BUILD_ORDER = ("notification", "product", "auditlog", "storage", "identity", "configuration")
