@@ -109,7 +109,7 @@ def normalize_columns(label, raw):
 
 def table_policies(module, source_table):
     """``{column: on_null}`` that a normalised module mapping sets for one source table."""
-    entry = module["tables"].get(source_table) or {}
+    entry = (module.get("tables") or {}).get(source_table) or {}
     return dict((name, column["on_null"]) for name, column in (entry.get("columns") or {}).items())
 
 
