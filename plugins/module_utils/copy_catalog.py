@@ -334,6 +334,9 @@ class Survey(object):
                 job.action = copy_plan.COPY
                 problems.extend(null_policy.policy_problems(
                     "%s -> %s" % (job.source_label, job.target_label), job.null_policies, job.source_columns, None, {}))
+                # Without the target only the mapping says which columns the target forbids NULL in.
+                nullable = set(column.name for column in job.source_columns if not column.not_null)
+                job.null_sensitive = sorted(name for name in job.null_policies if name in nullable)
         elif not problems:
             problems.extend(self._survey_target(control, state))
         if not problems:

@@ -206,14 +206,15 @@ def resolve(label, target_label, policies, counts, keys, key_columns):
 def build_plan(handled, default_values, source_columns, key_columns):
     """The NullPlan of one table, or None when no policy acts on it.
 
-    ``handled`` is ``{column: policy}`` from :func:`resolve` (or every acting policy, for the
-    verification); ``default_values`` the target defaults evaluated as text.
+    ``handled`` is ``{column: policy}`` from :func:`resolve`; ``default_values`` the target
+    defaults evaluated as text (none when check mode plans without the target database, which
+    then only counts and filters).
     """
     if not handled:
         return None
     types = dict((column.name, column.type_display) for column in source_columns)
     defaults = dict((name, (default_values[name], types[name])) for name, on_null in handled.items()
-                    if on_null == ON_NULL_DEFAULT)
+                    if on_null == ON_NULL_DEFAULT and name in default_values)
     quarantine = sorted(name for name, on_null in handled.items() if on_null == ON_NULL_QUARANTINE)
     return NullPlan(defaults, quarantine, list(key_columns))
 

@@ -182,6 +182,13 @@ def test_check_mode_reports_what_the_policies_would_do_and_changes_nothing(
     assert "secret-orphan-value" not in json.dumps(result)
     assert target_state(target_cluster, pair[1]) == before
 
+    # Before the migrator has created the target database, the policies alone say where NULLs matter.
+    result = run_module("data_copy", dict(copy_args(source_cluster, target_cluster, pair),
+                                          target_database=pair[1] + "_not_yet"), check=True)
+    assert not result["failed"], result.get("msg")
+    assert 'identity."UserClaims"."UserId": 2 NULLs -> quarantined (policy)' in result["progress"]
+    assert row_of(result, "UserClaims")["rows"] == 2
+
 
 def test_default_and_quarantine_copy_verify_and_report_every_key(
         run_module, source_cluster, target_cluster, pair, tmp_path):
