@@ -288,8 +288,8 @@ def quarantine_table(state_schema):
 
 def ensure_quarantine_table(cur, journal, state_schema):
     """Create ``<state schema>.quarantined_rows`` if it is missing (the state schema exists by then)."""
-    journal.change(cur, sql.SQL(QUARANTINE_DDL).format(schema=sql.Identifier(state_schema),
-                                                        table=sql.Identifier(QUARANTINE_TABLE)))
+    ddl = sql.SQL(QUARANTINE_DDL).format(schema=sql.Identifier(state_schema), table=sql.Identifier(QUARANTINE_TABLE))
+    journal.change(cur, ddl)
 
 
 # -- the copy -------------------------------------------------------------------------------------
@@ -410,7 +410,6 @@ def sample_keys(cur, table, column, key_columns, limit=KEY_SAMPLE):
     return [format_key(key_columns, row) for row in cur.fetchall()]
 
 
-
 # -- the verification -----------------------------------------------------------------------------
 #
 # The verification measures a policy table's source through its plan (table_stats.count_query and
@@ -480,8 +479,8 @@ def measure_rejected(source_session, target_session, journal, pair, plan, state_
     key = key_object(plan.key_columns)
     with source_session.cursor() as cur:
         if plan.quarantine:
-            _run(cur, journal, sql.SQL(REJECTED_SOURCE).format(key=key, table=table,
-                                                                condition=rejected_condition(plan)))
+            statement = sql.SQL(REJECTED_SOURCE).format(key=key, table=table, condition=rejected_condition(plan))
+            _run(cur, journal, statement)
             found["source"] = _by_key(cur.fetchall())
         if plan.defaults:
             condition = sql.SQL(" OR ").join(sql.SQL("{} IS NULL").format(sql.Identifier(name))
