@@ -19,9 +19,8 @@ import time
 
 import psycopg2
 import pytest
-import yaml
 from conftest import drop_database, endpoint
-from constants import HOSTILE, REPO
+from constants import HOSTILE
 from constants import MODULE_SCHEMAS as MODULES
 from devkit import legacy, migrator
 from psycopg2 import sql
@@ -39,10 +38,7 @@ SEEDED = {"Product": ["Products"], "Identity": ["Users"],
 APPLICATION = "classifiedads.consolidation"
 # The NULL policies the ClassifiedAds defaults ship ({module: {table: override}}): the legacy fixtures hold
 # claims whose shadow key is NULL, which the copy quarantines.
-SHIPPED_POLICIES = {module["name"]: {table: override for table, override in module.get("tables", {}).items()
-                                     if "columns" in override}
-                    for module in yaml.safe_load((REPO / "roles/consolidation/defaults/main.yml").read_text())[
-                        "consolidation_modules"]}
+SHIPPED_POLICIES = legacy.shipped_null_policies()
 # {(module, table): the columns whose NULL keeps a legacy row out of the copy}
 QUARANTINED = {(module, table): [column for column, policy in override["columns"].items()
                                  if policy["on_null"] == "quarantine"]

@@ -29,8 +29,7 @@ MODULES = [
     {"name": "Product", "source_database": "ClassifiedAds_Product", "schema": "product"},
     # The legacy claims whose shadow key is NULL are kept out, as the shipped defaults say (quarantine).
     {"name": "Identity", "source_database": "ClassifiedAds_Identity", "schema": "identity",
-     "tables": {"UserClaims": {"columns": {"UserId": {"on_null": "quarantine"}}},
-                "RoleClaims": {"columns": {"RoleId": {"on_null": "quarantine"}}}}},
+     "tables": legacy.shipped_null_policies()["Identity"]},
     {"name": "Storage", "source_database": "ClassifiedAds_Storage", "schema": "storage"},
     {"name": "Notification", "source_database": "ClassifiedAds_Notification", "schema": "notification"},
     {"name": "AuditLog", "source_database": "ClassifiedAds_AuditLog", "schema": "auditlog",
