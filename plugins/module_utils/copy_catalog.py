@@ -135,6 +135,7 @@ class TableJob(object):
         self.null_sensitive = []  # copied columns NOT NULL in the target, nullable in the source
         self.null_policies = null_policy.table_policies(module, mapping.source_table)  # {column: on_null}
         self.default_values = {}  # {column: the target column's default, evaluated on the target, as text}
+        self.default_references = []  # [(column, foreign key, referenced table oid, column)] of default policies
         self.null_counts = {}  # {null-sensitive column: rows holding NULL there, in the snapshot}
         self.null_handled = {}  # {column: policy} of the columns whose NULLs a policy handles
         self.null_notes = []  # one line per such column, for the progress
@@ -344,6 +345,8 @@ class Survey(object):
                 loading = [job for job in self.jobs if job.source is source and job.loads]
                 problems.extend(source.null_problems(loading))
                 problems.extend(source.read_sequences(loading))
+            if control is not None:
+                problems.extend(self.default_reference_problems(control))
         if problems:
             raise copy_plan.CopyPlanError(problems)
 
@@ -416,6 +419,46 @@ class Survey(object):
                                                job.source_columns, target_columns, defaults)
         if not problems:
             job.default_values = null_policy.evaluate_defaults(cur, defaults)
+            job.default_references = null_policy.foreign_keys_on(cur, job.target_oid, sorted(defaults))
+        return problems
+
+    def default_reference_problems(self, control):
+        """A ``default`` policy must not write a value its column's foreign key rejects.
+
+        The key is dropped for the load and validated after it, so such a default would fail the run
+        with every table copied. The referenced rows are those the copy leaves: a table this run
+        loads is read in its source snapshot, any other on the target as it is.
+        """
+        problems = []
+        by_target = dict((job.target_oid, job) for job in self.jobs if job.target_oid is not None)
+        for job in self.jobs:
+            if job.null_plan is None:
+                continue
+            for column, constraint, referenced_oid, referenced_column in job.default_references:
+                if column not in job.null_plan.defaults:
+                    continue
+                value, type_display = job.null_plan.defaults[column]
+                referenced = by_target.get(referenced_oid)
+                if referenced is not None and referenced.loads:
+                    conn, table = referenced.source.conn, sql.SQL("{}.{}").format(
+                        sql.Identifier(referenced.source_schema), sql.Identifier(referenced.source_table))
+                    where = referenced.target_label
+                else:
+                    conn = control
+                    with conn.cursor() as cur:
+                        cur.execute("SELECT n.nspname, c.relname FROM pg_catalog.pg_class c JOIN "
+                                    "pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = %s",
+                                    (referenced_oid,))
+                        schema, name = cur.fetchone()
+                    table = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(name))
+                    where = qualified(schema, name)
+                with conn.cursor() as cur:
+                    if null_policy.holds_value(cur, table, referenced_column, type_display, value):
+                        continue
+                problems.append(null_policy.reference_problem("%s -> %s" % (job.source_label, job.target_label),
+                                                              column, value, constraint, where, referenced_column))
+        if control is not None:
+            control.rollback()
         return problems
 
 

@@ -161,6 +161,15 @@ def policy_problems(label, policies, source_columns, target_columns, defaults):
     return problems
 
 
+def reference_problem(label, column, value, constraint, referenced_label, referenced_column):
+    """The problem of a ``default`` whose value the column's foreign key would reject once it is validated."""
+    return ("%s: on_null: default would write %s into column %s, but the foreign key %s needs a row of %s with %s = "
+            "that value, which the copied data does not hold; the key's validation after the copy would fail. "
+            "Choose on_null: quarantine, or see that the referenced table holds that row"
+            % (label, value, quote_ident(column), quote_ident(constraint), referenced_label,
+               quote_ident(referenced_column)))
+
+
 def format_key(key_columns, values):
     """One row's key for messages and reports: ``Id=3f2a...`` or ``A=1, B=x``."""
     return ", ".join("%s=%s" % (name, value) for name, value in zip(key_columns, values))
@@ -384,6 +393,32 @@ def evaluate_defaults(cur, defaults, journal=None):
         _run(cur, journal, sql.SQL("SELECT ({})::text").format(sql.SQL(default.expression)))
         values[name] = cur.fetchone()[0]
     return values
+
+
+# Single-column foreign keys on the named columns of one target table, with what they reference.
+FOREIGN_KEYS_ON = """
+SELECT a.attname, con.conname, con.confrelid, fa.attname
+FROM pg_catalog.pg_constraint con
+JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = con.conkey[1]
+JOIN pg_catalog.pg_attribute fa ON fa.attrelid = con.confrelid AND fa.attnum = con.confkey[1]
+WHERE con.contype = 'f' AND con.conrelid = %s AND pg_catalog.cardinality(con.conkey) = 1 AND a.attname = ANY(%s)
+ORDER BY 1, 2
+"""
+
+
+def foreign_keys_on(cur, table_oid, columns):
+    """``[(column, constraint, referenced table oid, referenced column)]`` for the named columns."""
+    if not columns:
+        return []
+    cur.execute(FOREIGN_KEYS_ON, (table_oid, list(columns)))
+    return cur.fetchall()
+
+
+def holds_value(cur, table, column, type_display, value):
+    """Whether ``table`` (composed SQL) has a row whose ``column`` equals ``value`` (text, cast to the type)."""
+    cur.execute(sql.SQL("SELECT EXISTS (SELECT FROM {} WHERE {} = CAST(%s AS {}))").format(
+        table, sql.Identifier(column), sql.SQL(type_display)), (value,))
+    return cur.fetchone()[0]
 
 
 def primary_key(cur, table_oid, journal=None):

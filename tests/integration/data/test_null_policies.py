@@ -302,3 +302,33 @@ def test_the_progress_log_names_the_policy_outcome_never_row_contents(run_module
     assert not result["failed"], result.get("msg")
     text = log.read_text()
     assert "2 NULLs -> quarantined (policy)" in text and "secret-orphan-value" not in text
+
+
+def test_a_default_its_foreign_key_would_reject_is_refused_before_the_copy(run_module, source_cluster,
+                                                                          target_cluster, pair):
+    """As ClassifiedAds' Guid.Empty default on UserClaims.UserId: no user has that id, so the foreign key, dropped for
+    the load and validated after it, would fail the run with every table copied. Once the referenced table's copy
+    holds the value, the same policy copies and validates."""
+    query(target_cluster, pair[1], 'ALTER TABLE identity."UserClaims" ALTER COLUMN "UserId" SET DEFAULT 0')
+    tables = dict(POLICIES, UserClaims={"columns": {"UserId": {"on_null": "default"}}})
+    args = copy_args(source_cluster, target_cluster, pair, tables=tables)
+    before = target_state(target_cluster, pair[1])
+    for check in (True, False):
+        result = run_module("data_copy", args, check=check)
+        assert result["failed"], result
+        assert result["problems"] == [
+            f'{pair[0]}:public."UserClaims" -> identity."UserClaims": on_null: default would write 0 into column '
+            '"UserId", but the foreign key "UserClaims_UserId_fkey" needs a row of identity."Users" with "Id" = that '
+            "value, which the copied data does not hold; the key's validation after the copy would fail. Choose "
+            "on_null: quarantine, or see that the referenced table holds that row"]
+    assert target_state(target_cluster, pair[1]) == before
+
+    query(source_cluster, pair[0], """INSERT INTO "Users" VALUES (0, 'nobody@example.com')""")
+    result = run_module("data_copy", args)
+    assert not result["failed"], result.get("msg")
+    assert query(target_cluster, pair[1], 'SELECT "Id", "UserId" FROM identity."UserClaims" ORDER BY 1') == [
+        (1, 1), (2, 0), (3, 0), (4, 2)]
+    assert query(target_cluster, pair[1], "SELECT convalidated FROM pg_constraint WHERE conname = "
+                                          "'UserClaims_UserId_fkey'") == [(True,)]
+    verified = run_module("row_count_diff", verify_args(source_cluster, target_cluster, pair, tables=tables))
+    assert verified["summary"]["passed"], verified["table_text"]
