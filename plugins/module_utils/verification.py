@@ -20,7 +20,7 @@ import os
 import time
 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils import (
-    null_policy,
+    null_verification,
     rowdiff,
     table_stats,
     verify_report,
@@ -179,8 +179,8 @@ class Verification(object):
             pairs += rowdiff.expected_pairs(self.expected, target["schemas"], target["tables"])
             column_plans, jobs, job_index = rowdiff.plan_jobs(pairs, self.modules, source, target,
                                                               self.params["target_database"], self.params["checksum"])
-            with_policy = null_policy.prepare_verification(self.pools, self.journal, self.modules, pairs, jobs,
-                                                           job_index, self.params["target_database"])
+            with_policy = null_verification.prepare_verification(
+                self.pools, self.journal, self.modules, pairs, jobs, job_index, self.params["target_database"])
             measured = table_stats.measure_all(self.pools, jobs, self.params["workers"])
             for result in measured:
                 if "query" in result:
@@ -188,8 +188,9 @@ class Verification(object):
             rows = [rowdiff.classify(pair, *[measured[index] if index is not None else None for index in indexes],
                                      columns=plan)
                     for pair, indexes, plan in zip(pairs, job_index, column_plans)]
-            rows = null_policy.account_verification(self.pools, self.journal, rows, pairs, with_policy,
-                                                    self.params["target_database"], self.params["state_schema"])
+            rows = null_verification.account_verification(
+                self.pools, self.journal, rows, pairs, with_policy, self.params["target_database"],
+                self.params["state_schema"])
             sequences = self.check_sequences(pairs, source, target) if self.params["check_sequences"] else []
         finally:
             for pool in self.pools.values():

@@ -1,4 +1,5 @@
-"""NULL policies: the mapping, the plan-time judgement and the SQL the copy and the verification read with."""
+"""NULL policies: the mapping, the plan-time judgement, the SQL the copy and the verification read with, and
+the verification's judgement (null_policy, null_verification)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from constants import HOSTILE
 from test_ddl_clone import render
 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils import null_policy as n
+from ansible_collections.classifiedads.consolidation.plugins.module_utils import null_verification as v
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.copy_plan import Column
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import PlanError, normalize_module
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.table_stats import (
@@ -178,7 +180,7 @@ KEPT_OUT = {'{"Id": 3}': [11], '{"Id": 5}': [12]}
 
 
 def test_source_equals_target_plus_quarantine_and_every_key_is_listed():
-    row = n.judge(classified(), QUARANTINE, {"UserId": "quarantine"}, [],
+    row = v.judge(classified(), QUARANTINE, {"UserId": "quarantine"}, [],
                   {"source": KEPT_OUT, "quarantined": dict(KEPT_OUT), "defaulted": []})
     assert row["state"] == "match" and row["ok"] and row["reasons"] == []
     assert row["source_rows"] == 4
@@ -196,20 +198,20 @@ def test_source_equals_target_plus_quarantine_and_every_key_is_listed():
     (None, "the quarantine table does not exist, yet the source holds 2 row(s) the policy keeps out"),
 ])
 def test_a_quarantine_that_is_not_exactly_what_the_source_keeps_out_fails(quarantined, expected):
-    row = n.judge(classified(), QUARANTINE, {"UserId": "quarantine"}, [],
+    row = v.judge(classified(), QUARANTINE, {"UserId": "quarantine"}, [],
                   {"source": KEPT_OUT, "quarantined": quarantined, "defaulted": []})
     assert (row["state"], row["ok"]) == ("mismatch", False)
     assert expected in row["reasons"]
 
 
 def test_a_checksum_difference_of_the_kept_rows_still_fails():
-    row = n.judge(classified(reasons=["content checksums differ"], state="mismatch"), QUARANTINE,
+    row = v.judge(classified(reasons=["content checksums differ"], state="mismatch"), QUARANTINE,
                   {"UserId": "quarantine"}, [], {"source": {}, "quarantined": {}, "defaulted": []})
     assert (row["state"], row["ok"], row["reasons"]) == ("mismatch", False, ["content checksums differ"])
 
 
 def test_a_policy_problem_fails_the_table_and_defaulted_keys_are_listed():
-    row = n.judge(classified(), n.NullPlan({}, [], ["Id"]), {"UserId": "default"},
+    row = v.judge(classified(), n.NullPlan({}, [], ["Id"]), {"UserId": "default"},
                   ['on_null: default for column "UserId", but the target column has no default'],
                   {"source": {}, "quarantined": {}, "defaulted": ['{"Id": 1}']})
     assert not row["ok"] and row["null_policy"]["defaulted_keys"] == ["Id=1"]
