@@ -304,8 +304,8 @@ def test_the_progress_log_names_the_policy_outcome_never_row_contents(run_module
     assert "2 NULLs -> quarantined (policy)" in text and "secret-orphan-value" not in text
 
 
-def test_a_default_its_foreign_key_would_reject_is_refused_before_the_copy(run_module, source_cluster,
-                                                                          target_cluster, pair):
+def test_a_default_its_foreign_key_would_reject_is_refused_before_the_copy(
+        run_module, source_cluster, target_cluster, pair):
     """As ClassifiedAds' Guid.Empty default on UserClaims.UserId: no user has that id, so the foreign key, dropped for
     the load and validated after it, would fail the run with every table copied. Once the referenced table's copy
     holds the value, the same policy copies and validates."""
