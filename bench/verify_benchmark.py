@@ -7,8 +7,8 @@ Usage (from the repository root, with ansible-core and psycopg2 importable)::
 
 Builds (once, then reused) two embedded PostgreSQL clusters under ``--root``: the six legacy
 ClassifiedAds databases at ``--scale`` on one (devkit.legacy: deterministic data, scale 10 is about
-1 GB of databases), and the consolidated database on the other (devkit.migrator, then a streamed
-COPY of every table). Then it runs the module as Ansible would, ``--runs`` times for counts and for
+1 GB of databases), and the consolidated database on the other (devkit.migrator, then the
+collection's data copy). Then it runs the module as Ansible would, ``--runs`` times for counts and for
 checksums, and prints the MB/s of each: table bytes (heap and TOAST, ``pg_table_size``) of one side
 divided by the module's own ``elapsed`` (both sides are measured at the same time, so that is the
 rate each side sustains). Not a test: timings on a shared machine are noisy, the best run is the
@@ -24,7 +24,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 import psycopg2
@@ -32,13 +31,15 @@ from devkit import legacy, migrator
 from devkit.pgembed import EmbeddedCluster
 from psycopg2 import sql
 
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import build_plan, table_destination
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.copy_engine import CopyEngine
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import build_plan
 
 MB = 1024 * 1024
 TARGET_DATABASE = "ClassifiedAds"
 MODULES = [
     {"name": "Product", "source_database": "ClassifiedAds_Product", "schema": "product"},
-    {"name": "Identity", "source_database": "ClassifiedAds_Identity", "schema": "identity"},
+    {"name": "Identity", "source_database": "ClassifiedAds_Identity", "schema": "identity",
+     "tables": legacy.shipped_null_policies()["Identity"]},
     {"name": "Storage", "source_database": "ClassifiedAds_Storage", "schema": "storage"},
     {"name": "Notification", "source_database": "ClassifiedAds_Notification", "schema": "notification"},
     {"name": "AuditLog", "source_database": "ClassifiedAds_AuditLog", "schema": "auditlog",
@@ -59,7 +60,7 @@ def connect(info, dbname, autocommit=True):
 
 
 def target_marker(scale):
-    return f"verify_benchmark: faithful copy (rows and sequences) of devkit.legacy scale {float(scale)!r}"
+    return f"verify_benchmark: data_copy of devkit.legacy scale {float(scale)!r}"
 
 
 def database_comment(info, dbname):
@@ -72,47 +73,9 @@ def database_comment(info, dbname):
     return None if row is None else row[0]
 
 
-def stream_copy(source_conn, source, target_conn, target):
-    """COPY one table from one server to the other through a pipe, without holding it in memory."""
-    with source_conn.cursor() as cur:
-        cur.execute("SELECT attname::text FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0"
-                    " AND NOT attisdropped ORDER BY attnum",
-                    (sql.Identifier(*source).as_string(source_conn),))
-        columns = sql.SQL(", ").join(sql.Identifier(name) for (name,) in cur.fetchall())
-    read_fd, write_fd = os.pipe()
-    failure = []
-
-    def produce():
-        try:
-            with os.fdopen(write_fd, "wb") as sink, source_conn.cursor() as cur:
-                cur.copy_expert(sql.SQL("COPY (SELECT {} FROM {}) TO STDOUT (FORMAT binary)").format(
-                    columns, sql.Identifier(*source)).as_string(source_conn), sink)
-        except Exception as exc:  # reported by the consumer
-            failure.append(exc)
-
-    producer = threading.Thread(target=produce)
-    producer.start()
-    with os.fdopen(read_fd, "rb") as stream, target_conn.cursor() as cur:
-        cur.copy_expert(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(
-            sql.Identifier(*target), columns).as_string(target_conn), stream)
-    producer.join()
-    if failure:
-        raise failure[0]
-
-
-def serial_sequence(conn, table, column):
-    """The sequence behind a serial or identity column and its (last_value, is_called), or None."""
-    with conn.cursor() as cur:
-        cur.execute("SELECT pg_get_serial_sequence(%s, %s)", (sql.Identifier(*table).as_string(conn), column))
-        (sequence,) = cur.fetchone()
-        if sequence is None:
-            return None
-        cur.execute(sql.SQL("SELECT last_value, is_called FROM {}").format(sql.SQL(sequence)))
-        return sequence, cur.fetchone()
-
-
 def build_target(source_info, target_info, scale):
-    """The consolidated database: the stand-in migrator's tables, filled from the legacy ones."""
+    """The consolidated database: the stand-in migrator's tables, filled by the collection's own data copy (with
+    the shipped NULL policies: the legacy claims whose shadow key is NULL go to the quarantine)."""
     if database_comment(target_info, TARGET_DATABASE) == target_marker(scale):
         return
     conn = connect(target_info, "postgres")
@@ -120,43 +83,17 @@ def build_target(source_info, target_info, scale):
         cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TARGET_DATABASE)))
     conn.close()
     migrator.migrate(target_info.connect_kwargs(TARGET_DATABASE), log=lambda line: None)
-    plan = build_plan(MODULES, TARGET_DATABASE, endpoint(source_info), endpoint(target_info), EXCLUDE)
-    target_conn = connect(target_info, TARGET_DATABASE, autocommit=False)
-    with target_conn.cursor() as cur:
-        cur.execute("SET session_replication_role = replica")  # tables in any order: no FK checks
-    for module in plan:
-        source_conn = connect(source_info, module["source_database"])
-        with source_conn.cursor() as cur:
-            cur.execute("SELECT relname::text FROM pg_class WHERE relnamespace = 'public'::regnamespace"
-                        " AND relkind = 'r' ORDER BY 1")
-            tables = [name for (name,) in cur.fetchall()]
-        pairs = [(table, table_destination(module, table)) for table in tables]
-        pairs = [(table, destination[:2]) for table, destination in pairs if destination]
-        with target_conn.cursor() as cur:  # the migrator's seed rows go: the legacy rows replace them
-            cur.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(
-                sql.Identifier(*target) for _table, target in pairs)))
-        for table, target in pairs:
-            stream_copy(source_conn, ("public", table), target_conn, target)
-            with source_conn.cursor() as cur:
-                cur.execute("SELECT attname::text FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0"
-                            " AND NOT attisdropped", (sql.Identifier("public", table).as_string(source_conn),))
-                columns = [name for (name,) in cur.fetchall()]
-            for column in columns:
-                legacy_sequence = serial_sequence(source_conn, ("public", table), column)
-                new_sequence = serial_sequence(target_conn, target, column)
-                if legacy_sequence and new_sequence:
-                    with target_conn.cursor() as cur:
-                        cur.execute("SELECT setval(%s, %s, %s)", (new_sequence[0],) + tuple(legacy_sequence[1]))
-            print(f"  copied {module['source_database']}.{table}", flush=True)
-        source_conn.close()
-    with target_conn.cursor() as cur:
+    modules = build_plan(MODULES, TARGET_DATABASE, endpoint(source_info), endpoint(target_info), EXCLUDE)
+    # truncate: the migrator's seed rows go, the legacy rows replace them.
+    result = CopyEngine(endpoint(source_info), endpoint(target_info), modules, TARGET_DATABASE, "bench",
+                        truncate=True).run()
+    print(f"  copied {result['totals']['tables']} tables, {result['totals']['rows']} rows", flush=True)
+    conn = connect(target_info, TARGET_DATABASE)
+    with conn.cursor() as cur:
         cur.execute(sql.SQL("COMMENT ON DATABASE {} IS %s").format(sql.Identifier(TARGET_DATABASE)),
                     (target_marker(scale),))
-    target_conn.commit()
-    target_conn.autocommit = True
-    with target_conn.cursor() as cur:
         cur.execute("VACUUM (FREEZE, ANALYZE)")
-    target_conn.close()
+    conn.close()
 
 
 def run_module(args):

@@ -48,6 +48,15 @@ options:
         description:
           - Per source table overrides, keyed by table name. Each value may set C(schema) and C(table) (where the
             table lands) and C(truncate) (whether a non-empty target table may be emptied before the copy).
+          - C(columns) sets, per column, what becomes of a NULL in a column that is nullable in the legacy table and
+            NOT NULL in the target table, by mapping the column name to its C(on_null) policy (for ClassifiedAds,
+            C(UserClaims) maps C(UserId) to C(on_null=quarantine)). C(fail) (the default) stops the copy
+            before any row moves, with the count and a few primary key values. C(default) copies such rows with the
+            target column's default, evaluated once on the target. C(quarantine) copies the other rows and keeps these
+            as jsonb, with key and reason, in C(<state_schema>.quarantined_rows) of the target database.
+          - A policy on a column that is missing, NOT NULL in the legacy table or nullable in the target table is
+            refused before the copy, and so is C(default) for a column without a default (or with a volatile one).
+          - M(classifiedads.consolidation.row_count_diff) compares the legacy table with the policy applied.
         type: dict
         default: {}
   exclude_tables:

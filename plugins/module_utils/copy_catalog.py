@@ -18,7 +18,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.classifiedads.consolidation.plugins.module_utils import copy_plan, data_checks
+from ansible_collections.classifiedads.consolidation.plugins.module_utils import copy_plan, data_checks, null_policy
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import connect, sql
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import qualified
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import find_collisions
@@ -133,6 +133,14 @@ class TableJob(object):
         self.target_relkind = None
         self.match = None
         self.null_sensitive = []  # copied columns NOT NULL in the target, nullable in the source
+        self.null_policies = null_policy.table_policies(module, mapping.source_table)  # {column: on_null}
+        self.default_values = {}  # {column: the target column's default, evaluated on the target, as text}
+        self.default_references = []  # [(column, foreign key, referenced table oid, column)] of default policies
+        self.null_counts = {}  # {null-sensitive column: rows holding NULL there, in the snapshot}
+        self.null_handled = {}  # {column: policy} of the columns whose NULLs a policy handles
+        self.null_notes = []  # one line per such column, for the progress
+        self.null_plan = None  # null_policy.NullPlan when a policy changes what is read
+        self.quarantined = None
         self.action = None
         self.source_sequences = {}  # column -> dict(schema, name, increment, last_value, is_called)
         self.target_sequences = {}  # column -> dict(schema, name, increment)
@@ -169,6 +177,9 @@ class TableJob(object):
             "seconds": self.seconds,
             "status": self.status,
             "format": self.match.copy_format if self.match else None,
+            "null_policy": dict((name, {"on_null": on_null, "nulls": self.null_counts.get(name, 0)})
+                                for name, on_null in sorted(self.null_handled.items())),
+            "quarantined": self.quarantined,
         }
 
 
@@ -218,26 +229,37 @@ class SourceDatabase(object):
         return problems
 
     def null_problems(self, jobs):
-        """Count, in the snapshot, the NULLs each job's null-sensitive columns hold; one problem per table."""
+        """Count, in the snapshot, the NULLs each job's null-sensitive columns hold, and apply the policies.
+
+        A column without a policy (or ``fail``) is one problem per table, with a few primary key
+        values; a column a policy handles sets the job's ``null_plan`` and a progress note.
+        """
         problems = []
         with self.conn.cursor() as cur:
             for job in jobs:
                 if not job.null_sensitive:
                     continue
-                cur.execute(sql.SQL("SELECT {} FROM {}.{}").format(
-                    sql.SQL(", ").join(sql.SQL("count(*) FILTER (WHERE {} IS NULL)").format(sql.Identifier(name))
-                                       for name in job.null_sensitive),
-                    sql.Identifier(job.source_schema), sql.Identifier(job.source_table)))
-                problem = copy_plan.null_problem(job.source_label, job.target_label,
-                                                 dict(zip(job.null_sensitive, cur.fetchone())))
-                if problem:
-                    problems.append(problem)
+                table = sql.SQL("{}.{}").format(sql.Identifier(job.source_schema), sql.Identifier(job.source_table))
+                job.null_counts = null_policy.count_nulls(cur, table, job.null_sensitive)
+                key_columns = null_policy.primary_key(cur, job.source_oid)
+                handled = null_policy.acting(job.null_policies)
+                failing = [name for name, count in job.null_counts.items() if count and name not in handled]
+                keys = dict((name, null_policy.sample_keys(cur, table, name, key_columns)) for name in failing)
+                found, job.null_notes, job.null_handled = null_policy.resolve(
+                    job.source_label, (job.target_schema, job.target_table), job.null_policies, job.null_counts,
+                    keys, key_columns)
+                problems.extend(found)
+                job.null_plan = null_policy.build_plan(job.null_handled, job.default_values, job.source_columns,
+                                                       key_columns)
         return problems
 
     def count_rows(self, job):
+        """The rows the copy would write: all of them, less those a NULL policy quarantines."""
+        table = sql.SQL("{}.{}").format(sql.Identifier(job.source_schema), sql.Identifier(job.source_table))
+        condition = null_policy.kept_condition(job.null_plan)
         with self.conn.cursor() as cur:
-            cur.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(
-                sql.Identifier(job.source_schema), sql.Identifier(job.source_table)))
+            cur.execute(sql.SQL("SELECT count(*) FROM {}").format(table)
+                        + (sql.SQL(" WHERE ") + condition if condition is not None else sql.SQL("")))
             return cur.fetchone()[0]
 
 
@@ -312,6 +334,11 @@ class Survey(object):
         if not problems and control is None:
             for job in self.jobs:
                 job.action = copy_plan.COPY
+                problems.extend(null_policy.policy_problems(
+                    "%s -> %s" % (job.source_label, job.target_label), job.null_policies, job.source_columns, None, {}))
+                # Without the target only the mapping says which columns the target forbids NULL in.
+                nullable = set(column.name for column in job.source_columns if not column.not_null)
+                job.null_sensitive = sorted(name for name in job.null_policies if name in nullable)
         elif not problems:
             problems.extend(self._survey_target(control, state))
         if control is not None:
@@ -324,6 +351,8 @@ class Survey(object):
                 loading = [job for job in self.jobs if job.source is source and job.loads]
                 problems.extend(source.null_problems(loading))
                 problems.extend(source.read_sequences(loading))
+            if control is not None:
+                problems.extend(self.default_reference_problems(control))
         if problems:
             raise copy_plan.CopyPlanError(problems)
 
@@ -371,6 +400,7 @@ class Survey(object):
                 except copy_plan.CopyPlanError as exc:
                     problems.extend(exc.problems)
                     continue
+                problems.extend(self._survey_null_policies(cur, job, target_columns[job.target_oid]))
                 cur.execute(sql.SQL("SELECT NOT EXISTS (SELECT FROM {})").format(job.target_table_sql()))
                 empty = cur.fetchone()[0]
                 job.action = copy_plan.table_action(False, empty, self.truncate or job.truncate_override)
@@ -384,6 +414,57 @@ class Survey(object):
         conn.rollback()
         if refused:
             problems.append(copy_plan.refusal_problem(refused))
+        return problems
+
+    @staticmethod
+    def _survey_null_policies(cur, job, target_columns):
+        """The job's policies checked against both tables; each target default evaluated once, here."""
+        wanted = [name for name, on_null in job.null_policies.items() if on_null == null_policy.ON_NULL_DEFAULT]
+        defaults = null_policy.target_defaults(cur, job.target_oid, wanted)
+        problems = null_policy.policy_problems("%s -> %s" % (job.source_label, job.target_label), job.null_policies,
+                                               job.source_columns, target_columns, defaults)
+        if not problems:
+            job.default_values = null_policy.evaluate_defaults(cur, defaults)
+            job.default_references = null_policy.foreign_keys_on(cur, job.target_oid, sorted(defaults))
+        return problems
+
+    def default_reference_problems(self, control):
+        """A ``default`` policy must not write a value its column's foreign key rejects.
+
+        The key is dropped for the load and validated after it, so such a default would fail the run
+        with every table copied. The referenced rows are those the copy leaves: a table this run
+        loads is read in its source snapshot, any other on the target as it is.
+        """
+        problems = []
+        by_target = dict((job.target_oid, job) for job in self.jobs if job.target_oid is not None)
+        for job in self.jobs:
+            if job.null_plan is None:
+                continue
+            for column, constraint, referenced_oid, referenced_column in job.default_references:
+                if column not in job.null_plan.defaults:
+                    continue
+                value, type_display = job.null_plan.defaults[column]
+                referenced = by_target.get(referenced_oid)
+                if referenced is not None and referenced.loads:
+                    conn, table = referenced.source.conn, sql.SQL("{}.{}").format(
+                        sql.Identifier(referenced.source_schema), sql.Identifier(referenced.source_table))
+                    where = referenced.target_label
+                else:
+                    conn = control
+                    with conn.cursor() as cur:
+                        cur.execute("SELECT n.nspname, c.relname FROM pg_catalog.pg_class c JOIN "
+                                    "pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = %s",
+                                    (referenced_oid,))
+                        schema, name = cur.fetchone()
+                    table = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(name))
+                    where = qualified(schema, name)
+                with conn.cursor() as cur:
+                    if null_policy.holds_value(cur, table, referenced_column, type_display, value):
+                        continue
+                problems.append(null_policy.reference_problem("%s -> %s" % (job.source_label, job.target_label),
+                                                              column, value, constraint, where, referenced_column))
+        if control is not None:
+            control.rollback()
         return problems
 
 

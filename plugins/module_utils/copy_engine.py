@@ -40,7 +40,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.classifiedads.consolidation.plugins.module_utils import copy_plan
+from ansible_collections.classifiedads.consolidation.plugins.module_utils import copy_plan, null_policy
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import (
     connect,
     psycopg2,
@@ -58,6 +58,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.copy_s
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.copy_stream import (
     Aborted,
     copy_in_statement,
+    copy_out_statement,
     pipe_pump,
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.data_checks import summary_line
@@ -204,6 +205,9 @@ class CopyEngine(object):
             except copy_plan.CopyPlanError as exc:
                 raise self._with_data_checks(exc) from None
             self.warnings.extend(self.survey.data_checks.warnings)
+            for job in self.survey.jobs:
+                for note in job.null_notes:
+                    self._say(note)
             if self.check_mode:
                 self._plan_check_mode()
             else:
@@ -211,6 +215,7 @@ class CopyEngine(object):
                     append_private(self.progress_log, "")  # an unwritable log must fail before anything changes
                 if self.state.ensure_tables(self._control):
                     self.changed = True
+                self._ensure_quarantine()
                 self._defer_foreign_keys()
                 self._copy_tables()
                 self._close_snapshots()
@@ -278,6 +283,17 @@ class CopyEngine(object):
         for record in pending:
             self._note_deferred(dict(record, kind="foreign_key", action="would_restore"))
             self.changed = True
+
+    def _ensure_quarantine(self):
+        if not any(job.loads and job.null_plan and job.null_plan.quarantine for job in self.survey.jobs):
+            return
+        with self._control.cursor() as cur:
+            cur.execute("SELECT pg_catalog.to_regclass(%s) IS NULL",
+                        (null_policy.quarantine_table(self.state.schema).as_string(cur),))
+            if cur.fetchone()[0]:
+                null_policy.ensure_quarantine_table(cur, self.journal, self.state.schema)
+                self.changed = True
+        self._control.commit()
 
     # -- foreign keys: recorded and dropped before the load, restored after it ----------------------
 
@@ -436,10 +452,14 @@ class CopyEngine(object):
             self.journal.change(cur, trigger["disable"])
         copy_in = copy_in_statement(job, self.freeze)
         if self.check_mode:
+            self.journal.record(cur, copy_out_statement(job))
             self.journal.record(cur, copy_in)
             rows = nbytes = None
         else:
             rows, nbytes = pipe_pump(job, source, cur, copy_in, self._abort, self.journal)
+        if job.null_plan and job.null_plan.quarantine:
+            job.quarantined = null_policy.quarantine(job, source or self._control, cur, self.journal,
+                                                     self.state.schema, self.state.run_id)
         for index in indexes:
             self.journal.change(cur, index["create"])
         for trigger in triggers:

@@ -162,19 +162,6 @@ def null_sensitive_columns(source_columns, target_columns, names):
             if column.name in names and column.not_null and column.name in nullable]
 
 
-def null_problem(source_label, target_label, counts):
-    """The problem for one table whose source holds NULLs where the target forbids them, or None.
-
-    ``counts`` maps each null-sensitive column to the number of source rows holding NULL there.
-    """
-    found = ["%s (%d row%s)" % (quote_ident(name), count, "" if count == 1 else "s")
-             for name, count in sorted(counts.items()) if count]
-    if not found:
-        return None
-    return ("%s -> %s: NULL in column(s) %s, which are NOT NULL in the target; the COPY would fail on them"
-            % (source_label, target_label, ", ".join(found)))
-
-
 # -- copy, skip or refuse ---------------------------------------------------------------------------
 
 def table_action(complete, target_empty, truncate_allowed):

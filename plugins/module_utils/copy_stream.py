@@ -20,6 +20,7 @@ import fcntl
 import os
 import threading
 
+from ansible_collections.classifiedads.consolidation.plugins.module_utils import null_policy
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import sql
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.copy_plan import CopyFailed
 
@@ -55,6 +56,10 @@ def copy_out_statement(job):
     columns = sql.SQL(", ").join(sql.Identifier(name) for name in job.match.columns)
     table = sql.SQL("{}.{}").format(sql.Identifier(job.source_schema), sql.Identifier(job.source_table))
     fmt = sql.SQL(job.match.copy_format)
+    if job.null_plan is not None:
+        # A NULL policy reads the table through a SELECT (COALESCE, or a filter), still in the snapshot.
+        return sql.SQL("COPY ({}) TO STDOUT (FORMAT {})").format(
+            null_policy.select_statement(job.null_plan, job.match.columns, table, only=job.source_relkind == "r"), fmt)
     if job.source_relkind == "r":
         # COPY reads a plain table itself, without the executor. Like ONLY: inheritance children
         # are tables of their own and copied as such.

@@ -12,10 +12,11 @@ A *module mapping* names one legacy database and the schema it becomes::
      "source_schema": "public", "exclude_tables": [],
      "tables": {"schemaversions": {"schema": "public", "table": "schemaversions", "truncate": true}}}
 
-``tables`` overrides where one source table lands (another schema or name) and
+``tables`` overrides where one source table lands (another schema or name),
 whether a non-empty target table may be emptied first (a journal the migrator
-has just written, say). ``exclude_tables`` (per module, plus the global list)
-are not copied at all.
+has just written, say), and per column what becomes of a NULL the target
+column forbids (``columns: {UserId: {on_null: quarantine}}``, see null_policy).
+``exclude_tables`` (per module, plus the global list) are not copied at all.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -27,6 +28,7 @@ import os
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import same_server
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import public_endpoint
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.errors import ConsolidationError
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.null_policy import normalize_columns
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import backup_files, run_files
 
 MAX_IDENTIFIER_BYTES = 63
@@ -114,7 +116,7 @@ def normalize_module(raw, global_excludes):
     tables = {}
     for source_table, override in sorted((raw.get("tables") or {}).items()):
         override = dict(override or {})
-        unknown = sorted(set(override) - {"schema", "table", "truncate"})
+        unknown = sorted(set(override) - {"schema", "table", "truncate", "columns"})
         if unknown:
             problems.append("%s: table %r override has unknown keys %s" % (label, source_table, ", ".join(unknown)))
         if source_table in excludes:
@@ -131,6 +133,14 @@ def normalize_module(raw, global_excludes):
         problem = schema_problem(entry["schema"])
         if problem:
             problems.append("%s: table %r: %s" % (label, source_table, problem))
+        columns, column_problems = normalize_columns("%s: table %r" % (label, source_table), override.get("columns"))
+        problems.extend(column_problems)
+        for column in columns:
+            problem = identifier_problem("column", column)
+            if problem:
+                problems.append("%s: table %r: %s" % (label, source_table, problem))
+        if columns:
+            entry["columns"] = columns
         tables[source_table] = entry
     if problems:
         raise PlanError(problems)

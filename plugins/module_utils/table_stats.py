@@ -41,6 +41,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.connec
     sql,
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import describe
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.null_policy import column_item, kept_condition
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.sequences import COLUMN_SEQUENCES
 
 # Every text rendering that depends on a setting, pinned; every session read-only.
@@ -218,23 +219,33 @@ def rows_containing(text):
     return sql.SQL(" AS r WHERE strpos(ROW(r.*)::text, {}) > 0").format(sql.Literal(text))
 
 
-def count_query(schema, table, containing=None):
-    return sql.SQL("SELECT count(*) FROM {}.{}{}").format(
-        sql.Identifier(schema), sql.Identifier(table), rows_containing(containing) if containing else sql.SQL(""))
+def _kept(null_plan, containing=None):
+    """The WHERE clause of a source read through a NULL policy's plan (null_policy), of the rows holding a
+    marker (``containing``, a target read, :func:`rows_containing`), or nothing."""
+    if containing:
+        return rows_containing(containing)
+    condition = kept_condition(null_plan)
+    return sql.SQL("") if condition is None else sql.SQL(" WHERE ") + condition
 
 
-def checksum_query(schema, table, columns, containing=None):
+def count_query(schema, table, null_plan=None, containing=None):
+    return sql.SQL("SELECT count(*) FROM {}.{}{}").format(sql.Identifier(schema), sql.Identifier(table),
+                                                          _kept(null_plan, containing))
+
+
+def checksum_query(schema, table, columns, null_plan=None, containing=None):
     """One scan: row count and the order-independent content checksum (see the module docstring).
 
-    With ``containing``, of the rows :func:`rows_containing` selects only: a sum, so the
-    checksum of the other rows is the whole table's minus theirs.
+    ``null_plan`` reads a source table as the copy did under its NULL policy. With ``containing``,
+    of the rows :func:`rows_containing` selects only: a sum, so the checksum of the other rows is
+    the whole table's minus theirs.
     """
-    items = [sql.Identifier(column["name"]) if column["binary"]
-             else sql.SQL('({})::text COLLATE "C"').format(sql.Identifier(column["name"]))
+    items = [column_item(null_plan, column["name"]) if column["binary"]
+             else sql.SQL('({})::text COLLATE "C"').format(column_item(null_plan, column["name"]))
              for column in columns]
     return sql.SQL("SELECT count(*), sum(h) FROM (SELECT hash_record_extended(ROW({}), 0) AS h FROM {}.{}{}) AS t"
                    ).format(sql.SQL(", ").join(items), sql.Identifier(schema), sql.Identifier(table),
-                            rows_containing(containing) if containing else sql.SQL(""))
+                            _kept(null_plan, containing))
 
 
 def measure(pool, job):
@@ -247,10 +258,11 @@ def measure(pool, job):
     try:
         with pool.session(job["dbname"]) as conn, conn.cursor() as cur:
             if job["columns"] is None:
-                cur.execute(count_query(job["schema"], job["table"], containing))
+                cur.execute(count_query(job["schema"], job["table"], job.get("null_plan"), containing))
                 rows, checksum = cur.fetchone()[0], None
             else:
-                cur.execute(checksum_query(job["schema"], job["table"], job["columns"], containing))
+                cur.execute(checksum_query(job["schema"], job["table"], job["columns"], job.get("null_plan"),
+                                           containing))
                 rows, total = cur.fetchone()
                 checksum = str(int(total or 0))
             return {"rows": rows, "checksum": checksum, "query": cur.query.decode("utf-8", "replace")}

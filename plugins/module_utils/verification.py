@@ -19,7 +19,12 @@ import json
 import os
 import time
 
-from ansible_collections.classifiedads.consolidation.plugins.module_utils import rowdiff, table_stats, verify_report
+from ansible_collections.classifiedads.consolidation.plugins.module_utils import (
+    null_verification,
+    rowdiff,
+    table_stats,
+    verify_report,
+)
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import ConnectionFailure, psycopg2
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import (
     address,
@@ -175,6 +180,8 @@ class Verification(object):
             pairs += rowdiff.expected_pairs(self.expected, target["schemas"], target["tables"])
             column_plans, jobs, job_index = rowdiff.plan_jobs(pairs, self.modules, source, target,
                                                               self.params["target_database"], self.params["checksum"])
+            with_policy = null_verification.prepare_verification(
+                self.pools, self.journal, self.modules, pairs, jobs, job_index, self.params["target_database"])
             measured = table_stats.measure_all(self.pools, jobs, self.params["workers"])
             for result in measured:
                 if "query" in result:
@@ -182,6 +189,9 @@ class Verification(object):
             rows = [rowdiff.classify(pair, *[measured[index] if index is not None else None for index in indexes],
                                      columns=plan)
                     for pair, indexes, plan in zip(pairs, job_index, column_plans)]
+            rows = null_verification.account_verification(
+                self.pools, self.journal, rows, pairs, with_policy, self.params["target_database"],
+                self.params["state_schema"])
             sequences = self.check_sequences(pairs, source, target) if self.params["check_sequences"] else []
         finally:
             for pool in self.pools.values():

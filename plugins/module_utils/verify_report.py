@@ -17,6 +17,7 @@ __metaclass__ = type
 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import (
     qualified,
+    quote_ident,
     render_table,
     visible,
 )
@@ -42,6 +43,22 @@ def problems(rows, sequences):
             lines.append("%s (sequence %s) [%s]: %s" % (
                 qualified(entry["target_schema"], entry["target_table"], entry["column"]),
                 qualified(entry["sequence_schema"], entry["sequence"]), entry["state"], "; ".join(entry["reasons"])))
+    return lines
+
+
+def null_policy_lines(rows):
+    """One line per table a NULL policy acted on, naming every defaulted and every quarantined key."""
+    lines = []
+    for row in rows:
+        policy = row.get("null_policy")
+        if not policy:
+            continue
+        columns = ", ".join("%s: %s" % (quote_ident(name), on_null) for name, on_null in policy["columns"].items())
+        parts = []
+        for what, keys in (("defaulted", policy["defaulted_keys"]), ("quarantined", policy["quarantined_keys"])):
+            if keys:
+                parts.append("%d %s (%s)" % (len(keys), what, ", ".join(keys)))
+        lines.append("%s [%s]: %s" % (_target_label(row), columns, "; ".join(parts) or "no NULLs"))
     return lines
 
 
@@ -121,6 +138,10 @@ def render_text(rows, sequences, summary, with_checksum):
     parts = [render_table(*table_cells(rows, with_checksum), numeric=NUMERIC_COLUMNS)]
     if sequences:
         parts.append(render_table(*sequence_cells(sequences), numeric=NUMERIC_COLUMNS))
+    policies = null_policy_lines(rows)
+    if policies:
+        parts.append("\n".join(["NULL policies (source rows = target rows + quarantined):"]
+                               + ["  - " + visible(line) for line in policies]))
     found = problems(rows, sequences)
     if found:
         parts.append("\n".join(["problems:"] + ["  - " + visible(line) for line in found]))
@@ -194,6 +215,10 @@ def render_markdown(report):
                                              literal_columns=(0, 1, 2))]
     if report["sequences"]:
         lines += ["", "## Sequences", "", _md_table(*sequence_cells(report["sequences"]), literal_columns=(0, 1))]
+    policies = null_policy_lines(report["tables"])
+    if policies:
+        lines += ["", "## NULL policies", "", "Source rows = target rows + quarantined rows; the source was compared "
+                  "with the policy applied.", ""] + ["- " + md_code(line) for line in policies]
     found = problems(report["tables"], report["sequences"])
     if found:
         lines += ["", "## Problems", ""] + ["- " + md_code(line) for line in found]

@@ -43,6 +43,13 @@ description:
   - After the load each recorded foreign key is added C(NOT VALID) and then validated, in parallel, and its
     record is deleted in the transaction that validates it. After a crash the records remain, and the next run
     restores them once it has loaded what it still has to load.
+  - A column that is nullable in the source and NOT NULL in the target is checked in the snapshot before any row
+    moves (also in check mode). Its NULLs stop the run, with their count and a few primary key values, unless the
+    table's override sets an C(on_null) policy for the column (see O(modules)). With C(default) the table is read
+    through a C(SELECT) that writes the target column's default, evaluated once on the target; with C(quarantine)
+    the other rows are copied and these go, as jsonb with key and reason, into C(<state_schema>.quarantined_rows),
+    in the table's transaction. Tables without a policy keep the plain binary C(COPY). One line of RV(progress)
+    per column says what the policy did.
   - Every sequence owned by a copied target column (C(serial) or identity) continues after the copied values. It
     is set to the source sequence's state, or past the highest value of the column if that is higher.
   - No superuser shortcut is used, so the privileges below are all it needs, on a managed service as well.
@@ -247,6 +254,14 @@ tables:
       description: COPY format used, C(binary) or C(text); null for tables skipped as complete.
       type: str
       sample: binary
+    null_policy:
+      description: The columns whose NULLs an C(on_null) policy handled, with the policy and the count of NULLs.
+      type: dict
+      sample: {UserId: {on_null: quarantine, nulls: 3}}
+    quarantined:
+      description: Rows kept in C(<state_schema>.quarantined_rows) instead of the table; null without a quarantine.
+      type: int
+      sample: 3
 excluded:
   description: Source tables left out by O(exclude_tables).
   returned: always

@@ -98,6 +98,12 @@ options:
   run_id:
     description: Identifier of the consolidation run, recorded in the report. Letters, digits, C(.), C(_) and C(-).
     type: str
+  state_schema:
+    description:
+      - Schema of the consolidated database that holds the copy's records. The rows a C(quarantine) NULL policy kept
+        out are compared there (C(<state_schema>.quarantined_rows)) with the legacy rows the policy leaves out.
+    type: str
+    default: _consolidation
   backup_set:
     description:
       - Identifier of the backup set taken before the copy, recorded in the report. Later steps, such as
@@ -217,6 +223,16 @@ tables:
       description: Why the state is what it is.
       type: list
       elements: str
+    null_policy:
+      description:
+        - Only for a table whose mapping sets an C(on_null) policy of C(default) or C(quarantine). The source was
+          counted and checksummed with the policy applied; C(source_rows) is the whole legacy table, which must equal
+          C(target_rows) plus C(quarantined_rows).
+        - C(columns) maps each column to its policy; C(defaulted_keys) and C(quarantined_keys) are the primary key
+          values (C(Id=...)) of the rows copied with the target column's default and of the rows kept in the
+          quarantine table.
+      type: dict
+      returned: for tables with a NULL policy
   sample:
     - module: Product
       source_database: ClassifiedAds_Product
@@ -412,6 +428,7 @@ def main():
             run_id=dict(type="str"),
             backup_set=dict(type="str"),
             fence=dict(type="dict"),
+            state_schema=dict(type="str", default="_consolidation"),
         ),
         needs=("target",),
         unique_queries=True,

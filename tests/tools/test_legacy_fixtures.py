@@ -145,7 +145,7 @@ def test_counts_follow_the_scale(legacy_db):
             assert abs(double[f"LegacyC_{module_name}"][table] - 2 * base) <= 2, (module_name, table)
     # Fixed-size tables stay put.
     assert small[f"{prefix}_Identity"]["Roles"] == double["LegacyC_Identity"]["Roles"] == 8
-    assert small[f"{prefix}_Identity"]["DataProtectionKeys"] == 8
+    assert small[f"{prefix}_Identity"]["DataProtectionKeys"] == 6  # 8 keys, 2 rotated out
 
 
 def test_rerun_at_same_scale_changes_nothing_and_other_scale_is_refused(legacy_db):
@@ -169,8 +169,9 @@ def test_references_are_consistent(legacy_db):
                     ' WHERE f."Id" IS NULL OR NOT f."Deleted"'],
         "Notification": ['SELECT count(*) FROM "EmailMessages" e WHERE "CopyFromId" IS NOT NULL AND NOT EXISTS '
                          '(SELECT FROM "EmailMessages" c WHERE c."Id" = e."CopyFromId")'],
-        "Identity": ['SELECT count(*) FROM "UserClaims" WHERE "UserId" IS NULL',
-                     'SELECT count(*) FROM "RoleClaims" WHERE "RoleId" IS NULL'],
+        # The NULL shadow keys are the quirk of test_claims_of_deleted_users_and_roles_have_null_shadow_keys.
+        "Identity": ['SELECT count(*) FROM "UserClaims" c WHERE "UserId" IS NOT NULL AND NOT EXISTS '
+                     '(SELECT FROM "Users" u WHERE u."Id" = c."UserId")'],
     }
     for module_name, queries in orphans.items():
         for query in queries:
@@ -202,27 +203,43 @@ def test_archived_ids_are_their_own(legacy_db):
         assert _query(info, prefix, module_name, query) == [(0,)]
 
 
-def test_sequences_are_ahead_of_their_columns(legacy_db):
+# -- the quirks of real installations (legacy_data.QUIRKS) -------------------------------------------
+
+def test_claims_of_deleted_users_and_roles_have_null_shadow_keys(legacy_db):
     info, prefix = legacy_db[:2]
-    for module_name, table, column, probe in (
-            ("Identity", "DataProtectionKeys", "Id", {"FriendlyName": "probe"}),
-            ("AuditLog", "schemaversions", "schemaversionsid", {"scriptname": "probe", "applied": "2026-01-01"})):
-        conn = _connect(info, prefix, module_name)
-        try:
-            with conn.cursor() as cur:
-                cur.execute(sql.SQL("SELECT max({}) FROM {}").format(sql.Identifier(column), sql.Identifier(table)))
-                (highest,) = cur.fetchone()
-                cur.execute("SELECT pg_sequence_last_value(pg_get_serial_sequence(%s, %s))",
-                            (sql.Identifier(table).as_string(conn), column))
-                assert cur.fetchone()[0] == highest >= 1
-                # The next row without an explicit value does not collide.
-                cur.execute(sql.SQL("INSERT INTO {} ({}) VALUES ({}) RETURNING {}").format(
-                    sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, probe)),
-                    sql.SQL(", ").join(map(sql.Literal, probe.values())), sql.Identifier(column)))
-                assert cur.fetchone()[0] == highest + 1
-            conn.rollback()
-        finally:
-            conn.close()
+    assert _query(info, prefix, "Identity", 'SELECT count(*) FROM "UserClaims" WHERE "UserId" IS NULL') == [
+        (legacy_data.volume(SCALE)["orphan_user_claims"],)]
+    assert _query(info, prefix, "Identity", 'SELECT count(*) FROM "RoleClaims" WHERE "RoleId" IS NULL') == [(2,)]
+    assert legacy_data.volume(0.05)["orphan_user_claims"] == 3  # what the demo shows
+
+
+def test_identity_has_gaps_and_its_sequence_is_ahead(legacy_db):
+    info, prefix = legacy_db[:2]
+    assert _query(info, prefix, "Identity", 'SELECT array_agg("Id" ORDER BY "Id") FROM "DataProtectionKeys"') == [
+        ([1, 2, 4, 5, 7, 8],)]
+    assert _query(info, prefix, "Identity", "SELECT last_value, is_called FROM "
+                  "pg_sequence_last_value(pg_get_serial_sequence('\"DataProtectionKeys\"', 'Id')) AS last_value, "
+                  "(SELECT true) AS t(is_called)") == [(12, True)]
+
+
+def test_the_dbup_journal_sequence_is_owned_by_no_column_and_ahead(legacy_db):
+    info, prefix = legacy_db[:2]
+    assert _query(info, prefix, "AuditLog", "SELECT pg_get_serial_sequence('schemaversions', 'schemaversionsid'), "
+                  "pg_get_expr(adbin, adrelid) FROM pg_attrdef WHERE adrelid = 'schemaversions'::regclass") == [
+        (None, "nextval('schemaversions_schemaversionsid_seq'::regclass)")]
+    conn = _connect(info, prefix, "AuditLog")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_sequence_last_value('schemaversions_schemaversionsid_seq'), "
+                        "max(schemaversionsid) FROM schemaversions")
+            assert cur.fetchone() == (2, 1)
+            # The next row without an explicit value does not collide.
+            cur.execute("INSERT INTO schemaversions (scriptname, applied) VALUES ('probe', '2026-01-01') "
+                        "RETURNING schemaversionsid")
+            assert cur.fetchone()[0] == 3
+        conn.rollback()
+    finally:
+        conn.close()
 
 
 def test_rows_look_like_the_application_wrote_them(legacy_db):

@@ -4,7 +4,10 @@ Starts (or reuses) the embedded cluster, builds the six legacy ClassifiedAds
 databases with generated data (unless they already hold that scale), prints
 them with their row counts, then runs ``classifiedads.consolidation.consolidate``
 against ``inventories/local``. Rerunning it resumes the same run, which then
-changes nothing.
+changes nothing. The legacy data has the quirks of real installations (claims
+whose shadow key is NULL where the application's migration made it NOT NULL);
+the demo ends with what the copy found before moving any row and how the
+ClassifiedAds defaults resolved it.
 
     python -m devkit.demo [--scale 0.05] [--cluster demo] [-- <ansible-playbook args, e.g. --check>]
 """
@@ -54,7 +57,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"demo: the consolidation playbook failed (exit {exc.returncode}); see its output above",
               file=sys.stderr)
         return exc.returncode
+    show_policies(Path(DEMO_ROOT) / "runs")
     return 0
+
+
+def show_policies(run_root: Path) -> None:
+    """The plan-time NULL findings of the latest run, as its copy logged them (one line per column)."""
+    try:
+        run_dir = run_root / (run_root / "latest").read_text().strip()
+        lines = (run_dir / "data_copy.log").read_text().splitlines()
+    except OSError:
+        return  # check mode, or a run that stopped before the copy: the playbook's output says why
+    found = [line for line in lines if line.endswith("(policy)")]
+    if found:
+        print("\nNULLs where the target forbids them, found before the copy and resolved by the ClassifiedAds "
+              "defaults (roles/consolidation/defaults/main.yml):")
+        for line in found:
+            print("  " + line)
+        print(f"The quarantined rows are in _consolidation.quarantined_rows; every key is listed in {run_dir}/"
+              "verification.md.")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,9 @@ Usage::
 the HasData seed rows, one ``__EFMigrationsHistory`` row each, and DbUp's ``CacheEntries`` and
 ``schemaversions`` in the AuditLog database), then fills them server-side (see
 :mod:`devkit.legacy_data`): tables first, then primary keys, foreign keys and indexes over the
-loaded rows, then ``VACUUM (FREEZE, ANALYZE)``. Two worker threads fill two databases at a time.
+loaded rows, then ``VACUUM (FREEZE, ANALYZE)``. The data carries what years of production leave
+behind (:data:`devkit.legacy_data.QUIRKS`): claims whose shadow foreign key is NULL, identity gaps,
+sequences ahead of their columns, and a sequence no column owns. Two worker threads fill two databases at a time.
 
 A finished database carries ``COMMENT ON DATABASE`` naming the generator version and the scale, so
 running ``create`` again with the same scale does nothing; another scale, or a database this tool did
@@ -35,13 +37,17 @@ import dataclasses
 import sys
 import threading
 import time
+from pathlib import Path
 
 import psycopg2
+import yaml
 from psycopg2 import sql
 
 from devkit import ddl, legacy_data, reference_catalog
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
+# The collection's ClassifiedAds defaults, whose NULL policies the fixtures' quirks need.
+SHIPPED_DEFAULTS = Path(__file__).resolve().parents[2] / "roles" / "consolidation" / "defaults" / "main.yml"
 DEFAULT_PREFIX = "ClassifiedAds"
 # Largest first, so that two workers finish at about the same time.
 BUILD_ORDER = ("notification", "product", "auditlog", "storage", "identity", "configuration")
@@ -82,6 +88,16 @@ class DatabaseReport:
 def marker(scale: float) -> str:
     """The database comment that records what built a legacy database."""
     return f"devkit.legacy fixture: generator {GENERATOR_VERSION}, scale {float(scale)!r}"
+
+
+def shipped_null_policies() -> dict[str, dict[str, dict]]:
+    """``{module name: {table: {"columns": ...}}}``: the table overrides of the shipped defaults that set NULL
+    policies. Copies of these databases made outside the playbook need them too (the claims whose shadow key is
+    NULL cannot be copied as they are)."""
+    modules = yaml.safe_load(SHIPPED_DEFAULTS.read_text())["consolidation_modules"]
+    return {module["name"]: {table: {"columns": override["columns"]}
+                             for table, override in (module.get("tables") or {}).items() if "columns" in override}
+            for module in modules}
 
 
 def modules_by_build_order() -> list[ddl.Module]:

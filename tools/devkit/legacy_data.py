@@ -22,7 +22,8 @@ SQL, hence ``STABLE``) and two small tables of generated English text; all vanis
 
 from __future__ import annotations
 
-# Rows per unit of --scale, by generator parameter. Derived tables (UserRoles, UserClaims,
+# Rows per unit of --scale, by generator parameter. orphan_user_claims are the claims that lost their
+# user (see QUIRKS): 3 at the demo's scale 0.05, at least one at every scale. Derived tables (UserRoles, UserClaims,
 # attachments, deleted-file records, ...) follow from these; Roles, RoleClaims and
 # DataProtectionKeys have fixed sizes, as in a real deployment.
 VOLUME_PER_SCALE_UNIT = {
@@ -44,6 +45,7 @@ VOLUME_PER_SCALE_UNIT = {
     "cache_entries": 1200,
     "configuration_entries": 250,
     "localization_entries": 1600,
+    "orphan_user_claims": 60,
 }
 
 
@@ -308,6 +310,49 @@ def _messages(template, table, kind, count, window):
                                                  "archived": table.startswith("Archived"), **window}
 
 
+# What years of production leave behind and a freshly generated database lacks, as real
+# installations show it; each entry is (table, statement, parameters) like GENERATORS'.
+#
+# * NULL shadow foreign keys. The legacy model's UserClaims.UserId and RoleClaims.RoleId are
+#   optional shadow keys, and EF Core's ClientSetNull sets them to NULL when a user or role is
+#   deleted while its claims are tracked: the claims stay, owned by nobody. The application's
+#   InitialIdentity migration makes both columns NOT NULL, so a plain copy fails on them.
+# * Identity gaps and a sequence ahead of its column. Data-protection keys past their rotation
+#   were deleted (holes in the Id), and inserts that rolled back consumed identity values.
+# * A sequence no column owns. DbUp's journal was restored by a tool that dropped OWNED BY:
+#   the column default still calls nextval() on it, but pg_get_serial_sequence() finds nothing.
+#   A journaling attempt that rolled back left it ahead of the column too.
+QUIRKS = {
+    "identity_claims": [
+        ("UserClaims", """
+INSERT INTO "UserClaims" ("Id", "Type", "Value", "UserId", "RowVersion", "CreatedDateTime", "UpdatedDateTime")
+SELECT pg_temp.uid('orphan-user-claim', i), 'name',
+       pg_temp.first_name(%(users)s + i) || ' ' || pg_temp.last_name(%(users)s + i), NULL, NULL,
+       pg_temp.at('2024-01-01 00:00:00+00', 700, i, %(n)s),
+       pg_temp.at('2024-01-01 00:00:00+00', 700, i, %(n)s) + interval '40 days'
+FROM generate_series(1, %(n)s) AS i
+""", {"count": "orphan_user_claims"}),
+        ("RoleClaims", """
+INSERT INTO "RoleClaims" ("Id", "Type", "Value", "RoleId", "RowVersion", "CreatedDateTime", "UpdatedDateTime")
+SELECT pg_temp.uid('orphan-role-claim', i), 'Permission', p.permission, NULL, NULL,
+       timestamptz '2023-12-01 10:00:00+00' + i * interval '1 day', timestamptz '2024-06-01 08:00:00+00'
+FROM unnest(ARRAY['Reports.Read', 'Reports.Export']) WITH ORDINALITY AS p(permission, i)
+""", {}),
+    ],
+    "identity_keys": [
+        ("DataProtectionKeys", """
+DELETE FROM "DataProtectionKeys" WHERE "Id" IN (3, 6);
+SELECT nextval(pg_get_serial_sequence('"DataProtectionKeys"', 'Id')) FROM generate_series(1, 4)
+""", {}),
+    ],
+    "auditlog": [
+        ("schemaversions", """
+ALTER SEQUENCE public.schemaversions_schemaversionsid_seq OWNED BY NONE;
+SELECT nextval('public.schemaversions_schemaversionsid_seq')
+""", {}),
+    ],
+}
+
 # Per module, in load order: (table, INSERT ... SELECT, parameters). The parameter "count" names the
 # volume key that becomes %(n)s; every volume key is available to every statement as well.
 GENERATORS = {
@@ -371,6 +416,7 @@ CROSS JOIN LATERAL unnest(ARRAY['Products.Read','Products.Create','Products.Upda
                                 'Configuration.Manage']) WITH ORDINALITY AS p(permission, i)
 WHERE r = 1 OR mod(p.i + r, 3) = 0
 """, {}),
+        *QUIRKS["identity_claims"],
         ("UserLogins", """
 INSERT INTO "UserLogins" ("Id", "UserId", "LoginProvider", "ProviderKey", "ProviderDisplayName", "RowVersion",
                           "CreatedDateTime", "UpdatedDateTime")
@@ -415,6 +461,7 @@ CROSS JOIN LATERAL (SELECT pg_temp.uid('data-protection-key', i) AS id,
                            timestamptz '2024-01-01 00:00:00+00' + (i - 1) * interval '88 days' AS created) AS k
 ORDER BY i
 """, {}),
+        *QUIRKS["identity_keys"],
     ],
     "product": [
         ("Products", """
@@ -504,6 +551,7 @@ FROM (SELECT i, pg_temp.pick(ARRAY['Product','FileEntry','User'], i) AS kind, pg
       FROM generate_series(1, %(n)s) AS i OFFSET 0) AS r
 JOIN para AS p ON p.k = mod(r.i * 191, 1024)
 """, {"count": "cache_entries"}),
+        *QUIRKS["auditlog"],
     ],
     "configuration": [
         ("ConfigurationEntries", """

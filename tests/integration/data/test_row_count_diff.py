@@ -18,6 +18,7 @@ from devkit import legacy, migrator
 from psycopg2 import sql
 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.module import missing_server
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.null_policy import QUARANTINE_DDL
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import build_plan, table_destination
 
 pytestmark = pytest.mark.integration
@@ -26,7 +27,9 @@ PRISTINE = "ClassifiedAds_Verify_pristine"
 TARGET = "ClassifiedAds_Verify"
 MODULES = [
     {"name": "Product", "source_database": "ClassifiedAds_Product", "schema": "product"},
-    {"name": "Identity", "source_database": "ClassifiedAds_Identity", "schema": "identity"},
+    # The legacy claims whose shadow key is NULL are kept out, as the shipped defaults say (quarantine).
+    {"name": "Identity", "source_database": "ClassifiedAds_Identity", "schema": "identity",
+     "tables": legacy.shipped_null_policies()["Identity"]},
     {"name": "Storage", "source_database": "ClassifiedAds_Storage", "schema": "storage"},
     {"name": "Notification", "source_database": "ClassifiedAds_Notification", "schema": "notification"},
     {"name": "AuditLog", "source_database": "ClassifiedAds_AuditLog", "schema": "auditlog",
@@ -66,13 +69,32 @@ def columns_of(conn, schema, table):
         return [name for (name,) in cur.fetchall()]
 
 
-def copy_rows(source_conn, source, target_conn, target):
-    """COPY every row of source (schema, table) into target (schema, table), matching columns by name."""
+def copy_rows(source_conn, source, target_conn, target, quarantine=()):
+    """COPY every row of source (schema, table) into target (schema, table), matching columns by name.
+
+    Rows with NULL in a ``quarantine`` column go to _consolidation.quarantined_rows instead, keyed by "Id".
+    """
     columns = sql.SQL(", ").join(map(sql.Identifier, columns_of(source_conn, *source)))
+    kept, rejected = sql.SQL(""), []
+    if quarantine:
+        nulls = sql.SQL(" OR ").join(sql.SQL("{} IS NULL").format(sql.Identifier(column)) for column in quarantine)
+        kept = sql.SQL(" WHERE NOT ({})").format(nulls)
+        with source_conn.cursor() as cur:
+            cur.execute("SET TimeZone = 'UTC'")
+            cur.execute(sql.SQL("""SELECT jsonb_build_object('Id', "Id")::text, to_jsonb(t)::text FROM {}.{} t """
+                                "WHERE {}").format(*map(sql.Identifier, source), nulls))
+            rejected = cur.fetchall()
+    with target_conn.cursor() as cur:
+        for key, row in rejected:
+            cur.execute("INSERT INTO _consolidation.quarantined_rows (source_database, source_schema, source_table, "
+                        "target_schema, target_table, key, reason, row, run_id) VALUES (current_database(), %s, %s, "
+                        "%s, %s, %s, 'NULL', %s, 'faithful')", (*source, *target, key, row))
+        cur.execute("UPDATE _consolidation.quarantined_rows SET source_database = %s WHERE run_id = 'faithful' "
+                    "AND source_database = current_database()", (source_conn.info.dbname,))
     buffer = io.StringIO()
     with source_conn.cursor() as cur:
-        cur.copy_expert(sql.SQL("COPY (SELECT {} FROM {}.{}) TO STDOUT").format(
-            columns, *map(sql.Identifier, source)).as_string(source_conn), buffer)
+        cur.copy_expert(sql.SQL("COPY (SELECT {} FROM {}.{}{}) TO STDOUT").format(
+            columns, *map(sql.Identifier, source), kept).as_string(source_conn), buffer)
     buffer.seek(0)
     with target_conn.cursor() as cur:
         cur.copy_expert(sql.SQL("COPY {}.{} ({}) FROM STDIN").format(
@@ -81,8 +103,15 @@ def copy_rows(source_conn, source, target_conn, target):
 
 def sequence_state(conn, schema, table, column):
     with conn.cursor() as cur:
-        cur.execute("SELECT pg_get_serial_sequence(%s, %s)",
-                    (sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table)).as_string(conn), column))
+        # The owned sequence, or the one a default calls nextval() on (the fixtures' DbUp journal has one no
+        # column owns).
+        name = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table)).as_string(conn)
+        cur.execute("SELECT coalesce(pg_get_serial_sequence(%s, %s), (SELECT d.refobjid::regclass::text "
+                    "FROM pg_attrdef ad JOIN pg_attribute a ON a.attrelid = ad.adrelid AND a.attnum = ad.adnum "
+                    "JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid "
+                    "AND d.refclassid = 'pg_class'::regclass "
+                    "JOIN pg_class q ON q.oid = d.refobjid AND q.relkind = 'S' "
+                    "WHERE ad.adrelid = %s::regclass AND a.attname = %s))", (name, column, name, column))
         (sequence,) = cur.fetchone()
         if sequence is None:
             return None, None
@@ -96,6 +125,9 @@ def copy_database(source_info, target_info, modules, target_db):
     target_conn = connect(target_info, target_db)
     with target_conn.cursor() as cur:
         cur.execute("SET session_replication_role = replica")  # tables in any order: no FK checks
+        cur.execute("CREATE SCHEMA IF NOT EXISTS _consolidation")
+        cur.execute(sql.SQL(QUARANTINE_DDL).format(schema=sql.Identifier("_consolidation"),
+                                                   table=sql.Identifier("quarantined_rows")))
     try:
         for module in plan:
             source_conn = connect(source_info, module["source_database"])
@@ -105,7 +137,9 @@ def copy_database(source_info, target_info, modules, target_db):
                 cur.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(
                     sql.SQL("{}.{}").format(*map(sql.Identifier, target)) for _table, target in pairs)))
             for table, target in pairs:
-                copy_rows(source_conn, (module["source_schema"], table), target_conn, target)
+                policies = module["tables"].get(table, {}).get("columns", {})
+                copy_rows(source_conn, (module["source_schema"], table), target_conn, target,
+                          [column for column, policy in policies.items() if policy["on_null"] == "quarantine"])
                 for column in columns_of(target_conn, *target):
                     target_sequence, _state = sequence_state(target_conn, *target, column)
                     _source_sequence, state = sequence_state(source_conn, module["source_schema"], table, column)
@@ -180,7 +214,9 @@ def test_faithful_copy_matches_by_count_checksum_and_sequences(verify, consolida
     assert len(copied) == sum(len(tables) - 1 for tables in legacy_counts.values())
     for row in copied:
         assert row["state"] == "match", row
-        assert row["source_rows"] == row["target_rows"] == legacy_counts[row["source_database"]][row["source_table"]]
+        quarantined = row.get("null_policy", {}).get("quarantined_rows", 0)
+        assert row["source_rows"] == legacy_counts[row["source_database"]][row["source_table"]]
+        assert row["source_rows"] == row["target_rows"] + quarantined
         assert row["source_checksum"] is not None
         assert row["source_checksum"] == row["target_checksum"]
     rows = rows_by_target(result)
@@ -191,6 +227,9 @@ def test_faithful_copy_matches_by_count_checksum_and_sequences(verify, consolida
     assert {(entry["target_table"], entry["column"], entry["state"]) for entry in result["sequences"]} == {
         ("DataProtectionKeys", "Id", "ok"), ("schemaversions", "schemaversionsid", "ok")}
     assert result["summary"]["sequences"] == 2
+    # The fixtures' claims of deleted users and roles (NULL shadow keys), each named by key.
+    assert {table: len(rows[("identity", table)]["null_policy"]["quarantined_keys"])
+            for table in ("UserClaims", "RoleClaims")} == {"UserClaims": 1, "RoleClaims": 2}
 
     report = json.loads((report_dir / "verification.json").read_text())
     assert mode_of(report_dir) == "0o700"
@@ -317,7 +356,7 @@ def test_a_sequence_behind_is_flagged(verify, consolidated, target_cluster):
     assert result["failed"]
     (entry,) = [entry for entry in result["sequences"] if entry["target_table"] == "DataProtectionKeys"]
     assert entry["state"] == "behind" and entry["next_value"] == 1 and entry["column_max"] == 8
-    assert entry["source_next_value"] == 9 and len(entry["reasons"]) == 2
+    assert entry["source_next_value"] == 13 and len(entry["reasons"]) == 2  # the legacy sequence is ahead
     assert result["summary"]["sequences_behind"] == 1
     assert "DataProtectionKeys" in result["msg"] and "behind" in result["msg"]
 

@@ -90,6 +90,12 @@ def test_six_legacy_databases_are_recreated_exactly(applied, classifiedads, sour
         source = read_schema(source_cluster, module["source_database"], "public")
         del source["__EFMigrationsHistory"]
         moved = {table: source.pop(table) for table in OVERRIDDEN if table in source}
+        if "schemaversions" in moved:
+            # The legacy journal's sequence is owned by no column (devkit.legacy_data.QUIRKS): such a sequence
+            # lands in the module's schema, and the moved table's default names it there.
+            for column in moved["schemaversions"]["columns"]:
+                if column["name"] == "schemaversionsid":
+                    column["default"] = f"nextval('{module['schema']}.schemaversions_schemaversionsid_seq'::regclass)"
         target = read_schema(target_cluster, TARGET, module["schema"])
         assert catalog.diff(source, target, module["schema"]) == []
         assert catalog.diff(moved, {table: public[table] for table in moved}, "public") == []
@@ -109,9 +115,10 @@ def test_rerun_changes_nothing(applied, classifiedads, run_module, source_cluste
 
 
 def test_serial_and_identity_columns_use_their_own_target_sequences(applied, source_cluster, target_cluster):
+    # The legacy journal's sequence is owned by no column (devkit.legacy_data.QUIRKS), and stays so.
     assert execute(target_cluster, "SELECT pg_get_serial_sequence('public.schemaversions', 'schemaversionsid'), "
                                    "pg_get_serial_sequence('identity.\"DataProtectionKeys\"', 'Id')", TARGET) == [
-        ("public.schemaversions_schemaversionsid_seq", 'identity."DataProtectionKeys_Id_seq"')]
+        (None, 'identity."DataProtectionKeys_Id_seq"')]
     ids = [execute(target_cluster, "INSERT INTO public.schemaversions (scriptname, applied) VALUES (%s, now()) "
                                    "RETURNING schemaversionsid", TARGET, (f"script-{i}",))[0][0] for i in range(3)]
     assert ids == [ids[0], ids[0] + 1, ids[0] + 2]
@@ -120,7 +127,7 @@ def test_serial_and_identity_columns_use_their_own_target_sequences(applied, sou
     assert keys[1] == keys[0] + 1
     # The legacy sequence was not touched.
     assert execute(source_cluster, "SELECT last_value FROM schemaversions_schemaversionsid_seq",
-                   f"{PREFIX}_AuditLog") == [(1,)]
+                   f"{PREFIX}_AuditLog") == [(2,)]
 
 
 HOSTILE_SOURCE = """

@@ -45,7 +45,7 @@ def test_the_result_of_a_surveyed_job_reports_sizes_and_no_format_until_columns_
     assert products.result() == {
         "module": "Product", "source_database": "ClassifiedAds_Product", "source_table": "Products",
         "target_schema": "product", "target_table": "Products", "rows": None, "bytes": None,
-        "source_size": 8192, "seconds": None, "status": None, "format": None,
+        "source_size": 8192, "seconds": None, "status": None, "format": None, "null_policy": {}, "quarantined": None,
     }
     products.match = copy_plan.ColumnMatch(["Id"], "text")
     products.rows, products.bytes, products.seconds, products.status = 2, 40, 0.1, "copied"

@@ -309,12 +309,3 @@ def test_only_copied_columns_nullable_in_the_source_and_not_null_in_the_target_a
     target = [col("Id", "uuid")._replace(not_null=True), col("UserId", "uuid")._replace(not_null=True),
               col("Type"), col("Made", generated=True)._replace(not_null=True)]
     assert copy_plan.null_sensitive_columns(source, target, ["Id", "UserId", "Type"]) == ["UserId"]
-
-
-def test_a_null_problem_names_each_column_with_its_count_and_none_without_nulls():
-    problem = copy_plan.null_problem("ClassifiedAds_Identity:public.\"UserClaims\"", 'identity."UserClaims"',
-                                     {"UserId": 3, "RoleId": 1, "Other": 0})
-    assert problem == ('ClassifiedAds_Identity:public."UserClaims" -> identity."UserClaims": NULL in column(s) '
-                       '"RoleId" (1 row), "UserId" (3 rows), which are NOT NULL in the target; '
-                       "the COPY would fail on them")
-    assert copy_plan.null_problem("a", "b", {"UserId": 0}) is None
