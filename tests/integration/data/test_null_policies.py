@@ -276,8 +276,12 @@ def test_a_policy_never_lets_a_real_difference_pass(run_module, source_cluster, 
 
 def test_a_table_failing_after_its_quarantine_rolls_back_with_it_and_the_rerun_resumes(
         run_module, source_cluster, target_cluster, pair):
-    # Every copied claim breaks this check: the table's transaction fails after its COPY.
-    query(target_cluster, pair[1], 'ALTER TABLE identity."UserClaims" ADD CONSTRAINT "not yet" CHECK ("Id" < 0)')
+    # Every copied claim breaks this check: the table's transaction fails after its COPY. It calls a
+    # function of the target's own, so the plan-time data checks cannot evaluate it on the source.
+    query(target_cluster, pair[1], 'CREATE FUNCTION identity.not_yet(integer) RETURNS boolean LANGUAGE sql '
+                                   "IMMUTABLE AS 'SELECT false'; "
+                                   'ALTER TABLE identity."UserClaims" ADD CONSTRAINT "not yet" '
+                                   'CHECK (identity.not_yet("Id"))')
     args = copy_args(source_cluster, target_cluster, pair, run_id="nulls-resume")
     result = run_module("data_copy", args)
     assert result["failed"] and '"not yet"' in result["msg"]
