@@ -10,6 +10,14 @@ for psycopg2 and for the ``source``/``target`` connections (worded once
 for all modules), keeps one :class:`journal.QueryJournal`, and turns domain,
 PostgreSQL and file-system errors into a failed result with a short message,
 every problem as a list, and the statements and commands that ran.
+
+A module that works on a target database (it has ``target`` and ``target_database``)
+holds that database's advisory lock for its lifetime and checks the run's lease
+(:mod:`lease`); it also knows the ansible-playbook it works for (:mod:`controller`),
+so that long loops can stop at a table boundary once that is gone (``checkpoint``,
+``on_controller_gone``). A failed result stays short: the statements and every list
+of partial results go to a private failure record in the run directory, the result
+names it and the failing statement.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -17,6 +25,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import contextlib
+import os
+import sys
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
@@ -27,11 +37,15 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.connec
     program_runner,
     psycopg2,
 )
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.controller import Controller, Watchdog
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import utc_timestamp
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.errors import (
     ConsolidationError,
+    ControllerGone,
     postgres_problem,
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.journal import QueryJournal
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.lease import TargetLease
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import mapping_argument_spec
 
 SERVERS = {
@@ -39,6 +53,8 @@ SERVERS = {
     "target": "the server that holds the consolidated database",
 }
 _POSTGRES_ERRORS = (psycopg2.Error,) if psycopg2 is not None else ()
+STATEMENT_SHOWN = 300  # characters of the failing statement a failed result shows
+CHECK_MODE_QUERIES_SHOWN = 20  # check mode writes no failure record: the last statements stay inline
 
 
 def argument_spec(mapping=False, run_files=(), **options):
@@ -73,6 +89,53 @@ def error_problems(exc):
     return None
 
 
+def postgres_cause(exc):
+    """The PostgreSQL error behind ``exc`` (itself, or what it was raised from), or None."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if _POSTGRES_ERRORS and isinstance(exc, _POSTGRES_ERRORS):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def failing_side(exc, params):
+    """``source`` or ``target``: the server whose session raised the PostgreSQL error, or None."""
+    cursor = getattr(postgres_cause(exc), "cursor", None)
+    connection = getattr(cursor, "connection", None)
+    if connection is None:
+        return None
+    info = connection.info
+    sides = [side for side in SERVERS if params.get(side) and (params[side].get("host"), params[side].get("port"))
+             == (info.host, info.port)]
+    if len(sides) == 2:  # one server plays both parts: the database tells them apart
+        return "target" if info.dbname == params.get("target_database") else "source"
+    return sides[0] if sides else None
+
+
+def failing_statement(exc, journal):
+    """The statement that failed (from the error's cursor, else the last one kept), cut to STATEMENT_SHOWN."""
+    cursor = getattr(postgres_cause(exc), "cursor", None)
+    text = getattr(cursor, "query", None) or (journal.queries[-1] if journal.queries else None)
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    if text and len(text) > STATEMENT_SHOWN:
+        text = "%s... (%d characters)" % (text[:STATEMENT_SHOWN], len(text))
+    return text
+
+
+def run_directory(params):
+    """The run directory a module's options point into, or None (the failure record then goes to the temp dir)."""
+    for option in ("run_dir", "report_dir"):
+        if params.get(option):
+            return params[option]
+    for option in ("progress_log", "log_file"):
+        if params.get(option):
+            return os.path.dirname(params[option])
+    return None
+
+
 class ConsolidationModule(AnsibleModule):
     """AnsibleModule with the collection's checks, journal and error translation.
 
@@ -82,7 +145,7 @@ class ConsolidationModule(AnsibleModule):
     once per table once.
     """
 
-    def __init__(self, argument_spec, needs=(), unique_queries=False, **kwargs):
+    def __init__(self, argument_spec, needs=(), unique_queries=False, check_lease=True, **kwargs):
         kwargs.setdefault("supports_check_mode", True)
         super(ConsolidationModule, self).__init__(argument_spec=argument_spec, **kwargs)
         if needs and PSYCOPG2_IMPORT_ERROR:
@@ -95,12 +158,62 @@ class ConsolidationModule(AnsibleModule):
         if problems:
             self.fail_json(msg="; ".join(problems), problems=problems)
         self.journal = QueryJournal(program_runner(self), self.check_mode, unique=unique_queries)
+        self._failure = None
+        self.controller = Controller()
+        self.lease = None
+        self._on_gone = []
+        if self.params.get("target") and self.params.get("target_database") and not self.check_mode:
+            with self.failures():
+                self.lease = TargetLease(self.params["target"], self.params["target_database"],
+                                         self.controller.identity(), self.params.get("run_id") or None).lock()
+                if check_lease:
+                    self.lease.check()
+        self._watchdog = Watchdog(self.controller, self._controller_gone).start()
+
+    # -- the controller ---------------------------------------------------------------------------
+
+    def on_controller_gone(self, stop):
+        """Have ``stop(reason)`` called (from another thread) as soon as ansible-playbook is gone."""
+        self._on_gone.append(stop)
+
+    def _controller_gone(self):
+        for stop in self._on_gone:
+            stop(self.controller.gone_reason())
+
+    def checkpoint(self):
+        """Call at a table boundary: raises ControllerGone once ansible-playbook is gone."""
+        if not self.controller.alive():
+            raise ControllerGone(self.controller.gone_reason())
+
+    # -- failures ---------------------------------------------------------------------------------
 
     def fail(self, problems, message=None, **result):
-        """Fail with every problem, and the statements and commands the journal kept."""
-        result.setdefault("queries", self.journal.queries)
-        result.setdefault("commands", self.journal.commands)
-        self.fail_json(msg=message or "; ".join(problems), problems=list(problems), **result)
+        """Fail with every problem; the statements, commands and lists of partial results go to a failure record.
+
+        The result keeps the message, the problems, the side and the statement that failed (cut
+        short) and the path of the record (0600, in the run directory). In check mode nothing is
+        written: the last statements stay in the result instead.
+        """
+        queries = result.pop("queries", self.journal.queries)
+        commands = result.pop("commands", self.journal.commands)
+        failure = self._failure or (None, None)
+        short = dict((key, value) for key, value in result.items() if not isinstance(value, list))
+        short.update(side=failure[0], failed_statement=failure[1] or failing_statement(None, self.journal),
+                     queries_total=len(queries))
+        msg = message or "; ".join(problems)
+        if self.check_mode:
+            short["queries"] = queries[-CHECK_MODE_QUERIES_SHOWN:]
+        else:
+            record = dict(result, msg=msg, problems=list(problems), queries=queries, commands=commands,
+                          side=short["side"], failed_at=utc_timestamp())
+            short["failure_record"] = self.journal.save_failure(run_directory(self.params), self._module_name(),
+                                                                record)
+        self.fail_json(msg=msg, problems=list(problems), **short)
+
+    def _module_name(self):
+        # Ansible passes the module's FQCN; run by hand, the file name is what there is.
+        name = self._name if "." in self._name and not self._name.endswith(".py") else os.path.basename(sys.argv[0])
+        return os.path.splitext(name)[0].rsplit(".", 1)[-1].replace("AnsiballZ_", "")
 
     @contextlib.contextmanager
     def failures(self, message=None, result=None):
@@ -116,6 +229,7 @@ class ConsolidationModule(AnsibleModule):
             problems = error_problems(exc)
             if problems is None:
                 raise
+            self._failure = (failing_side(exc, self.params), failing_statement(exc, self.journal))
             extra = dict(result() if result else {})
             if isinstance(exc, ConsolidationError):
                 extra.update(exc.details)
