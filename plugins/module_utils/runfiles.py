@@ -37,6 +37,7 @@ VERIFICATION_REPORT = "verification.json"
 VERIFICATION_MARKDOWN = "verification.md"
 DECOMMISSION_RECORD = "decommission.json"
 ROLLBACK_RECORD = "rollback.json"
+FAILURE_RECORD = "failure-{module}-{stamp}.json"  # a failed module's statements and partial results
 # <backup_root>/<run id>
 MANIFEST = "manifest.json"
 CONFIG_DIR = "config"
