@@ -34,6 +34,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import time
 import zlib
 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils import controller as processes
@@ -46,6 +47,10 @@ LEASE_TABLE = "lease"
 # The first key of the two-key advisory lock ('CADC'): keeps ours apart from other applications' locks.
 LOCK_CLASS = 0x43414443
 APPLICATION_NAME_BYTES = 63  # NAMEDATALEN - 1: PostgreSQL cuts longer names
+# How long a module waits for the lock before refusing: a refused run's module holds it for
+# milliseconds (it reads the lease and exits), which must not knock out the run that owns it.
+LOCK_PATIENCE = 5.0
+LOCK_POLL = 0.25
 
 IDENTITY = ("host", "machine_id", "boot_id", "pid_namespace", "pid", "pid_started")
 HOLDER = ("run_id",) + IDENTITY + ("acquired_at", "heartbeat")
@@ -209,8 +214,21 @@ def lock_sessions(cur, database):
     return cur.fetchall()
 
 
+def try_lock(cur, database, deadline):
+    """Take the advisory lock of ``database`` in this session, trying until ``deadline``; whether it was taken."""
+    while True:
+        cur.execute("SELECT pg_catalog.pg_try_advisory_lock(%s, %s)", lock_key(database))
+        if cur.fetchone()[0]:
+            return True
+        if time.time() >= deadline:
+            return False
+        time.sleep(LOCK_POLL)
+
+
 class TargetLease(object):
     """The lock session on the target server's maintenance database, and access to the lease row.
+
+    The session lives as long as the module's process: its end releases the lock.
 
     ``identity`` is this controller (:meth:`controller.Controller.identity`), ``run_id``
     the run when the module knows it (for the holder's name only).
@@ -233,8 +251,7 @@ class TargetLease(object):
             with conn.cursor() as cur:
                 cur.execute("SELECT pg_catalog.set_config('application_name', %s, false)",
                             (application_name(self.run_id, self.identity),))
-                cur.execute("SELECT pg_catalog.pg_try_advisory_lock(%s, %s)", lock_key(self.database))
-                if not cur.fetchone()[0]:
+                if not try_lock(cur, self.database, time.time() + LOCK_PATIENCE):
                     sessions = lock_sessions(cur, self.database)
                     holder = self.read()
                     raise LeaseHeld(lock_holder_problem(self.database, sessions, holder),
@@ -244,11 +261,6 @@ class TargetLease(object):
             raise
         self.conn = conn
         return self
-
-    def release_lock(self):
-        if self.conn is not None and not self.conn.closed:
-            self.conn.close()  # the session's end releases its advisory lock
-        self.conn = None
 
     def _on_target(self, work):
         """``work(cur)`` in one transaction on the target database; None when the database does not exist."""
@@ -274,14 +286,14 @@ class TargetLease(object):
     def state_of(self, holder):
         return processes.holder_state(holder, self.identity, processes.started_of) if holder else None
 
-    def check(self):
+    def check(self, heartbeat=True):
         """A working module's check: refuse a live (or unknowable) other holder, keep ours beating."""
         def work(cur):
             holder = read_holder(cur)
             state = self.state_of(holder)
             if not admits(holder, self.identity, state):
                 raise LeaseHeld(held_problem(self.database, holder, state), holder=public_holder(holder, state))
-            if holder is not None and same_holder(holder, self.identity):
+            if heartbeat and holder is not None and same_holder(holder, self.identity):
                 write_holder(cur, self.run_id, self.identity, KEEP)
         self._on_target(work)
 

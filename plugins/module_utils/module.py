@@ -158,14 +158,16 @@ class ConsolidationModule(AnsibleModule):
         if problems:
             self.fail_json(msg="; ".join(problems), problems=problems)
         self.journal = QueryJournal(program_runner(self), self.check_mode, unique=unique_queries)
-        self._failure = None
         self.controller = Controller()
         self.lease = None
         self._on_gone = []
         if self.params.get("target") and self.params.get("target_database") and not self.check_mode:
             with self.failures():
-                self.lease = TargetLease(self.params["target"], self.params["target_database"],
-                                         self.controller.identity(), self.params.get("run_id") or None).lock()
+                target = TargetLease(self.params["target"], self.params["target_database"],
+                                     self.controller.identity(), self.params.get("run_id") or None)
+                if check_lease:
+                    target.check(heartbeat=False)  # a run the lease refuses never touches the lock
+                self.lease = target.lock()
                 if check_lease:
                     self.lease.check()
         self._watchdog = Watchdog(self.controller, self._controller_gone).start()
@@ -196,24 +198,27 @@ class ConsolidationModule(AnsibleModule):
         """
         queries = result.pop("queries", self.journal.queries)
         commands = result.pop("commands", self.journal.commands)
-        failure = self._failure or (None, None)
-        short = dict((key, value) for key, value in result.items() if not isinstance(value, list))
-        short.update(side=failure[0], failed_statement=failure[1] or failing_statement(None, self.journal),
-                     queries_total=len(queries))
+        lists = dict((key, value) for key, value in result.items() if isinstance(value, list))
+        short = dict((key, value) for key, value in result.items() if key not in lists)
+        cause = sys.exc_info()[1]  # called while handling the error (in failures(), or a module's own except)
+        side, statement = failing_side(cause, self.params), failing_statement(cause, self.journal)
+        short.update((key, value) for key, value in (("side", side), ("failed_statement", statement)) if value)
+        short["queries_total"] = len(queries)
         msg = message or "; ".join(problems)
         if self.check_mode:
             short["queries"] = queries[-CHECK_MODE_QUERIES_SHOWN:]
-        else:
-            record = dict(result, msg=msg, problems=list(problems), queries=queries, commands=commands,
-                          side=short["side"], failed_at=utc_timestamp())
+        elif queries or commands or lists:
+            record = dict(lists, msg=msg, problems=list(problems), queries=queries, commands=commands, side=side,
+                          failed_statement=statement, failed_at=utc_timestamp())
             short["failure_record"] = self.journal.save_failure(run_directory(self.params), self._module_name(),
                                                                 record)
         self.fail_json(msg=msg, problems=list(problems), **short)
 
     def _module_name(self):
         # Ansible passes the module's FQCN; run by hand, the file name is what there is.
-        name = self._name if "." in self._name and not self._name.endswith(".py") else os.path.basename(sys.argv[0])
-        return os.path.splitext(name)[0].rsplit(".", 1)[-1].replace("AnsiballZ_", "")
+        if "." in self._name and not self._name.endswith(".py"):
+            return self._name.rsplit(".", 1)[-1]
+        return os.path.splitext(os.path.basename(sys.argv[0]))[0].replace("AnsiballZ_", "")
 
     @contextlib.contextmanager
     def failures(self, message=None, result=None):
@@ -229,7 +234,6 @@ class ConsolidationModule(AnsibleModule):
             problems = error_problems(exc)
             if problems is None:
                 raise
-            self._failure = (failing_side(exc, self.params), failing_statement(exc, self.journal))
             extra = dict(result() if result else {})
             if isinstance(exc, ConsolidationError):
                 extra.update(exc.details)

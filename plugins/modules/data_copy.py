@@ -379,7 +379,8 @@ def main():
         target_database=params["target_database"], run_id=params["run_id"], parallel=params["parallel"],
         truncate=params["truncate"], defer_indexes=params["defer_indexes"], state_schema=params["state_schema"],
         progress_log=params["progress_log"], maintenance_work_mem=params["maintenance_work_mem"],
-        journal=module.journal)
+        journal=module.journal, checkpoint=module.checkpoint)
+    module.on_controller_gone(engine.stop)
     with module.failures(result=lambda: failure_details(engine)):
         try:
             result = engine.run()

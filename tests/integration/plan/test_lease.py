@@ -14,9 +14,10 @@ import subprocess
 
 import psycopg2
 import pytest
+from conftest import drop_database, endpoint, execute, run_sql
+
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.controller import started_of
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.lease import application_name, lock_key
-from conftest import drop_database, endpoint, execute, run_sql
 
 DATABASE = 'Lease "Target"; --'
 
@@ -78,7 +79,7 @@ def test_a_second_run_is_refused_naming_the_holder(run_module, target_cluster, t
     for run_id in ("second", "first"):  # another run, or the same run id from a live holder
         refused = run_module("run_lease", lease_args(target_cluster, run_id))
         assert refused["failed"]
-        assert "leased to run first on host %s (ansible-playbook pid %d, since " % (os.uname().nodename, pid) \
+        assert f"leased to run first on host {os.uname().nodename} (ansible-playbook pid {pid}, since " \
             in refused["msg"]
         assert "still running" in refused["msg"] and "consolidation_lease_takeover" in refused["msg"]
         assert refused["holder"]["run_id"] == "first" and refused["holder"]["state"] == "alive"
@@ -106,7 +107,7 @@ def test_a_module_working_right_now_is_named_and_never_overridden(run_module, ta
             refused = run_module(name, args)
             assert refused["failed"], (name, refused)
             assert ("is being worked on right now by another consolidation module: consolidation run first on ops1 "
-                    "pid 4242 (backend pid %d)" % backend) in refused["msg"], refused["msg"]
+                    f"pid 4242 (backend pid {backend})") in refused["msg"], refused["msg"]
         assert lease_row(target_cluster) is None
         assert run_sql(target_cluster, DATABASE, "SELECT to_regnamespace('lease_probe')") == [(None,)]
     finally:

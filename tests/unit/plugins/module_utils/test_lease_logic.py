@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from ansible_collections.classifiedads.consolidation.plugins.module_utils import controller, lease
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.module import run_directory
 
@@ -13,7 +14,7 @@ ME = dict(HERE, pid=100, pid_started=5000)
 def stat_line(pid, comm, ppid, started, state="S"):
     # Fields 3.. of /proc/<pid>/stat: state, ppid, then 17 others, then starttime (field 22).
     middle = " ".join(["0"] * 17)
-    return "%d (%s) %s %d %s %d 0 0" % (pid, comm, state, ppid, middle, started)
+    return f"{pid} ({comm}) {state} {ppid} {middle} {started} 0 0"
 
 
 def test_stat_fields_are_counted_from_the_last_parenthesis():
