@@ -106,11 +106,12 @@ def failing_side(exc, params):
     connection = getattr(cursor, "connection", None)
     if connection is None:
         return None
-    info = connection.info
-    sides = [side for side in SERVERS if params.get(side) and (params[side].get("host"), params[side].get("port"))
-             == (info.host, info.port)]
+    # The DSN outlives the connection (a connection cut off mid-COPY is closed before the error is reported).
+    dsn = psycopg2.extensions.parse_dsn(connection.dsn)
+    sides = [side for side in SERVERS if params.get(side) and (params[side].get("host"), str(params[side].get("port")))
+             == (dsn.get("host"), dsn.get("port"))]
     if len(sides) == 2:  # one server plays both parts: the database tells them apart
-        return "target" if info.dbname == params.get("target_database") else "source"
+        return "target" if dsn.get("dbname") == params.get("target_database") else "source"
     return sides[0] if sides else None
 
 
