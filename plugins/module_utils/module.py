@@ -190,30 +190,29 @@ class ConsolidationModule(AnsibleModule):
 
     # -- failures ---------------------------------------------------------------------------------
 
-    def fail(self, problems, message=None, **result):
-        """Fail with every problem; the statements, commands and lists of partial results go to a failure record.
+    def fail(self, problems, message=None, to_record=None, **result):
+        """Fail with every problem; the statements, commands and ``to_record`` go to a failure record.
 
+        ``to_record`` holds partial results too long for a task line (what a copy did so far, say).
         The result keeps the message, the problems, the side and the statement that failed (cut
-        short) and the path of the record (0600, in the run directory). In check mode nothing is
-        written: the last statements stay in the result instead.
+        short), ``result`` and the path of the record (0600, in the run directory). In check mode
+        nothing is written: the last statements and ``to_record`` stay in the result instead.
         """
         queries = result.pop("queries", self.journal.queries)
         commands = result.pop("commands", self.journal.commands)
-        lists = dict((key, value) for key, value in result.items() if isinstance(value, list))
-        short = dict((key, value) for key, value in result.items() if key not in lists)
         cause = sys.exc_info()[1]  # called while handling the error (in failures(), or a module's own except)
         side, statement = failing_side(cause, self.params), failing_statement(cause, self.journal)
-        short.update((key, value) for key, value in (("side", side), ("failed_statement", statement)) if value)
-        short["queries_total"] = len(queries)
+        result.update((key, value) for key, value in (("side", side), ("failed_statement", statement)) if value)
+        result["queries_total"] = len(queries)
         msg = message or "; ".join(problems)
         if self.check_mode:
-            short["queries"] = queries[-CHECK_MODE_QUERIES_SHOWN:]
-        elif queries or commands or lists:
-            record = dict(lists, msg=msg, problems=list(problems), queries=queries, commands=commands, side=side,
-                          failed_statement=statement, failed_at=utc_timestamp())
-            short["failure_record"] = self.journal.save_failure(run_directory(self.params), self._module_name(),
-                                                                record)
-        self.fail_json(msg=msg, problems=list(problems), **short)
+            result.update(to_record or {}, queries=queries[-CHECK_MODE_QUERIES_SHOWN:])
+        elif queries or commands or to_record:
+            saved = dict(to_record or {}, msg=msg, problems=list(problems), queries=queries, commands=commands,
+                         side=side, failed_statement=statement, failed_at=utc_timestamp())
+            result["failure_record"] = self.journal.save_failure(run_directory(self.params), self._module_name(),
+                                                                 saved)
+        self.fail_json(msg=msg, problems=list(problems), **result)
 
     def _module_name(self):
         # Ansible passes the module's FQCN; run by hand, the file name is what there is.
@@ -222,12 +221,13 @@ class ConsolidationModule(AnsibleModule):
         return os.path.splitext(os.path.basename(sys.argv[0]))[0].replace("AnsiballZ_", "")
 
     @contextlib.contextmanager
-    def failures(self, message=None, result=None):
+    def failures(self, message=None, result=None, to_record=None):
         """Fail the task on a domain, PostgreSQL or file-system error raised in the block.
 
         ``message(problems)`` words the message (default: the problems joined);
-        ``result()`` gives extra keys of the failed result (what was done so far).
-        Anything else is a bug and keeps its traceback.
+        ``result()`` gives extra keys of the failed result, ``to_record()`` partial results
+        for the failure record (what was done so far). Anything else is a bug and keeps
+        its traceback.
         """
         try:
             yield
@@ -238,4 +238,5 @@ class ConsolidationModule(AnsibleModule):
             extra = dict(result() if result else {})
             if isinstance(exc, ConsolidationError):
                 extra.update(exc.details)
-            self.fail(problems, message=message(problems) if message else None, **extra)
+            self.fail(problems, message=message(problems) if message else None,
+                      to_record=to_record() if to_record else None, **extra)
