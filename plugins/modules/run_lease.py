@@ -11,7 +11,7 @@ DOCUMENTATION = r'''
 ---
 module: run_lease
 short_description: Take or release a run's lease on the consolidated database (one run at a time)
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - The lease is one row of C(_consolidation.lease) in O(target_database) naming the run that holds it, its
     controller host, the pid and start time of its C(ansible-playbook), when it was acquired and its last heartbeat.
