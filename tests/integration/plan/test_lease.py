@@ -170,8 +170,8 @@ def test_check_mode_takes_nothing_and_reports_the_holder(run_module, target_clus
     assert not planned["failed"], planned["msg"]
 
 
-def test_release_deletes_only_the_own_lease_and_a_missing_database_is_pending(run_module, target_cluster, target_db,
-                                                                               live_process):
+def test_release_deletes_only_the_own_lease_and_a_missing_database_is_pending(
+        run_module, target_cluster, target_db, live_process):
     assert not run_module("run_lease", lease_args(target_cluster, "first"))["failed"]
     released = run_module("run_lease", lease_args(target_cluster, "first", state="absent"))
     assert released["lease"]["action"] == "released" and lease_row(target_cluster) is None

@@ -106,8 +106,8 @@ def count(info, database, schema, table):
                                                                                 sql.Identifier(table)))[0][0]
 
 
-def test_killed_playbook_stops_its_module_and_the_rerun_resumes(big_legacy, source_cluster, target_cluster,
-                                                                 tmp_path):
+def test_killed_playbook_stops_its_module_and_the_rerun_resumes(
+        big_legacy, source_cluster, target_cluster, tmp_path):
     variables = consolidation_vars(source_cluster, target_cluster, tmp_path, TARGET_DB, PREFIX)
     run_dir = tmp_path / "runs" / RUN_ID
 
