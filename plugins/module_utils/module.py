@@ -27,6 +27,7 @@ __metaclass__ = type
 import contextlib
 import os
 import sys
+import threading
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
@@ -162,6 +163,8 @@ class ConsolidationModule(AnsibleModule):
         self.controller = Controller()
         self.lease = None
         self._on_gone = []
+        self._gone = False
+        self._gone_lock = threading.Lock()
         if self.params.get("target") and self.params.get("target_database") and not self.check_mode:
             with self.failures():
                 target = TargetLease(self.params["target"], self.params["target_database"],
@@ -180,12 +183,17 @@ class ConsolidationModule(AnsibleModule):
         self._on_gone.append(stop)
 
     def _controller_gone(self):
+        with self._gone_lock:
+            if self._gone:
+                return  # the watchdog and a table boundary may both find out
+            self._gone = True
         for stop in self._on_gone:
             stop(self.controller.gone_reason())
 
     def checkpoint(self):
-        """Call at a table boundary: raises ControllerGone once ansible-playbook is gone."""
+        """Call at a table boundary: once ansible-playbook is gone, stop the work and raise ControllerGone."""
         if not self.controller.alive():
+            self._controller_gone()
             raise ControllerGone(self.controller.gone_reason())
 
     # -- failures ---------------------------------------------------------------------------------
