@@ -83,7 +83,8 @@ class CopyEngine(object):
 
     def __init__(self, source, target, modules, target_database, run_id, parallel=2, truncate=False,
                  defer_indexes=True, state_schema="_consolidation", progress_log=None,
-                 maintenance_work_mem="256MB", journal=None, freeze=True, data_checks_report=None):
+                 maintenance_work_mem="256MB", journal=None, freeze=True, data_checks_report=None,
+                 checkpoint=None):
         self.source = source
         self.target = target
         self.target_database = target_database
@@ -94,6 +95,9 @@ class CopyEngine(object):
         self.journal = journal or QueryJournal()
         self.check_mode = self.journal.check_mode
         self.freeze = freeze  # the module always freezes; bench/copy_benchmark.py measures without
+        # Called at every table boundary; raises once the ansible-playbook that started the module is gone.
+        self.checkpoint = checkpoint or (lambda: None)
+        self._stopped = None
         self.survey = Survey(modules, truncate)
         self.data_checks_report = data_checks_report
         self.data_checks_written = None
@@ -372,6 +376,7 @@ class CopyEngine(object):
             if self._abort.is_set():
                 return
             try:
+                self.checkpoint()
                 work(item)
             except Aborted:
                 pass
@@ -387,9 +392,19 @@ class CopyEngine(object):
                 list(pool.map(guarded, items))
         finally:
             self._close_workers()
+        if self._stopped:
+            raise CopyFailed(self._stopped)
         if errors:
             first = errors[0]
             raise first if isinstance(first, CopyFailed) else CopyFailed(str(first).strip())
+
+    def stop(self, problem):
+        """Stop the run from another thread (ansible-playbook is gone): the tables in flight roll back."""
+        with self._lock:
+            self._stopped = self._stopped or problem
+        self._say("stopped: %s" % problem)
+        self._abort.set()
+        self._cancel_inflight()
 
     def _cancel_inflight(self):
         with self._lock:

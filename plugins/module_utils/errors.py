@@ -34,6 +34,10 @@ class ProgramError(ConsolidationError):
     """A client program (pg_dump, pg_restore, ...) could not be started at all."""
 
 
+class ControllerGone(ConsolidationError):
+    """The ansible-playbook that started the module is gone: the module stops at a table boundary."""
+
+
 def postgres_problem(exc):
     """A PostgreSQL error as one line for people, without the contents of any row.
 

@@ -12,9 +12,17 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
+import os
+import tempfile
 import threading
 
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import utc_now
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.errors import ProgramError
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import (
+    FAILURE_RECORD,
+    write_private_file,
+)
 
 
 def _text(value):
@@ -95,3 +103,23 @@ class QueryJournal(object):
                 self.commands.append(list(argv))
             return 0, "", ""
         return self.run(argv, env, before_communicate)
+
+    def save_failure(self, run_dir, module, record):
+        """Write a failed module's ``record`` (its statements among it) to a private file; return its path.
+
+        The file goes to ``run_dir``; without one, or when it cannot be written there (a
+        failure before the run directory exists), to the temporary directory, still 0600.
+        """
+        name = FAILURE_RECORD.format(module=module, stamp=utc_now().strftime("%Y%m%dT%H%M%S%fZ"))
+        text = json.dumps(record, indent=2, sort_keys=True, default=str) + "\n"
+        if run_dir and os.path.isdir(run_dir):
+            path = os.path.join(run_dir, name)
+            try:
+                write_private_file(path, text)
+                return path
+            except (IOError, OSError):
+                pass
+        fd, path = tempfile.mkstemp(prefix=name[:-len(".json")] + ".", suffix=".json")
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        return path

@@ -41,6 +41,7 @@ ROLLBACK_RECORD = "rollback.json"
 REHEARSAL_REPORT = "rehearsal.json"
 FENCE_RECORD = "fence.json"
 DISCARDED_WRITES = "discarded_writes.json"
+FAILURE_RECORD = "failure-{module}-{stamp}.json"  # a failed module's statements and partial results
 # <backup_root>/<run id>
 MANIFEST = "manifest.json"
 CONFIG_DIR = "config"

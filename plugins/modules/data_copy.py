@@ -308,6 +308,8 @@ queries:
   description:
     - SQL statements the run issued that change something or move data (the COPY commands, not the data), in
       order of issue; in check mode, the statements a run would issue first. Catalog look-ups are left out.
+    - A failed run returns instead the failing statement (C(failed_statement)), the side that failed (C(side)) and
+      C(failure_record), a 0600 file in the run directory with every statement and the partial results.
   returned: always
   type: list
   elements: str
@@ -394,8 +396,10 @@ def option_problems(params):
 
 
 def failure_details(engine):
+    """What the copy did before it failed: for the failure record (too long for the task line)."""
     details = engine.partial_result()
-    details.pop("warnings")
+    for key in ("warnings", "changed", "queries"):
+        details.pop(key)
     return details
 
 
@@ -429,12 +433,15 @@ def main():
         truncate=params["truncate"], defer_indexes=params["defer_indexes"], state_schema=params["state_schema"],
         progress_log=params["progress_log"], maintenance_work_mem=params["maintenance_work_mem"],
         data_checks_report=params["data_checks_report"],
-        journal=module.journal)
-    with module.failures(result=lambda: failure_details(engine)):
+        journal=module.journal, checkpoint=module.checkpoint)
+    module.on_controller_gone(engine.stop)
+    # The data checks' findings stay in the result (short lines, the full list in their report file).
+    with module.failures(result=lambda: dict(changed=engine.changed, data_checks=engine.partial_result().get("data_checks")),
+                         to_record=lambda: failure_details(engine)):
         try:
             result = engine.run()
         except CopyFailed as exc:
-            module.fail(exc.problems, message=RESUME % exc, **failure_details(engine))
+            module.fail(exc.problems, message=RESUME % exc, to_record=failure_details(engine), changed=engine.changed)
     for warning in result.pop("warnings"):
         module.warn(warning)
     module.exit_json(**result)

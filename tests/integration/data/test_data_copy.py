@@ -16,6 +16,7 @@ import stat
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import psycopg2
 import pytest
@@ -635,7 +636,7 @@ def test_killed_mid_table_the_rerun_completes_without_duplicates(run_module, sou
 
 
 def test_a_table_failing_mid_stream_stops_the_run_and_a_rerun_resumes(
-        run_module, source_cluster, target_cluster, kill_legacy, pristine):
+        run_module, source_cluster, target_cluster, kill_legacy, pristine, tmp_path):
     target_db = migrated_target(target_cluster, "DataCopy_Failing")
     # Every row breaks this check: the COPY fails on its first row while the source still has megabytes to send.
     # It calls a function of the target's own, which the plan-time data checks cannot evaluate on the source.
@@ -643,7 +644,10 @@ def test_a_table_failing_mid_stream_stops_the_run_and_a_rerun_resumes(
                                      "IMMUTABLE AS 'SELECT false'; "
                                      'ALTER TABLE product."ArchivedOutboxMessages" '
                                      'ADD CONSTRAINT "no rows" CHECK (product.no_rows("Id"))')
-    args = copy_args(source_cluster, target_cluster, target_db, run_id="failing", prefix=KILL_PREFIX)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir(mode=0o700)
+    args = copy_args(source_cluster, target_cluster, target_db, run_id="failing", prefix=KILL_PREFIX,
+                     progress_log=str(run_dir / "data_copy.log"))
     try:
         result = run_module("data_copy", args)
         assert result["failed"]
@@ -652,6 +656,17 @@ def test_a_table_failing_mid_stream_stops_the_run_and_a_rerun_resumes(
         # The violation names the constraint and the COPY line, never the row (it may hold personal data).
         assert "Failing row contains" not in json.dumps(result)
         assert "COPY ArchivedOutboxMessages, line 1" in result["msg"]
+        # A short result: the error, the side, the failing statement; every statement is in the failure record.
+        assert len(json.dumps(result)) < 4096, json.dumps(result)[:6000]
+        assert result["side"] == "target"
+        assert result["failed_statement"].startswith('COPY "product"."ArchivedOutboxMessages"')
+        assert "queries" not in result and "tables" not in result
+        record = Path(result["failure_record"])
+        assert record.parent == run_dir and stat.S_IMODE(record.stat().st_mode) == 0o600
+        saved = json.loads(record.read_text())
+        assert len(saved["queries"]) == result["queries_total"] > 10
+        assert result["failed_statement"] in saved["queries"] and len(saved["tables"]) > 10
+        assert "Failing row contains" not in record.read_text()
         assert query(target_cluster, target_db, 'SELECT count(*) FROM product."ArchivedOutboxMessages"') == [(0,)]
         while application_sessions(target_cluster) or application_sessions(source_cluster):
             time.sleep(0.05)
