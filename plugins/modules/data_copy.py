@@ -435,9 +435,12 @@ def main():
         data_checks_report=params["data_checks_report"],
         journal=module.journal, checkpoint=module.checkpoint)
     module.on_controller_gone(engine.stop)
-    # The data checks' findings stay in the result (short lines, the full list in their report file).
-    with module.failures(result=lambda: dict(changed=engine.changed, data_checks=engine.partial_result().get("data_checks")),
-                         to_record=lambda: failure_details(engine)):
+
+    def inline():
+        # The data checks' findings stay in the result: short lines, the full list in their report file.
+        return dict(changed=engine.changed, data_checks=engine.partial_result().get("data_checks"))
+
+    with module.failures(result=inline, to_record=lambda: failure_details(engine)):
         try:
             result = engine.run()
         except CopyFailed as exc:

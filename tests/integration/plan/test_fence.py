@@ -264,8 +264,8 @@ def test_consolidate_refuses_fence_none_without_a_reason_at_preflight(run_playbo
     assert not (tmp_path / "runs").exists()
 
 
-def test_the_verification_report_names_a_waived_fence_and_its_reason(run, run_module, source_cluster,
-                                                                      target_cluster, tmp_path):
+def test_the_verification_report_names_a_waived_fence_and_its_reason(
+        run, run_module, source_cluster, target_cluster, tmp_path):
     """consolidation_fence none: the operator's reason reaches verification.json and verification.md."""
     drop_database(target_cluster, "Fence_Target")
     execute(target_cluster, 'CREATE DATABASE "Fence_Target"')
