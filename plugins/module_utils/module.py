@@ -144,10 +144,12 @@ class ConsolidationModule(AnsibleModule):
     ``needs`` names the servers (``source``, ``target``) the module cannot
     work without; psycopg2 is required only then (a module that edits files on
     an application host needs neither). ``unique_queries`` keeps a statement run
-    once per table once.
+    once per table once. ``reads_target_only`` (a verification) takes neither the
+    run's lease nor its lock.
     """
 
-    def __init__(self, argument_spec, needs=(), unique_queries=False, check_lease=True, **kwargs):
+    def __init__(self, argument_spec, needs=(), unique_queries=False, check_lease=True, reads_target_only=False,
+                 **kwargs):
         kwargs.setdefault("supports_check_mode", True)
         super(ConsolidationModule, self).__init__(argument_spec=argument_spec, **kwargs)
         if needs and PSYCOPG2_IMPORT_ERROR:
@@ -165,7 +167,10 @@ class ConsolidationModule(AnsibleModule):
         self._on_gone = []
         self._gone = False
         self._gone_lock = threading.Lock()
-        if self.params.get("target") and self.params.get("target_database") and not self.check_mode:
+        # A module that only reads the target (a verification) neither needs the lease nor blocks a run that
+        # holds it, and may log in as a role that cannot read the state schema.
+        takes_lease = not (self.check_mode or reads_target_only)
+        if takes_lease and self.params.get("target") and self.params.get("target_database"):
             with self.failures():
                 target = TargetLease(self.params["target"], self.params["target_database"],
                                      self.controller.identity(), self.params.get("run_id") or None)

@@ -432,6 +432,7 @@ def main():
         ),
         needs=("target",),
         unique_queries=True,
+        reads_target_only=True,
     )
     with module.failures(message=cannot_verify):
         result, failure = Verification(module.params, module.journal).run()

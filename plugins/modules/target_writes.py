@@ -140,6 +140,7 @@ def main():
         ),
         needs=("target",),
         unique_queries=True,
+        reads_target_only=True,
     )
     writes = TargetWrites(module.params, module.journal)
     with module.failures(result=lambda: writes.result):
