@@ -18,6 +18,7 @@ fails the run.
 
 from __future__ import annotations
 
+import os
 import secrets
 import threading
 from dataclasses import dataclass, field
@@ -68,6 +69,9 @@ class Consolidation:
     root: Path
     vars: dict
     run_playbook: object
+    # Set in the environment of every process of its plays (ansible-playbook passes it on to the modules it
+    # runs locally): how the scenario finds its own processes on a machine where other runs may be going on.
+    marker: str = field(default_factory=lambda: f"RELIABILITY_RUN={secrets.token_hex(8)}")
     target_database: str = field(init=False)
 
     def __post_init__(self):
@@ -83,28 +87,37 @@ class Consolidation:
 
     def play(self, *args, playbook="consolidate", expect_rc=0, timeout=600, **extra_vars):
         """ansible-playbook classifiedads.consolidation.<playbook> with this scenario's variables."""
+        name, value = self.marker.split("=", 1)
         return self.run_playbook(f"classifiedads.consolidation.{playbook}", *args,
-                                 variables={**self.vars, **extra_vars}, expect_rc=expect_rc, timeout=timeout)
+                                 variables={**self.vars, **extra_vars}, env=dict(os.environ, **{name: value}),
+                                 expect_rc=expect_rc, timeout=timeout)
 
     def run_dir(self) -> Path:
         return self.run_root / (self.run_root / "latest").read_text().strip()
 
 
+def only_modules(variables, names):
+    """``variables`` with the module mapping cut down to the modules ``names`` (None: all six)."""
+    if names is None:
+        return variables
+    return dict(variables, consolidation_modules=[module for module in variables["consolidation_modules"]
+                                                  if module["name"] in names])
+
+
 @pytest.fixture
 def consolidation(legacy, source_cluster, target_cluster, run_playbook, tmp_path):
-    """Factory: ``consolidation(name, **vars)`` -> a :class:`Consolidation` into ``Rel_<name>`` on the target.
-
-    Its consolidated database (and whatever it retired) is dropped afterwards.
+    """Factory: ``consolidation(name, modules=None, **vars)`` -> a :class:`Consolidation` into ``Rel_<name>``
+    on the target, of every legacy database or only those of ``modules`` (a scenario about one step need not
+    back up and copy all six). Its consolidated database is dropped afterwards.
     """
     made = []
 
-    def make(name, **overrides):
+    def make(name, modules=None, **overrides):
         database = f"{PREFIX}_{name}"
-        variables = {**consolidation_vars(source_cluster, target_cluster, tmp_path / name, database, PREFIX),
-                     **overrides}
+        variables = consolidation_vars(source_cluster, target_cluster, tmp_path / name, database, PREFIX)
         made.append(database)
         (tmp_path / name).mkdir()  # where an operator keeps runs and backups: it exists, they need not
-        return Consolidation(tmp_path / name, variables, run_playbook)
+        return Consolidation(tmp_path / name, {**only_modules(variables, modules), **overrides}, run_playbook)
 
     yield make
     for database in made:
@@ -162,7 +175,9 @@ def operator_run(legacy, source_cluster, target_cluster, run_playbook, tmp_path_
                                     and _big_table_copy_progress(target_cluster), timeout=300,
                                     what=f"the copy of {BIG_TABLE} under way after three committed tables")
                 copied_before_kill = copied_tables(target_cluster, OPERATOR_DATABASE, OPERATOR_RUN_ID)
-                kill(module_pids("data_copy"))
+                copy_module = module_pids("data_copy", run.marker)
+                assert copy_module, "the data_copy module of this run was not found"
+                kill(copy_module)
             finally:
                 player.join()
             big_rows_after_kill = run_sql(target_cluster, OPERATOR_DATABASE, sql.SQL(

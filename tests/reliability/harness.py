@@ -138,10 +138,12 @@ def processes_with_environment(entry: str) -> list[int]:
     return found
 
 
-def module_pids(module) -> list[int]:
-    """Processes running the collection module ``module`` as Ansible starts it (AnsiballZ_<module>.py)."""
+def module_pids(module, environment_entry) -> list[int]:
+    """Processes running the collection module ``module`` as Ansible starts it (AnsiballZ_<module>.py) with
+    ``environment_entry`` (``NAME=value``) in their environment: this run's, not another's."""
     marker = f"AnsiballZ_{module}.py".encode()
-    return [pid for pid, argv in process_argvs().items() if pid != os.getpid() and any(marker in arg for arg in argv)]
+    mine = set(processes_with_environment(environment_entry))
+    return [pid for pid, argv in process_argvs().items() if pid in mine and any(marker in arg for arg in argv)]
 
 
 def kill(pids) -> None:

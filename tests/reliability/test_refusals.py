@@ -97,7 +97,7 @@ def target_tables(info, database):
 
 
 def test_target_table_holding_unrelated_rows_is_refused_before_copying(consolidation, target_cluster):
-    run = consolidation("Unrelated")
+    run = consolidation("Unrelated", modules=["Product"])
     # The consolidated database is already in use: migrated, and the application has written a product.
     standin_migrator.migrate(target_cluster.connect_kwargs(run.target_database), log=lambda line: None)
     # A table the mapping does not allow to be emptied (unlike the migrator's seeded ones).
@@ -135,7 +135,7 @@ def test_a_failing_migrator_fails_the_run_with_its_log_tail_and_nothing_is_copie
         echo "Unhandled exception: relation ProductsX does not exist" >&2
         exit 1
         """)
-    run = consolidation("MigratorFails", migrator_command=["/bin/sh", str(script)])
+    run = consolidation("MigratorFails", modules=["Product"], migrator_command=["/bin/sh", str(script)])
     done = run.play(expect_rc=2)
     assert "the migrator failed with exit status 1" in done.output, done.output[-4000:]
     assert "Unhandled exception: relation ProductsX does not exist" in done.output
@@ -146,27 +146,28 @@ def test_a_failing_migrator_fails_the_run_with_its_log_tail_and_nothing_is_copie
 
 def test_a_hanging_migrator_is_stopped_at_its_timeout_with_its_log_tail_and_nothing_is_copied(
         consolidation, target_cluster, tmp_path):
-    marker = secrets.token_hex(8)
     script = _migrator_script(tmp_path, """\
-        echo "waiting for a lock on __EFMigrationsHistory"
+        echo "run $RELIABILITY_RUN waiting for a lock on __EFMigrationsHistory"
         exec sleep 300
         """)
-    run = consolidation("MigratorHangs", migrator_command=["/bin/sh", str(script)], migrator_timeout=3,
-                        migrator_environment={"REL_MIGRATOR_MARKER": marker})
+    run = consolidation("MigratorHangs", modules=["Product"], migrator_command=["/bin/sh", str(script)],
+                        migrator_timeout=3)
     try:
         done = run.play(expect_rc=2, timeout=120)
-        assert "waiting for a lock on __EFMigrationsHistory" in done.output, done.output[-4000:]
+        # Its log tail, which also shows that the play's environment reached it.
+        assert f"run {run.marker.split('=')[1]} waiting for a lock" in done.output, done.output[-4000:]
         assert "the migrator did not finish within 3 s and was killed" in done.output
         _assert_nothing_copied(target_cluster, run.target_database)
-        assert processes_with_environment(f"REL_MIGRATOR_MARKER={marker}") == []
+        # Nothing that inherited the play's environment still runs.
+        assert processes_with_environment(run.marker) == []
     finally:
-        kill(processes_with_environment(f"REL_MIGRATOR_MARKER={marker}"))
+        kill(processes_with_environment(run.marker))
 
 
 def test_a_backup_root_that_is_a_file_fails_before_anything_is_written(consolidation, target_cluster, tmp_path):
     blocker = tmp_path / "backups"
     blocker.write_text("the backup volume is not mounted\n")
-    run = consolidation("BackupRoot", consolidation_backup_root=str(blocker))
+    run = consolidation("BackupRoot", modules=["Product"], consolidation_backup_root=str(blocker))
     done = run.play(expect_rc=2)
     assert f"{blocker} is not a directory" in done.output, done.output[-4000:]
     assert not run.run_root.exists()
@@ -176,7 +177,7 @@ def test_a_backup_root_that_is_a_file_fails_before_anything_is_written(consolida
 
 def test_a_backup_root_too_small_fails_before_anything_is_written(consolidation, target_cluster):
     # No filesystem of a chosen size can be mounted here: a margin no disk can meet stands for a full one.
-    run = consolidation("BackupSpace", backup_space_factor=1e12)
+    run = consolidation("BackupSpace", modules=["Product"], backup_space_factor=1e12)
     done = run.play(expect_rc=2)
     assert "The backup set needs" in done.output and "are free" in done.output, done.output[-4000:]
     assert not run.run_root.exists() and files_under(run.backup_root) == []
