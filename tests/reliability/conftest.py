@@ -47,18 +47,23 @@ class Legacy:
     databases: list[str]
 
 
-@pytest.fixture(scope="session")
-def legacy(source_cluster):
-    """The six legacy databases (prefix ``Rel``), one table of them enlarged to ``BIG_ROWS`` rows."""
-    legacy_fixture.create(source_cluster, LEGACY_SCALE, prefix=PREFIX, drop_existing=True, out=lambda line: None)
-    run_sql(source_cluster, f"{PREFIX}_Notification", sql.SQL(
+def build_legacy(source_cluster, prefix) -> Legacy:
+    """The six legacy databases ``<prefix>_*``, one table of them enlarged to ``BIG_ROWS`` rows."""
+    legacy_fixture.create(source_cluster, LEGACY_SCALE, prefix=prefix, drop_existing=True, out=lambda line: None)
+    run_sql(source_cluster, f"{prefix}_Notification", sql.SQL(
         "INSERT INTO {} (\"CreatedDateTime\", \"Subject\", \"Body\", \"AttemptCount\", \"MaxAttemptCount\") "
         "SELECT now() - i * interval '1 minute', 'bulk ' || i, repeat(md5(i::text), 24), 0, 3 "
         "FROM generate_series(1, %s) AS i").format(sql.Identifier(BIG_TABLE)), (BIG_ROWS,))
-    run_sql(source_cluster, f"{PREFIX}_Notification", "VACUUM ANALYZE")
+    run_sql(source_cluster, f"{prefix}_Notification", "VACUUM ANALYZE")
     databases = [module["source_database"] for module in
-                 consolidation_vars(source_cluster, source_cluster, "/", None, PREFIX)["consolidation_modules"]]
-    yield Legacy(PREFIX, databases)
+                 consolidation_vars(source_cluster, source_cluster, "/", None, prefix)["consolidation_modules"]]
+    return Legacy(prefix, databases)
+
+
+@pytest.fixture(scope="session")
+def legacy(source_cluster):
+    """The legacy databases the scenarios share (prefix ``Rel``); a scenario that writes to them builds its own."""
+    yield build_legacy(source_cluster, PREFIX)
     legacy_fixture.drop(source_cluster, prefix=PREFIX)
 
 
@@ -92,6 +97,22 @@ class Consolidation:
                                  variables={**self.vars, **extra_vars}, env=dict(os.environ, **{name: value}),
                                  expect_rc=expect_rc, timeout=timeout)
 
+    def play_meanwhile(self, moment, action, *args, what, **extra_vars):
+        """Play in the background; as soon as ``moment()`` returns a true value, ``action(that value)``.
+
+        Returns (the play's PlaybookRun, whatever ``action`` returned). Fails if the moment does not come
+        within five minutes (say ``what`` it is).
+        """
+        outcome = {}
+        player = threading.Thread(target=lambda: outcome.update(done=self.play(*args, expect_rc=None,
+                                                                               **extra_vars)))
+        player.start()
+        try:
+            acted = action(wait_for(moment, timeout=300, what=what))
+        finally:
+            player.join()
+        return outcome["done"], acted
+
     def run_dir(self) -> Path:
         return self.run_root / (self.run_root / "latest").read_text().strip()
 
@@ -106,15 +127,16 @@ def only_modules(variables, names):
 
 @pytest.fixture
 def consolidation(legacy, source_cluster, target_cluster, run_playbook, tmp_path):
-    """Factory: ``consolidation(name, modules=None, **vars)`` -> a :class:`Consolidation` into ``Rel_<name>``
-    on the target, of every legacy database or only those of ``modules`` (a scenario about one step need not
-    back up and copy all six). Its consolidated database is dropped afterwards.
+    """Factory: ``consolidation(name, modules=None, legacy_prefix="Rel", **vars)`` -> a :class:`Consolidation`
+    into ``Rel_<name>`` on the target, of every legacy database ``<legacy_prefix>_*`` or only those of
+    ``modules`` (a scenario about one step need not back up and copy all six). Its consolidated database is
+    dropped afterwards.
     """
     made = []
 
-    def make(name, modules=None, **overrides):
+    def make(name, modules=None, legacy_prefix=PREFIX, **overrides):
         database = f"{PREFIX}_{name}"
-        variables = consolidation_vars(source_cluster, target_cluster, tmp_path / name, database, PREFIX)
+        variables = consolidation_vars(source_cluster, target_cluster, tmp_path / name, database, legacy_prefix)
         made.append(database)
         (tmp_path / name).mkdir()  # where an operator keeps runs and backups: it exists, they need not
         return Consolidation(tmp_path / name, {**only_modules(variables, modules), **overrides}, run_playbook)
@@ -143,11 +165,27 @@ def _password_endpoint(info, password):
     return {"host": info.host, "port": info.port, "user": OPERATOR_ROLE, "password": password, "sslmode": "disable"}
 
 
-def _big_table_copy_progress(target_cluster):
-    rows = execute(target_cluster, "SELECT p.tuples_processed FROM pg_stat_progress_copy p JOIN pg_stat_activity a "
-                                   "USING (pid) WHERE p.datname = %s AND p.command = 'COPY FROM' "
-                                   "AND strpos(a.query, %s) > 0", params=(OPERATOR_DATABASE, f'"{BIG_TABLE}"'))
-    return rows[0][0] if rows else 0
+def early_tables(prefix):
+    """Three tables the other worker commits while the big table (copied first, and longest) is still
+    copying: the largest after it, so the first in the copy's order."""
+    return {(f"{prefix}_AuditLog", "AuditLogEntries"), (f"{prefix}_AuditLog", "IdempotentRequests"),
+            (f"{prefix}_Product", "ArchivedOutboxMessages")}
+
+
+def mid_copy(target_cluster, database, tables_committed):
+    """A moment for ``play_meanwhile``: the big table's COPY into ``database`` has sent rows while the tables
+    ``tables_committed`` ({(source database, table)}) are committed. Its value is the rows sent so far."""
+
+    def moment():
+        if not tables_committed <= copied_tables(target_cluster, database).keys():
+            return 0
+        rows = execute(target_cluster, "SELECT p.tuples_processed FROM pg_stat_progress_copy p "
+                                       "JOIN pg_stat_activity a USING (pid) WHERE p.datname = %s "
+                                       "AND p.command = 'COPY FROM' AND strpos(a.query, %s) > 0",
+                       params=(database, f'"{BIG_TABLE}"'))
+        return rows[0][0] if rows else 0
+
+    return moment
 
 
 @pytest.fixture(scope="session")
@@ -167,23 +205,22 @@ def operator_run(legacy, source_cluster, target_cluster, run_playbook, tmp_path_
     run = Consolidation(root, variables, run_playbook)
     try:
         with ArgvWatcher(password) as watcher:
-            outcome = {}
-            player = threading.Thread(target=lambda: outcome.update(killed=run.play("-vvv", expect_rc=None)))
-            player.start()
-            try:
-                progress = wait_for(lambda: len(copied_tables(target_cluster, OPERATOR_DATABASE, OPERATOR_RUN_ID)) >= 3
-                                    and _big_table_copy_progress(target_cluster), timeout=300,
-                                    what=f"the copy of {BIG_TABLE} under way after three committed tables")
-                copied_before_kill = copied_tables(target_cluster, OPERATOR_DATABASE, OPERATOR_RUN_ID)
+            committed = early_tables(PREFIX)
+
+            def kill_the_copy(progress):
+                before_kill = copied_tables(target_cluster, OPERATOR_DATABASE)
                 copy_module = module_pids("data_copy", run.marker)
                 assert copy_module, "the data_copy module of this run was not found"
                 kill(copy_module)
-            finally:
-                player.join()
+                return progress, before_kill
+
+            killed, (progress, copied_before_kill) = run.play_meanwhile(
+                mid_copy(target_cluster, OPERATOR_DATABASE, committed), kill_the_copy, "-vvv",
+                what=f"the copy of {BIG_TABLE} under way after {sorted(committed)}")
             big_rows_after_kill = run_sql(target_cluster, OPERATOR_DATABASE, sql.SQL(
                 "SELECT count(*) FROM {}.{}").format(sql.Identifier(BIG_SCHEMA), sql.Identifier(BIG_TABLE)))[0][0]
             resumed = run.play("-vvv", expect_rc=None)
-        yield OperatorRun(password, run, outcome["killed"], resumed, copied_before_kill, big_rows_after_kill,
+        yield OperatorRun(password, run, killed, resumed, copied_before_kill, big_rows_after_kill,
                           progress, watcher.hits, watcher.samples)
     finally:
         drop_database(target_cluster, OPERATOR_DATABASE)

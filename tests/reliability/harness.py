@@ -89,12 +89,12 @@ def database_fingerprint(info, database) -> dict:
     return found
 
 
-def copied_tables(info, database, run_id) -> dict:
-    """{(source database, source table): completed_at} that the data copy recorded for ``run_id``
+def copied_tables(info, database) -> dict:
+    """{(source database, source table): completed_at} that the data copy recorded in ``database``
     (empty while the database or its state schema does not exist)."""
     try:
         rows = run_sql(info, database, "SELECT source_database, source_table, completed_at "
-                                       "FROM _consolidation.copied_tables WHERE run_id = %s", (run_id,))
+                                       "FROM _consolidation.copied_tables")
     except psycopg2.Error:
         return {}
     return {(source_database, table): completed for source_database, table, completed in rows}

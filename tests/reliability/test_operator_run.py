@@ -9,7 +9,7 @@ import psycopg2
 from conftest import run_sql
 from psycopg2 import sql
 
-from reliability.conftest import BIG_SCHEMA, BIG_TABLE, OPERATOR_DATABASE, OPERATOR_RUN_ID
+from reliability.conftest import BIG_SCHEMA, BIG_TABLE, OPERATOR_DATABASE
 from reliability.harness import copied_tables, files_containing, files_under
 
 
@@ -22,7 +22,7 @@ def test_copy_killed_mid_table_then_rerun_resumes_and_verifies(operator_run, leg
 
     resumed = operator_run.resumed
     assert resumed.rc == 0, resumed.output[-6000:]
-    recorded = copied_tables(target_cluster, OPERATOR_DATABASE, OPERATOR_RUN_ID)
+    recorded = copied_tables(target_cluster, OPERATOR_DATABASE)
     # Tables committed before the kill were kept, not copied again.
     assert {table: recorded[table] for table in operator_run.copied_before_kill} == operator_run.copied_before_kill
     assert (f"{legacy.prefix}_Notification", BIG_TABLE) in recorded
