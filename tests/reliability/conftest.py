@@ -44,20 +44,43 @@ OPERATOR_DATABASE = f"{PREFIX}_Consolidated"
 @dataclass
 class Legacy:
     prefix: str
-    databases: list[str]
+
+
+# Rows added to three tables so that they are the largest after the big table: the copy takes tables
+# largest first, so while one worker copies the big table the other commits these three first.
+EARLY_ROWS = 3_000
+_EARLY_INSERTS = {
+    ("AuditLog", "AuditLogEntries"): 'INSERT INTO "AuditLogEntries" ("UserId", "Action", "Log", "CreatedDateTime") '
+                                     "SELECT gen_random_uuid(), 'bulk', repeat(md5(i::text), 4), now() "
+                                     "FROM generate_series(1, %(rows)s) AS i",
+    ("AuditLog", "IdempotentRequests"): 'INSERT INTO "IdempotentRequests" ("RequestType", "RequestId", '
+                                        '"CreatedDateTime") SELECT \'bulk\', repeat(md5(i::text), 4), now() '
+                                        "FROM generate_series(1, %(rows)s) AS i",
+    ("Product", "ArchivedOutboxMessages"): 'INSERT INTO "ArchivedOutboxMessages" ("Id", "CreatedDateTime", '
+                                           '"TriggeredById", "Payload", "Published") SELECT gen_random_uuid(), '
+                                           "now(), gen_random_uuid(), repeat(md5(i::text), 4), true "
+                                           "FROM generate_series(1, %(rows)s) AS i",
+}
 
 
 def build_legacy(source_cluster, prefix) -> Legacy:
-    """The six legacy databases ``<prefix>_*``, one table of them enlarged to ``BIG_ROWS`` rows."""
+    """The six legacy databases ``<prefix>_*``: the big table enlarged to ``BIG_ROWS`` rows and the
+    ``early_tables`` to ``EARLY_ROWS`` more."""
     legacy_fixture.create(source_cluster, LEGACY_SCALE, prefix=prefix, drop_existing=True, out=lambda line: None)
     run_sql(source_cluster, f"{prefix}_Notification", sql.SQL(
         "INSERT INTO {} (\"CreatedDateTime\", \"Subject\", \"Body\", \"AttemptCount\", \"MaxAttemptCount\") "
         "SELECT now() - i * interval '1 minute', 'bulk ' || i, repeat(md5(i::text), 24), 0, 3 "
         "FROM generate_series(1, %s) AS i").format(sql.Identifier(BIG_TABLE)), (BIG_ROWS,))
-    run_sql(source_cluster, f"{prefix}_Notification", "VACUUM ANALYZE")
-    databases = [module["source_database"] for module in
-                 consolidation_vars(source_cluster, source_cluster, "/", None, prefix)["consolidation_modules"]]
-    return Legacy(prefix, databases)
+    for (module, _table), statement in _EARLY_INSERTS.items():
+        run_sql(source_cluster, f"{prefix}_{module}", statement, {"rows": EARLY_ROWS})
+    for module in ("Notification", "AuditLog", "Product"):
+        run_sql(source_cluster, f"{prefix}_{module}", "VACUUM ANALYZE")
+    return Legacy(prefix)
+
+
+def early_tables(prefix):
+    """{(legacy database, table)} of the three tables committed while the big table is still copying."""
+    return {(f"{prefix}_{module}", table) for module, table in _EARLY_INSERTS}
 
 
 @pytest.fixture(scope="session")
@@ -65,6 +88,9 @@ def legacy(source_cluster):
     """The legacy databases the scenarios share (prefix ``Rel``); a scenario that writes to them builds its own."""
     yield build_legacy(source_cluster, PREFIX)
     legacy_fixture.drop(source_cluster, prefix=PREFIX)
+
+
+_PLAY_ENDED = object()
 
 
 @dataclass
@@ -100,17 +126,19 @@ class Consolidation:
     def play_meanwhile(self, moment, action, *args, what, **extra_vars):
         """Play in the background; as soon as ``moment()`` returns a true value, ``action(that value)``.
 
-        Returns (the play's PlaybookRun, whatever ``action`` returned). Fails if the moment does not come
-        within five minutes (say ``what`` it is).
+        Returns (the play's PlaybookRun, whatever ``action`` returned). Fails if the play ends first or
+        the moment does not come within five minutes (say ``what`` it is).
         """
         outcome = {}
         player = threading.Thread(target=lambda: outcome.update(done=self.play(*args, expect_rc=None,
                                                                                **extra_vars)))
         player.start()
         try:
-            acted = action(wait_for(moment, timeout=300, what=what))
+            came = wait_for(lambda: moment() or (not player.is_alive() and _PLAY_ENDED), timeout=300, what=what)
+            acted = None if came is _PLAY_ENDED else action(came)
         finally:
             player.join()
+        assert came is not _PLAY_ENDED, f"the play ended before {what}:\n{outcome['done'].output[-3000:]}"
         return outcome["done"], acted
 
     def run_dir(self) -> Path:
@@ -163,13 +191,6 @@ class OperatorRun:
 
 def _password_endpoint(info, password):
     return {"host": info.host, "port": info.port, "user": OPERATOR_ROLE, "password": password, "sslmode": "disable"}
-
-
-def early_tables(prefix):
-    """Three tables the other worker commits while the big table (copied first, and longest) is still
-    copying: the largest after it, so the first in the copy's order."""
-    return {(f"{prefix}_AuditLog", "AuditLogEntries"), (f"{prefix}_AuditLog", "IdempotentRequests"),
-            (f"{prefix}_Product", "ArchivedOutboxMessages")}
 
 
 def mid_copy(target_cluster, database, tables_committed):
