@@ -45,8 +45,8 @@ def _closed_port(source, target, legacy, password):
 
 
 def _missing_database(source, target, legacy, password):
-    modules = [dict(module) for module in _modules(source, legacy)]
-    modules[2]["source_database"] = f"{legacy.prefix}_Storge"
+    modules = consolidation_vars(source, target, "/", None, legacy.prefix)["consolidation_modules"]
+    modules[2]["source_database"] = f"{legacy.prefix}_Storge"  # one mistyped name among six
     return {"consolidation_modules": modules}
 
 
@@ -56,10 +56,6 @@ def _no_select(source, target, legacy, password):
 
 def _no_createdb(source, target, legacy, password):
     return {"consolidation_target": _as(target, NOBODY, password)}
-
-
-def _modules(source, legacy):
-    return consolidation_vars(source, source, "/", None, legacy.prefix)["consolidation_modules"]
 
 
 @pytest.mark.parametrize(("make_vars", "expected"), [
