@@ -21,6 +21,7 @@ WHEEL_CACHE ?= .cache/wheels
 ANSIBLE_WHEEL_VERSION ?= 14.5.0
 BUILD_DIR ?= build
 PYTEST_ARGS ?=
+RELIABILITY_ARGS ?=
 SANITY_ARGS ?=
 MOLECULE_ARGS ?= list
 DEMO_ARGS ?=
@@ -38,7 +39,7 @@ export MOLECULE_GLOB := molecule/*/molecule.yml
 # The dev harness (tools/devkit) is imported as `devkit`, not installed.
 WITH_DEVKIT := PYTHONPATH=$(CURDIR)/tools$(if $(PYTHONPATH),:$(PYTHONPATH))
 
-.PHONY: help venv collections demo test lint pytest sanity build molecule clean
+.PHONY: help venv collections demo test lint pytest reliability sanity build molecule clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -62,9 +63,10 @@ $(COLLECTIONS_STAMP): $(VENV_STAMP) .ci/collections.sh
 demo: venv collections ## Run the demo on an embedded PostgreSQL (DEMO_ARGS=...)
 	$(WITH_DEVKIT) $(VENV)/bin/python -m devkit.demo $(DEMO_ARGS)
 
-test: venv collections ## lint, pytest, molecule, sanity, build: stops at the first failure
+test: venv collections ## lint, pytest, reliability, molecule, sanity, build: stops at the first failure
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory pytest
+	$(MAKE) --no-print-directory reliability
 	$(MAKE) --no-print-directory molecule MOLECULE_ARGS='test --all'
 	$(MAKE) --no-print-directory sanity
 	$(MAKE) --no-print-directory build
@@ -76,6 +78,10 @@ lint: venv collections ## yamllint, ruff, ansible-lint (production profile, offl
 
 pytest: venv collections ## Unit and integration tests (PYTEST_ARGS=...)
 	$(WITH_DEVKIT) $(VENV)/bin/python -m pytest tests/unit tests/integration tests/tools $(PYTEST_ARGS)
+
+# Not in `pytest`'s paths (nor in pyproject's testpaths): each scenario runs once, here.
+reliability: venv collections ## Failure scenarios on real PostgreSQL; ends with "N passed, N failed" (RELIABILITY_ARGS=...)
+	$(WITH_DEVKIT) $(VENV)/bin/python -m pytest tests/reliability $(RELIABILITY_ARGS)
 
 sanity: venv collections ## ansible-test sanity on a copy of the tree (SANITY_ARGS='--test pylint')
 	VENV=$(VENV) COLL_ROOT=$(COLL_ROOT) BUILD_DIR=$(BUILD_DIR) .ci/sanity.sh $(SANITY_ARGS)

@@ -1,0 +1,1 @@
+"""The reliability suite (``make reliability``): one test per failure scenario of the issue, on real servers."""
