@@ -16,6 +16,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import signal
 import threading
 import time
 
@@ -40,15 +41,54 @@ def log_tail(text, lines=25):
     return "\n".join(text.rstrip("\n").splitlines()[-lines:])
 
 
+def _parents():
+    """{pid: parent pid} of every process now (Linux /proc)."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as handle:
+                # The command name may hold spaces and parentheses: the fields after the last ")" are fixed.
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except (OSError, IOError, IndexError):
+            continue  # gone meanwhile
+        parents[int(entry)] = int(fields[1])
+    return parents
+
+
+def process_tree(pid, parents):
+    """Pure: ``pid`` and all its descendants, given {pid: parent pid}."""
+    tree, frontier = [pid], [pid]
+    while frontier:
+        frontier = [child for child, parent in parents.items() if parent in frontier and child not in tree]
+        tree.extend(frontier)
+    return tree
+
+
+def kill_tree(pid):
+    """SIGKILL ``pid`` and everything it started. A migrator is often a wrapper (a shell script, ``dotnet
+    run``): killing only the process we started leaves its children running against the target database,
+    holding the output pipe open so that the module would wait for them anyway. Stopped first, so that
+    none can start another child between the listing and the kill."""
+    for sig in (signal.SIGSTOP, signal.SIGKILL):
+        for member in process_tree(pid, _parents()):
+            try:
+                os.kill(member, sig)
+            except OSError:
+                pass  # already gone
+
+
 def run_with_timeout(run_command, argv, timeout, cwd=None, environ_update=None):
-    """Run ``argv`` through ``run_command`` (AnsibleModule.run_command) and kill it after ``timeout`` seconds.
+    """Run ``argv`` through ``run_command`` (AnsibleModule.run_command) and kill it, with every process it
+    started, after ``timeout`` seconds.
 
     Returns (rc, stdout followed by stderr, whether it was killed, seconds it ran).
     """
     timed_out, timers = [], []
 
     def arm_timeout(process):
-        timer = threading.Timer(timeout, lambda: (timed_out.append(True), process.kill()))
+        timer = threading.Timer(timeout, lambda: (timed_out.append(True), kill_tree(process.pid)))
         timer.daemon = True
         timer.start()
         timers.append(timer)

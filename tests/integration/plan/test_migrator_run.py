@@ -50,6 +50,24 @@ def test_a_hanging_migrator_is_killed(run_module, password_target, tmp_path):
     assert result["duration"] < 20
 
 
+def test_a_hanging_wrapper_is_killed_with_the_processes_it_started(run_module, password_target, tmp_path):
+    # A wrapper script whose migrator runs as its child, holding the output pipe: the shape of `dotnet run`.
+    marker = tmp_path / "child-alive"
+    script = f'echo started; (trap "" TERM; touch {marker}; exec sleep 317) & wait'
+    result = run_module("migrator_run", args(password_target, tmp_path, ["/bin/sh", "-c", script], timeout=2))
+    assert result["failed"] and "did not finish within 2 s" in result["msg"]
+    assert result["duration"] < 60
+    assert marker.exists()
+    leftovers = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "cmdline").read_bytes() == b"sleep\x00317\x00":
+                leftovers.append(entry.name)
+        except OSError:
+            pass
+    assert not leftovers
+
+
 def test_success_without_the_expected_tables_fails(run_module, password_target, tmp_path):
     result = run_module("migrator_run", args(password_target, tmp_path, ["true"],
                                              expect_tables={"product": ["Products"]}))

@@ -11,6 +11,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.migrat
     keep_log,
     log_tail,
     missing_tables,
+    process_tree,
     run_with_timeout,
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.npgsql import npgsql_connection_string
@@ -79,3 +80,9 @@ def test_the_log_is_private_and_holds_no_password(tmp_path):
     written = keep_log(str(path), "Password=s3cret;x\n", "s3cret")
     assert written == path.read_text() == "Password=********;x\n"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+
+def test_the_process_tree_holds_every_descendant_and_nothing_else():
+    parents = {1: 0, 10: 1, 11: 10, 12: 11, 13: 10, 20: 1, 21: 20}
+    assert sorted(process_tree(10, parents)) == [10, 11, 12, 13]
+    assert process_tree(12, parents) == [12]
