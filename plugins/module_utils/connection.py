@@ -25,7 +25,7 @@ import shutil
 import tempfile
 import traceback
 
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import describe
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import describe, quote_ident
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.errors import ConsolidationError
 
 PSYCOPG2_IMPORT_ERROR = None
@@ -93,6 +93,14 @@ def connect_params(endpoint, dbname):
     return dict((key, value) for key, value in params.items() if value is not None)
 
 
+def connect_fix(exc, dbname):
+    """The fix for a refusal whose cure is known, as a clause to append; else an empty string."""
+    if "permission denied for database" in str(exc):  # a refused connection carries no SQLSTATE in psycopg2
+        # The role exists and the password was right: only the database's CONNECT privilege is missing.
+        return " (the role needs the CONNECT privilege: GRANT CONNECT ON DATABASE %s TO <role>)" % quote_ident(dbname)
+    return ""
+
+
 def connect(endpoint, dbname, autocommit=False):
     """Open a psycopg2 connection to ``dbname`` on ``endpoint``.
 
@@ -107,7 +115,7 @@ def connect(endpoint, dbname, autocommit=False):
             reason = reason.replace(endpoint["password"], "********")
         side = getattr(endpoint, "side", None)
         where = ("the %s server %s" % (side, describe(endpoint, dbname))) if side else describe(endpoint, dbname)
-        raise ConnectionFailure("cannot connect to %s: %s" % (where, reason)) from None
+        raise ConnectionFailure("cannot connect to %s: %s%s" % (where, reason, connect_fix(exc, dbname))) from None
     conn.autocommit = autocommit
     return conn
 

@@ -17,6 +17,7 @@ import json
 import os
 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import connect
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import quote_ident
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import (
     LATEST_POINTER,
     PLAN,
@@ -32,20 +33,25 @@ def inspect_source(endpoint, modules):
     try:
         facts["version"] = conn.server_version
         with conn.cursor() as cur:
-            cur.execute("SELECT datname, pg_catalog.pg_database_size(oid), datallowconn "
+            # pg_database_size needs CONNECT too: without it the query itself would fail, naming nothing.
+            cur.execute("SELECT datname, CASE WHEN pg_catalog.has_database_privilege(oid, 'CONNECT') "
+                        "THEN pg_catalog.pg_database_size(oid) END, datallowconn, "
+                        "pg_catalog.has_database_privilege(oid, 'CONNECT'), current_user "
                         "FROM pg_catalog.pg_database WHERE datname = ANY(%s)",
                         ([module["source_database"] for module in modules],))
-            present = dict((name, (size, allowed)) for name, size, allowed in cur.fetchall())
+            present = dict((name, (size, allowed, may_connect, user))
+                           for name, size, allowed, may_connect, user in cur.fetchall())
     finally:
         conn.close()
     for module in modules:
         name = module["source_database"]
         if name not in present:
             continue
-        size, allowed = present[name]
-        entry = {"size": size, "allow_connections": allowed, "tables": [], "unreadable_tables": []}
+        size, allowed, may_connect, user = present[name]
+        entry = {"size": size, "allow_connections": allowed, "may_connect": may_connect, "user": user,
+                 "tables": [], "unreadable_tables": []}
         facts["databases"][name] = entry
-        if not allowed:
+        if not (allowed and may_connect):
             continue
         db = connect(endpoint, name)
         try:
@@ -117,6 +123,10 @@ def server_problems(plan_modules, mode, source_facts, target_facts):
         for name, entry in sorted(present.items()):
             if not entry["allow_connections"]:
                 problems.append("legacy database %s does not allow connections (already retired?)" % name)
+            elif not entry.get("may_connect", True):
+                problems.append("the source role %s may not connect to the legacy database %s: GRANT CONNECT ON "
+                                "DATABASE %s TO %s" % (entry["user"], name, quote_ident(name),
+                                                       quote_ident(entry["user"])))
             if entry["unreadable_tables"]:
                 problems.append("the source role cannot SELECT from %s tables: %s"
                                 % (name, ", ".join(entry["unreadable_tables"])))

@@ -70,6 +70,24 @@ def test_preflight_reports_every_problem_before_anything_changes(run_module, sou
         execute(source_cluster, "DROP ROLE preflight_reader")
 
 
+def test_a_legacy_database_the_role_may_not_connect_to_is_named_with_its_side_and_fix(
+        run_module, source_cluster, target_cluster, legacy_pair, tmp_path):
+    locked = legacy_pair[0]["source_database"]
+    execute(source_cluster, "CREATE ROLE preflight_outsider LOGIN PASSWORD 'outsider-pw'")
+    execute(source_cluster, f'REVOKE CONNECT ON DATABASE "{locked}" FROM PUBLIC')
+    try:
+        source = dict(endpoint(source_cluster), user="preflight_outsider", password="outsider-pw", passfile=None)
+        result = run_module("preflight", dict(preflight_args(source_cluster, target_cluster, legacy_pair, tmp_path),
+                                              source=source))
+        assert result["failed"]
+        assert (f"the source role preflight_outsider may not connect to the legacy database {locked}: "
+                f'GRANT CONNECT ON DATABASE "{locked}" TO preflight_outsider') in result["msg"]
+        assert "outsider-pw" not in str(result) and not (tmp_path / "runs").exists()
+    finally:
+        execute(source_cluster, f'GRANT CONNECT ON DATABASE "{locked}" TO PUBLIC')
+        execute(source_cluster, "DROP ROLE preflight_outsider")
+
+
 def test_preflight_refuses_same_database_and_unreachable_server(run_module, source_cluster, legacy_pair, tmp_path):
     same = preflight_args(source_cluster, source_cluster, legacy_pair, tmp_path,
                           target_database=legacy_pair[0]["source_database"])
