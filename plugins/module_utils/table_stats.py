@@ -222,6 +222,20 @@ def checksum_query(schema, table, columns):
                    ).format(sql.SQL(", ").join(items), sql.Identifier(schema), sql.Identifier(table))
 
 
+def count_and_checksum(cur, schema, table, columns, execute=None):
+    """(rows, checksum) of a table in ``cur``'s transaction; checksum None when ``columns`` is None.
+
+    The one place a checksum is computed: verification, the final backup (inside its dump's snapshot) and the
+    decommission compare the same numbers. ``execute(cur, statement)`` runs it (a journal's), else ``cur.execute``.
+    """
+    statement = count_query(schema, table) if columns is None else checksum_query(schema, table, columns)
+    (execute or (lambda cursor, query: cursor.execute(query)))(cur, statement)
+    if columns is None:
+        return cur.fetchone()[0], None
+    rows, total = cur.fetchone()
+    return rows, str(int(total or 0))
+
+
 def measure(pool, job):
     """Count (and checksum) one table; ``{"rows", "checksum", "query"}`` or ``{"error"}``.
 
@@ -230,13 +244,7 @@ def measure(pool, job):
     """
     try:
         with pool.session(job["dbname"]) as conn, conn.cursor() as cur:
-            if job["columns"] is None:
-                cur.execute(count_query(job["schema"], job["table"]))
-                rows, checksum = cur.fetchone()[0], None
-            else:
-                cur.execute(checksum_query(job["schema"], job["table"], job["columns"]))
-                rows, total = cur.fetchone()
-                checksum = str(int(total or 0))
+            rows, checksum = count_and_checksum(cur, job["schema"], job["table"], job["columns"])
             return {"rows": rows, "checksum": checksum, "query": cur.query.decode("utf-8", "replace")}
     except (psycopg2.Error, ConnectionFailure) as exc:
         reason = (getattr(exc, "pgerror", None) or str(exc)).strip().splitlines()[0]
