@@ -143,7 +143,8 @@ class Verification(object):
         report = verify_report.build_report(dict(
             run_id=params["run_id"], backup_set=params["backup_set"], target_database=params["target_database"],
             generated_at=utc_timestamp(whole_seconds=True), checksum=params["checksum"],
-            check_sequences=params["check_sequences"], servers=servers), rows, sequences, summary)
+            check_sequences=params["check_sequences"], servers=servers,
+            write_counters=any(row.get("written_after_copy") is not None for row in rows)), rows, sequences, summary)
         returned_report, changed = self.publish(report)
         table_text = verify_report.render_text(rows, sequences, summary, params["checksum"])
         verdict = verify_report.verdict_line(summary)

@@ -207,6 +207,10 @@ def render_markdown(report):
     lines.append("- checksums: %s; sequences: %s" % ("yes" if report["checksum"] else
                                                      "no (row counts; checksums for tables written after the copy)",
                                                      "checked" if report["check_sequences"] else "not checked"))
+    lines.append("- write counters: %s" % ("compared with those the copy recorded before its snapshots"
+                                            if report.get("write_counters") else
+                                            "not recorded by a copy of this run: writes after the copy show only "
+                                            "in counts and checksums"))
     lines += ["", "## Tables", "", _md_table(*table_cells(report["tables"], report["checksum"]),
                                              literal_columns=(0, 1, 2))]
     if report["sequences"]:
@@ -227,10 +231,12 @@ def build_report(meta, rows, sequences, summary):
     """The machine-readable report (verification.json).
 
     ``meta`` carries run_id, backup_set, generated_at, target_database,
-    checksum, check_sequences and servers ({source, target}: address, version).
+    checksum, check_sequences, servers ({source, target}: address, version)
+    and write_counters (whether the copy's write counters were compared).
     """
     report = {"format": REPORT_FORMAT, "kind": REPORT_KIND}
-    for key in ("run_id", "backup_set", "generated_at", "target_database", "checksum", "check_sequences", "servers"):
+    for key in ("run_id", "backup_set", "generated_at", "target_database", "checksum", "check_sequences", "servers",
+                "write_counters"):
         report[key] = meta.get(key)
     report["checksum_method"] = CHECKSUM_METHOD if meta.get("checksum") else None
     report.update(tables=rows, sequences=sequences, written_after_copy=written_after_copy(rows), summary=summary,
