@@ -207,10 +207,9 @@ def render_markdown(report):
     lines.append("- checksums: %s; sequences: %s" % ("yes" if report["checksum"] else
                                                      "no (row counts; checksums for tables written after the copy)",
                                                      "checked" if report["check_sequences"] else "not checked"))
-    lines.append("- write counters: %s" % ("compared with those the copy recorded before its snapshots"
-                                            if report.get("write_counters") else
-                                            "not recorded by a copy of this run: writes after the copy show only "
-                                            "in counts and checksums"))
+    counters = ("compared with those the copy recorded before its snapshots" if report.get("write_counters") else
+                "not recorded by a copy of this run: writes after the copy show only in counts and checksums")
+    lines.append("- write counters: %s" % counters)
     lines += ["", "## Tables", "", _md_table(*table_cells(report["tables"], report["checksum"]),
                                              literal_columns=(0, 1, 2))]
     if report["sequences"]:

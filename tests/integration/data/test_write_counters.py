@@ -77,8 +77,8 @@ def row_of(result, table):
 # -- what the copy records ------------------------------------------------------------------------------------
 
 
-def test_the_copy_records_each_tables_counters_and_snapshot_in_its_state_and_result(copied, run_module,
-                                                                                 source_cluster, target_cluster):
+def test_the_copy_records_each_tables_counters_and_snapshot_in_its_state_and_result(
+        copied, run_module, source_cluster, target_cluster):
     tables = copied["result"]["tables"]
     assert tables and all(entry["status"] == "copied" for entry in tables)
     snapshots = {}
