@@ -117,9 +117,9 @@ RETURN = r'''
 guards:
   description:
     - Every guard, in order, with C(guard) (its name), C(passed) and C(problems).
-    - The C(proof) guard also lists in C(written) every table written since the final backup (or the
-      verification): C(table), C(since), the counter C(delta) and whether its C(content) C(matches), C(differs) or
-      is C(unproven).
+    - The C(proof) guard also lists in C(written) every table written since the final backup (or since the
+      verification), with C(table), C(since), the counter C(delta) and whether its C(content) C(matches), C(differs)
+      or is C(unproven).
   returned: always
   type: list
   elements: dict
