@@ -221,8 +221,9 @@ class Decommission(object):
                     continue
                 differences = proof.content_differences(table, entry)
                 if differences:
-                    problems.append("%s: the final backup differs from the verified source: %s"
-                                    % (label, "; ".join(differences)))
+                    problems.append("%s: the final backup differs from the verified source: %s (once the legacy table "
+                                    "holds what was verified again, move %s out of the backup set so that a new final "
+                                    "backup is taken)" % (label, "; ".join(differences), archive.get("file")))
                 elif proof.written_between(baseline, entry["write_counters"]):
                     # Written between verification and the final backup, maybe just before the verification read
                     # the counters (a flush can lag by seconds): without a verified checksum it is unproven.

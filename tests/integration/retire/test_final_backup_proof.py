@@ -96,6 +96,7 @@ def test_a_final_backup_that_differs_from_the_verified_source_is_refused(workspa
     assert result["failed"] and failed_guards(result) == ["proof"], result["msg"]
     assert (f"{PRODUCTS}: the final backup differs from the verified source: rows {verified['source_rows']} -> "
             f"{verified['source_rows'] + 1} (+1); content checksum differs") in result["msg"]
+    assert f"move {PRODUCT_DB}.final.dump out of the backup set" in result["msg"]
     assert workspace.catalog() == before and not (workspace.run_dir(RUN) / "decommission.json").exists()
 
 
