@@ -11,7 +11,11 @@ processes and the set directory.
 Each database is dumped from a snapshot that a REPEATABLE READ transaction of
 ours exports (``pg_export_snapshot()`` / ``pg_dump --snapshot``); the table row
 counts recorded in the manifest are taken in that same transaction while
-pg_dump runs, so they describe exactly the rows in the archive. The archive
+pg_dump runs, so they describe exactly the rows in the archive. Given the
+run's verification report, the same transaction also counts and checksums
+every table the verification compared, the way it did (``table_stats``), and
+the manifest keeps them with the write counters read just before the snapshot
+(``proof``): decommissioning compares them with the verified source. The archive
 is written as ``<file>.partial``, read back completely by ``pg_restore``, and
 renamed only then: a file without ``.partial`` is always complete and verified.
 The manifest is replaced atomically after every archive.
@@ -25,6 +29,7 @@ import contextlib
 import os
 import stat
 
+from ansible_collections.classifiedads.consolidation.plugins.module_utils import proof, table_stats
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import (
     connect,
     libpq_environment,
@@ -61,6 +66,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfil
     MANIFEST,
     directory_lock,
     fsync_directory,
+    read_json,
     write_private_json,
 )
 
@@ -177,6 +183,33 @@ def count_rows(cur, journal):
     return tables
 
 
+def counters_before_snapshot(conn, tables, journal):
+    """The verification's session settings and the tables' write counters, before the dump's snapshot.
+
+    In a transaction of their own, ahead of the dump's (proof.py says why the counters must come first);
+    the settings make every column hashed by its text form render as the verification rendered it.
+    """
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            journal.execute(cur, table_stats.session_setup_query(),
+                            [value for _name, value in table_stats.SESSION_SETTINGS])
+            return proof.read_counters(cur, sorted(set(table["schema"] for table in tables)), journal)
+    finally:
+        conn.autocommit = False
+
+
+def prove_tables(cur, journal, tables, counters):
+    """Count and checksum ``tables`` (proof.verified_tables) in the caller's transaction, the dump's snapshot."""
+    proved = []
+    for table in tables:
+        rows, checksum = table_stats.count_and_checksum(cur, table["schema"], table["table"], table["columns"],
+                                                        journal.execute)
+        proved.append(dict(schema=table["schema"], table=table["table"], rows=rows, checksum=checksum,
+                           write_counters=counters.get((table["schema"], table["table"]))))
+    return proved
+
+
 def _create_private_file(path):
     if os.path.exists(path):
         os.unlink(path)
@@ -200,13 +233,17 @@ def verify_written_archive(programs, path, tables, journal):
     return {"toc_tables": len(tables), "full_read": True}
 
 
-def dump_database(source, database, set_dir, filename, programs, compress, journal):
-    """Dump one database into ``set_dir/filename`` and return its manifest entry."""
+def dump_database(source, database, set_dir, filename, programs, compress, journal, verified=None):
+    """Dump one database into ``set_dir/filename`` and return its manifest entry.
+
+    ``verified``: the tables to prove (proof.verified_tables), or None for no ``proof`` in the entry.
+    """
     final_path = os.path.join(set_dir, filename)
     partial_path = partial_filename(final_path)
     started_at = utc_timestamp()
     conn = connect(source, database)
     try:
+        counters = counters_before_snapshot(conn, verified, journal) if verified is not None else {}
         conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
         with conn.cursor() as cur:
             # The transaction's snapshot is taken by its first statement: this one.
@@ -220,6 +257,8 @@ def dump_database(source, database, set_dir, filename, programs, compress, journ
                 # pg_dump has imported the snapshot or will: our transaction stays open until it ends.
                 try:
                     counted["tables"] = count_rows(cur, journal)
+                    if verified is not None:
+                        counted["proof"] = prove_tables(cur, journal, verified, counters)
                 except Exception as exc:  # stop pg_dump, then report the count's error
                     counted["error"] = exc
                     process.kill()
@@ -248,7 +287,7 @@ def dump_database(source, database, set_dir, filename, programs, compress, journ
         raise
     finally:
         conn.close()
-    return {
+    entry = {
         "database": database,
         "file": filename,
         "format": ARCHIVE_FORMAT,
@@ -266,6 +305,9 @@ def dump_database(source, database, set_dir, filename, programs, compress, journ
         "verified_at": utc_timestamp(),
         "verification": verification,
     }
+    if verified is not None:
+        entry["proof"] = {"tables": counted["proof"]}
+    return entry
 
 
 # -- the whole set ----------------------------------------------------------------------------
@@ -326,6 +368,12 @@ def run_backup(params, journal):
         raise BackupError(problem)
     set_dir = os.path.join(backup_root, set_id)
     factor = params.get("space_factor") or DEFAULT_SPACE_FACTOR
+    report = None
+    if params.get("verification_report"):
+        report = read_json(params["verification_report"], error=BackupError)
+        if report is None:
+            raise BackupError("no verification report at %s: the final backup proves its content against it"
+                              % params["verification_report"])
 
     version_num, sizes = inspect_source(source, databases, journal)
     programs = locate_dump_programs(params.get("pg_dump_path"), version_num, journal)
@@ -340,7 +388,7 @@ def run_backup(params, journal):
         plan = []
         for database in databases:
             entry = find_archive(manifest, database, label) if manifest else None
-            action, reason = archive_decision(entry, current_file_sha256(set_dir, entry))
+            action, reason = archive_decision(entry, current_file_sha256(set_dir, entry), report is not None)
             plan.append({"database": database, "file": archive_filename(database, label),
                          "size": sizes[database], "action": action, "reason": reason})
         to_dump = dict((item["database"], item["size"]) for item in plan if item["action"] != "keep")
@@ -378,7 +426,9 @@ def run_backup(params, journal):
         for item in plan:
             if item["action"] == "keep":
                 continue
-            entry = dump_database(source, item["database"], set_dir, item["file"], programs, compress, journal)
+            verified = proof.verified_tables(report, item["database"]) if report is not None else None
+            entry = dump_database(source, item["database"], set_dir, item["file"], programs, compress, journal,
+                                  verified)
             entry.update(label=label, database_size=item["size"])
             if manifest is None:
                 manifest = new_manifest(set_id, address(source), entry["started_at"])

@@ -22,6 +22,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils import
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import connect, sql
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import qualified
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import find_collisions
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.proof import read_counters
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.sequences import COLUMN_SEQUENCES
 
 # -- catalog queries (names are always bound parameters) ---------------------------------------------
@@ -190,6 +191,8 @@ class SourceDatabase(object):
         self.module = module
         self.conn = conn
         with self.conn.cursor() as cur:
+            # Before the snapshot, in a transaction of its own (the connection autocommits): proof.py says why.
+            self.write_counters = read_counters(cur, [module["source_schema"]])
             cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             cur.execute("SELECT pg_catalog.pg_export_snapshot()")
             self.snapshot = cur.fetchone()[0]

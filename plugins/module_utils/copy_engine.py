@@ -115,6 +115,7 @@ class CopyEngine(object):
         self._connections = []
         self._inflight = {}
         self._control = None
+        self._recorded_proof = None  # snapshot and write counters of the tables an earlier invocation copied
 
     # -- connections ------------------------------------------------------------------------------
 
@@ -212,6 +213,10 @@ class CopyEngine(object):
             for job in self.survey.jobs:
                 for note in job.null_notes:
                     self._say(note)
+            if self._control is not None and any(job.status == "skipped_complete" for job in self.survey.jobs):
+                with self._control.cursor() as cur:
+                    self._recorded_proof = self.state.recorded_proof(cur)
+                self._control.rollback()
             if self.check_mode:
                 self._plan_check_mode()
             else:
@@ -239,7 +244,7 @@ class CopyEngine(object):
         """Everything known so far; after a failure, the module reports it with the error."""
         return {
             "changed": self.changed,
-            "tables": [job.result() for job in self.survey.jobs],
+            "tables": [self._table_result(job) for job in self.survey.jobs],
             "excluded": self.survey.excluded,
             "sequences": self.sequences,
             "deferred": self.deferred,
@@ -262,6 +267,17 @@ class CopyEngine(object):
             self.data_checks_written = self.data_checks_report
         return copy_plan.CopyPlanError(exc.problems + [summary_line(checks.problems, self.data_checks_written)],
                                        **exc.details)
+
+    def _table_result(self, job):
+        """A table's result with what it was read from: the snapshot and the write counters read before it."""
+        result = dict(job.result(), source_snapshot=None, write_counters=None)
+        if job.status == "skipped_complete":
+            recorded = (self._recorded_proof or {}).get((job.source_database, job.source_table)) or {}
+            result.update(source_snapshot=recorded.get("snapshot"), write_counters=recorded.get("write_counters"))
+        elif job.status in ("copied", "would_copy"):
+            result.update(source_snapshot=job.source.snapshot,
+                          write_counters=job.source.write_counters.get((job.source_schema, job.source_table)))
+        return result
 
     # -- check mode -------------------------------------------------------------------------------
 
@@ -481,7 +497,8 @@ class CopyEngine(object):
             self.journal.change(cur, trigger["enable"])
         self._continue_sequences(job, cur)
         if not self.check_mode:
-            self.state.record_copied(cur, job, rows, nbytes, round(time.time() - started, 3))
+            self.state.record_copied(cur, job, rows, nbytes, round(time.time() - started, 3), job.source.snapshot,
+                                     job.source.write_counters.get((job.source_schema, job.source_table)))
         for entry in indexes:
             self._note_deferred(dict(entry, action="would_rebuild" if self.check_mode else "rebuilt"))
         for entry in triggers:

@@ -5,7 +5,10 @@
 
 ``<state_schema>.copied_tables`` holds one row per table a run has loaded,
 inserted in the table's own transaction: a rerun with the same run id skips
-it. ``<state_schema>.deferred_ddl`` holds one row per foreign key dropped for
+it. The row also keeps the snapshot the table was read from and the source's
+write counters read just before it (:mod:`proof`), which verification and
+decommission compare with the counters they read later.
+``<state_schema>.deferred_ddl`` holds one row per foreign key dropped for
 the load and not yet back, inserted in the transaction that drops it: the
 key comes back (ADD ... NOT VALID, then VALIDATE) in transactions that advance
 and finally delete its record, so a run cut off anywhere leaves a record that
@@ -18,6 +21,7 @@ __metaclass__ = type
 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils import copy_plan
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import sql
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.proof import COUNTER_KEYS
 
 STATE_TABLES_DDL = (
     """CREATE TABLE IF NOT EXISTS {schema}.copied_tables (
@@ -40,7 +44,12 @@ STATE_TABLES_DDL = (
     run_id text NOT NULL,
     recorded_at timestamp with time zone NOT NULL DEFAULT now(),
     PRIMARY KEY (target_schema, target_table, constraint_name))""",
+    # Added after the first release: a state schema made by an older run gains them.
+    """ALTER TABLE {schema}.copied_tables ADD COLUMN IF NOT EXISTS source_snapshot text,
+    ADD COLUMN IF NOT EXISTS source_inserted bigint, ADD COLUMN IF NOT EXISTS source_updated bigint,
+    ADD COLUMN IF NOT EXISTS source_deleted bigint""",
 )
+PROOF_COLUMNS = ("source_snapshot", "source_inserted", "source_updated", "source_deleted")
 
 
 class CopyState(object):
@@ -60,10 +69,16 @@ class CopyState(object):
                     (self.table("copied_tables").as_string(cur), self.table("deferred_ddl").as_string(cur)))
         return cur.fetchone()
 
+    def has_proof_columns(self, cur):
+        cur.execute("SELECT count(*) = %s FROM pg_catalog.pg_attribute WHERE attrelid = pg_catalog.to_regclass(%s) "
+                    "AND attname = ANY(%s) AND NOT attisdropped",
+                    (len(PROOF_COLUMNS), self.table("copied_tables").as_string(cur), list(PROOF_COLUMNS)))
+        return cur.fetchone()[0]
+
     def ensure_tables(self, conn):
-        """Create the schema and the state tables that are missing; whether anything was created."""
+        """Create the schema and the state tables (and columns) that are missing; whether anything was created."""
         with conn.cursor() as cur:
-            if all(self.tables_exist(cur)):
+            if all(self.tables_exist(cur)) and self.has_proof_columns(cur):
                 conn.rollback()
                 return False
             self.journal.change(cur, sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
@@ -82,13 +97,40 @@ class CopyState(object):
                     .format(self.table("copied_tables")), (self.run_id,))
         return dict(((row[0], row[1]), (row[2], row[3], row[4])) for row in cur.fetchall())
 
-    def record_copied(self, cur, job, rows, nbytes, seconds):
-        """The completion record of one table, inside the table's own transaction."""
+    def record_copied(self, cur, job, rows, nbytes, seconds, snapshot, counters):
+        """The completion record of one table, inside the table's own transaction.
+
+        ``snapshot`` is the source snapshot it was read from, ``counters`` its write counters read before
+        that snapshot was taken (None when the source does not count).
+        """
+        counters = counters or {}
         self.journal.change(cur, sql.SQL(
             "INSERT INTO {} (run_id, source_database, source_table, target_schema, target_table, rows, bytes, "
-            "seconds) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)").format(self.table("copied_tables")),
+            "seconds, source_snapshot, source_inserted, source_updated, source_deleted) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)").format(self.table("copied_tables")),
             (self.run_id, job.source_database, job.source_table, job.target_schema, job.target_table,
-             rows, nbytes, seconds))
+             rows, nbytes, seconds, snapshot) + tuple(counters.get(key) for key in COUNTER_KEYS))
+
+    def recorded_proof(self, cur):
+        """{(source database, source table): {snapshot, write_counters}} of this run's copied tables.
+
+        None when this run recorded nothing (no state, or no table copied); a table copied by a release
+        that did not record counters has ``write_counters`` None, as has one whose source does not count.
+        """
+        if not self.tables_exist(cur)[0]:
+            return None
+        proof_columns = self.has_proof_columns(cur)
+        columns = sql.SQL(", ").join(sql.Identifier(name) if proof_columns else sql.SQL("NULL")
+                                     for name in PROOF_COLUMNS)
+        cur.execute(sql.SQL("SELECT source_database, source_table, {} FROM {} WHERE run_id = %s")
+                    .format(columns, self.table("copied_tables")), (self.run_id,))
+        found = {}
+        for database, table, snapshot, inserted, updated, deleted in cur.fetchall():
+            counters = None
+            if None not in (inserted, updated, deleted):
+                counters = dict(zip(COUNTER_KEYS, (inserted, updated, deleted)))
+            found[(database, table)] = {"snapshot": snapshot, "write_counters": counters}
+        return found or None
 
     # -- deferred foreign keys --------------------------------------------------------------------
 

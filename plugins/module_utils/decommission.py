@@ -4,6 +4,12 @@
 """The decommission of a run's legacy databases (migration plan step 8): every guard is judged
 (``plan``) before anything changes (``apply``).
 
+Guard ``proof`` binds the retirement to what was verified: the final
+backup's counts and checksums, taken inside its dump's snapshot, must equal
+the verified source's, and every table whose write counters moved since then
+(since the verification while the final backup is still to be taken) must
+still match by content, measured now (``proof.py``).
+
 The guards and decisions are pure functions in ``retire.py``; this file reads
 what they judge (the run's plan, verification report and decommission record,
 the backup set's final archives, the server's catalog and sessions) and does
@@ -18,6 +24,7 @@ __metaclass__ = type
 
 import os
 
+from ansible_collections.classifiedads.consolidation.plugins.module_utils import proof, table_stats
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.dbops import (
     close_and_retire,
     list_sessions,
@@ -27,6 +34,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.dbops 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import (
     address,
     parse_utc,
+    qualified,
     render_table,
     utc_day,
     utc_now,
@@ -122,6 +130,7 @@ class Decommission(object):
         states = self._final_archive_states(set_dir, report)
         final_problems, self.pending = check_final_backup(
             states, self.params["final_backup_pending"] and self.journal.check_mode)
+        proof_problems, written = self._prove(report, states)
         retiring_sessions = dict((database, sessions.get(database, [])) for database in self.to_retire)
         self.guards = [
             guard("mapping", check_mapping(self.databases, run_plan, [self.source.get("maintenance_db")])),
@@ -129,6 +138,7 @@ class Decommission(object):
                                                      self.databases)),
             guard("confirmation", check_confirmation(self.params["confirm"], self.databases)),
             guard("final_backup", final_problems, pending=self.pending),
+            guard("proof", proof_problems, written=written),
             guard("sessions", check_sessions(retiring_sessions, self.params["terminate_sessions"])),
             guard("databases", record_issues + check_databases(decisions, self.record, self.run_id)),
         ]
@@ -164,6 +174,76 @@ class Decommission(object):
             if entry is None and self.manifest is None:
                 states[database] = ("missing", manifest_problem or "backup set %s has no manifest" % set_dir)
         return states
+
+    def _prove(self, report, states):
+        """Guard ``proof`` for the databases about to be retired: ``(problems, tables written since)``.
+
+        With a usable final archive, its proof must equal the verified source and the counters are compared
+        with those read before its snapshot; without one yet (check mode), with those read at verification.
+        """
+        if not isinstance(report, dict):
+            return [], []  # the verification guard refuses already
+        problems, written = [], []
+        pool = table_stats.SessionPool(self.source, self.journal)
+        try:
+            for database in self.to_retire:
+                tables = proof.verified_tables(report, database)
+                archive = find_archive(self.manifest, database, FINAL_LABEL) if self.manifest else None
+                if states.get(database, ("missing",))[0] != "ok":
+                    archive = None  # the final_backup guard speaks for it; still judged against the verification
+                if not tables:
+                    continue
+                if archive is not None and not archive.get("proof"):
+                    problems.append("%s: the final archive %s holds no counts and checksums of its snapshot: rerun the "
+                                    "decommission role, which takes it again" % (database, archive.get("file")))
+                    continue
+                with pool.session(database) as conn:
+                    problems.extend(self._prove_database(conn, database, tables, archive, written))
+        finally:
+            pool.close()  # before the sessions guard's work: no session of ours may stay on a database to retire
+        return problems, written
+
+    def _prove_database(self, conn, database, tables, archive, written):
+        archived = dict(((entry["schema"], entry["table"]), entry) for entry in archive["proof"]["tables"]) \
+            if archive else None
+        since = "the final backup" if archive else "the verification"
+        with conn.cursor() as cur:
+            now = proof.read_counters(cur, sorted(set(table["schema"] for table in tables)), self.journal)
+        problems = []
+        for table in tables:
+            key = (table["schema"], table["table"])
+            label = qualified(database, *key)
+            baseline = table["write_counters"]
+            if archived is not None:
+                entry = archived.get(key)
+                if entry is None:
+                    problems.append("%s: not counted in the final backup" % label)
+                    continue
+                differences = proof.content_differences(table, entry)
+                if differences:
+                    problems.append("%s: the final backup differs from the verified source: %s (once the legacy table "
+                                    "holds what was verified again, move %s out of the backup set so that a new final "
+                                    "backup is taken)" % (label, "; ".join(differences), archive.get("file")))
+                elif proof.written_between(baseline, entry["write_counters"]):
+                    # Written between verification and the final backup, maybe just before the verification read
+                    # the counters (a flush can lag by seconds): without a verified checksum it is unproven.
+                    problem, note = proof.judge_written(label, "the verification", proof.counter_delta(
+                        baseline, entry["write_counters"]), table, entry)
+                    written.append(note)
+                    if problem:
+                        problems.append(problem)
+                baseline = entry["write_counters"]
+            if not proof.written_between(baseline, now.get(key)):
+                continue
+            with conn.cursor() as cur:
+                rows, checksum = table_stats.count_and_checksum(cur, key[0], key[1], table["columns"],
+                                                                self.journal.execute)
+            problem, entry = proof.judge_written(label, since, proof.counter_delta(baseline, now.get(key)), table,
+                                                 dict(rows=rows, checksum=checksum))
+            written.append(entry)
+            if problem:
+                problems.append(problem)
+        return problems
 
     # -- changes --
 

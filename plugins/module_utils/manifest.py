@@ -219,13 +219,14 @@ def record_archive(manifest, entry, updated_at):
     return updated
 
 
-def archive_decision(entry, file_sha256):
+def archive_decision(entry, file_sha256, needs_proof=False):
     """Whether a database needs (re)dumping: ``("dump"|"redo"|"keep", reason)``.
 
     ``entry`` is the manifest's record for the database and label (or None),
     ``file_sha256`` the checksum of the archive file as it is now (None when
     the file is missing). Only a verified archive that still matches its
-    checksum is kept.
+    checksum is kept, and with ``needs_proof`` only one whose entry holds the
+    counts and checksums of its snapshot (``proof``).
     """
     if entry is None:
         return "dump", "not in the manifest"
@@ -236,6 +237,8 @@ def archive_decision(entry, file_sha256):
     if file_sha256 != entry["sha256"]:
         return "redo", "%s no longer matches its sha256 (manifest %s, file %s)" % (
             entry["file"], entry["sha256"], file_sha256)
+    if needs_proof and not entry.get("proof"):
+        return "redo", "the manifest holds no counts and checksums of %s's snapshot to prove it by" % entry["file"]
     return "keep", "verified archive %s matches its sha256" % entry["file"]
 
 

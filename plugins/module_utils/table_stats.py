@@ -248,6 +248,22 @@ def checksum_query(schema, table, columns, null_plan=None, containing=None):
                             _kept(null_plan, containing))
 
 
+def count_and_checksum(cur, schema, table, columns, execute=None, null_plan=None, containing=None):
+    """(rows, checksum) of a table in ``cur``'s transaction; checksum None when ``columns`` is None.
+
+    The one place a checksum is computed: verification, the final backup (inside its dump's snapshot) and the
+    decommission compare the same numbers. ``execute(cur, statement)`` runs it (a journal's), else ``cur.execute``.
+    ``null_plan`` and ``containing`` as for :func:`checksum_query`.
+    """
+    statement = (count_query(schema, table, null_plan, containing) if columns is None
+                 else checksum_query(schema, table, columns, null_plan, containing))
+    (execute or (lambda cursor, query: cursor.execute(query)))(cur, statement)
+    if columns is None:
+        return cur.fetchone()[0], None
+    rows, total = cur.fetchone()
+    return rows, str(int(total or 0))
+
+
 def measure(pool, job):
     """Count (and checksum) one table; ``{"rows", "checksum", "query"}`` or ``{"error"}``.
 
@@ -257,14 +273,8 @@ def measure(pool, job):
     containing = job.get("containing")
     try:
         with pool.session(job["dbname"]) as conn, conn.cursor() as cur:
-            if job["columns"] is None:
-                cur.execute(count_query(job["schema"], job["table"], job.get("null_plan"), containing))
-                rows, checksum = cur.fetchone()[0], None
-            else:
-                cur.execute(checksum_query(job["schema"], job["table"], job["columns"], job.get("null_plan"),
-                                           containing))
-                rows, total = cur.fetchone()
-                checksum = str(int(total or 0))
+            rows, checksum = count_and_checksum(cur, job["schema"], job["table"], job["columns"],
+                                                null_plan=job.get("null_plan"), containing=containing)
             return {"rows": rows, "checksum": checksum, "query": cur.query.decode("utf-8", "replace")}
     except (psycopg2.Error, ConnectionFailure) as exc:
         reason = (getattr(exc, "pgerror", None) or str(exc)).strip().splitlines()[0]

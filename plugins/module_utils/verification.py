@@ -9,6 +9,13 @@ tables and plan the measurements, takes them with ``table_stats`` (both
 servers at once), reads the sequences, and writes ``verification.json`` and
 ``verification.md`` as ``verify_report`` renders them. Every statement goes
 through the module's journal, each kept once.
+
+Proof by content: when the copy of ``run_id`` recorded the sources' write
+counters (:mod:`proof`, ``<state_schema>.copied_tables``), they are read again
+after the tables were measured, so that a write made while measuring shows
+too. A table whose counters moved was written after it was copied: it is named
+in the report and passes only with equal content checksums, measured again by
+checksum when ``checksum`` is false.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -21,11 +28,13 @@ import time
 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils import (
     null_verification,
+    proof,
     rowdiff,
     table_stats,
     verify_report,
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import ConnectionFailure, psycopg2
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.copy_state import CopyState
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import (
     address,
     qualified,
@@ -131,15 +140,17 @@ class Verification(object):
         rows, sequences, servers = self.measure()
         elapsed = round(time.time() - started, 3)
         summary = rowdiff.summarize(rows, sequences)
+        summary["written_after_copy"] = len(verify_report.written_after_copy(rows))
         report = verify_report.build_report(dict(
             run_id=params["run_id"], backup_set=params["backup_set"], target_database=params["target_database"],
             generated_at=utc_timestamp(whole_seconds=True), checksum=params["checksum"],
-            check_sequences=params["check_sequences"], servers=servers, fence=params.get("fence")), rows, sequences,
-            summary)
+            check_sequences=params["check_sequences"], servers=servers, fence=params.get("fence"),
+            write_counters=any(row.get("written_after_copy") is not None for row in rows)), rows, sequences, summary)
         returned_report, changed = self.publish(report)
         table_text = verify_report.render_text(rows, sequences, summary, params["checksum"])
         verdict = verify_report.verdict_line(summary)
         result = dict(changed=changed, msg=verdict, tables=rows, sequences=sequences, summary=summary,
+                      written_after_copy=report["written_after_copy"],
                       report=returned_report, table_text=table_text, servers=servers, queries=self.journal.queries,
                       elapsed=elapsed)
         if summary["passed"] or not params["fail_on_mismatch"]:
@@ -192,6 +203,7 @@ class Verification(object):
             rows = null_verification.account_verification(
                 self.pools, self.journal, rows, pairs, with_policy, self.params["target_database"],
                 self.params["state_schema"])
+            self.prove(pairs, rows, column_plans, source, target)
             sequences = self.check_sequences(pairs, source, target) if self.params["check_sequences"] else []
         finally:
             for pool in self.pools.values():
@@ -254,6 +266,88 @@ class Verification(object):
         if problems:
             raise VerificationAborted(problems)
         return found
+
+    # -- proof by content -------------------------------------------------------------------------
+
+    def prove(self, pairs, rows, column_plans, source, target):
+        """Compare the write counters the copy recorded with today's; a written table must match by content.
+
+        Updates ``rows`` in place: each gets ``copy_snapshot``, ``write_counters`` (``copied``, ``verified``,
+        ``delta``), ``written_after_copy`` and ``checksum_columns`` (the column plan a final backup reuses).
+        """
+        recorded = self.copy_records() if self.modules else None
+        current = self.read_write_counters(pairs) if recorded is not None else {}
+        written = []
+        for index, pair in enumerate(pairs):
+            rows[index].update(copy_snapshot=None, write_counters=None, written_after_copy=None)
+            if recorded is None or pair["kind"] != "copied":
+                continue
+            record = recorded.get((pair["source_database"], pair["source_table"])) or {}
+            copied = record.get("write_counters")
+            verified = current.get((pair["source_database"], pair["source_schema"], pair["source_table"]))
+            rows[index].update(copy_snapshot=record.get("snapshot"), written_after_copy=False, write_counters=dict(
+                copied=copied, verified=verified, delta=proof.counter_delta(copied, verified)))
+            if proof.written_between(copied, verified):
+                written.append(index)
+        unproven = [index for index in written if rows[index]["source_checksum"] is None
+                    and rows[index]["state"] in ("match", "mismatch")]
+        if unproven:
+            self.checksum_again(pairs, rows, column_plans, unproven, source, target)
+        for index in written:
+            row = rows[index]
+            row["written_after_copy"] = True
+            row["reasons"].append("source written after it was copied (%s): %s" % (
+                proof.describe_delta(row["write_counters"]["delta"]),
+                "content still matches" if row["state"] == "match" else "it must match by content and does not"))
+        for row, plan in zip(rows, column_plans):
+            row["checksum_columns"] = [dict(column) for column in plan["columns"]] if plan else None
+
+    def copy_records(self):
+        """The copy's records of this run (CopyState.recorded_proof), None when it recorded nothing."""
+        if not self.params["run_id"]:
+            return None
+        state = CopyState(self.params["state_schema"], self.params["run_id"], self.journal)
+        with self.pools["target"].session(self.params["target_database"]) as conn, conn.cursor() as cur:
+            recorded = state.recorded_proof(cur)
+            self.journal.record(cur)
+        return recorded
+
+    def read_write_counters(self, pairs):
+        """{(database, schema, table): counters} now, one catalog query per legacy database (proof.read_counters)."""
+        schemas = {}
+        for pair in pairs:
+            if pair["kind"] == "copied":
+                schemas.setdefault(pair["source_database"], set()).add(pair["source_schema"])
+        found = {}
+        for database, names in sorted(schemas.items()):
+            with self.pools["source"].session(database) as conn, conn.cursor() as cur:
+                for (schema, table), counters in proof.read_counters(cur, sorted(names), self.journal).items():
+                    found[(database, schema, table)] = counters
+        return found
+
+    def checksum_again(self, pairs, rows, column_plans, indexes, source, target):
+        """Measure ``indexes`` again with a content checksum (they were only counted) and classify them anew."""
+        params, journal = self.params, self.journal
+        chosen = [pairs[index] for index in indexes]
+        source = dict(source, columns={})
+        for database in sorted(set(pair["source_database"] for pair in chosen)):
+            with self.pools["source"].session(database) as conn:
+                source["columns"][database] = table_stats.list_columns(
+                    conn, journal, sorted(set(pair["source_schema"] for pair in chosen)))
+        with self.pools["target"].session(params["target_database"]) as conn:
+            target = dict(target, columns=table_stats.list_columns(
+                conn, journal, sorted(set(pair["target_schema"] for pair in chosen))))
+        plans, jobs, job_index = rowdiff.plan_jobs(chosen, self.modules, source, target, params["target_database"],
+                                                   True)
+        measured = table_stats.measure_all(self.pools, jobs, params["workers"])
+        for result in measured:
+            if "query" in result:
+                journal.record(None, result["query"])
+        for index, pair, indexes_of_pair, plan in zip(indexes, chosen, job_index, plans):
+            extra = dict((key, rows[index][key]) for key in ("copy_snapshot", "write_counters", "written_after_copy"))
+            rows[index] = dict(rowdiff.classify(
+                pair, *[measured[job] if job is not None else None for job in indexes_of_pair], columns=plan), **extra)
+            column_plans[index] = plan
 
     # -- sequences --------------------------------------------------------------------------------
 

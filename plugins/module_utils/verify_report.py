@@ -21,6 +21,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.displa
     render_table,
     visible,
 )
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.proof import describe_delta
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.rowdiff import STATES
 
 REPORT_FORMAT = 1
@@ -31,6 +32,24 @@ CHECKSUM_METHOD = ("sum of hash_record_extended(ROW(columns sorted by name), 0) 
 
 
 # -- messages -----------------------------------------------------------------------------------
+
+def written_after_copy(rows):
+    """The tables whose source was written after the copy read them: what they are, their counter deltas, result."""
+    return [{
+        "source_database": row["source_database"], "source_schema": row["source_schema"],
+        "source_table": row["source_table"], "target_schema": row["target_schema"],
+        "target_table": row["target_table"], "copy_snapshot": row.get("copy_snapshot"),
+        "delta": (row.get("write_counters") or {}).get("delta"),
+        "content": "matches" if row["state"] == "match" else "differs" if row["state"] == "mismatch" else row["state"],
+        "ok": row["ok"],
+    } for row in rows if row.get("written_after_copy")]
+
+
+def written_lines(rows):
+    """One line per table written after the copy: name, counter delta, and whether its content still matches."""
+    return ["%s: %s; content %s" % (_row_label(entry), describe_delta(entry["delta"]), entry["content"])
+            for entry in written_after_copy(rows)]
+
 
 def problems(rows, sequences):
     """One line per failing table or sequence, for messages and reports."""
@@ -85,7 +104,7 @@ def _target_label(row):
 
 
 def _row_label(row):
-    if row["kind"] in ("copied", "excluded") and row["source_table"] is not None:
+    if row.get("kind", "copied") in ("copied", "excluded") and row["source_table"] is not None:
         return "%s -> %s" % (_source_label(row), _target_label(row))
     return _target_label(row)
 
@@ -110,6 +129,8 @@ NUMERIC_COLUMNS = ("source rows", "target rows", "next value", "column max", "le
 
 
 def table_cells(rows, with_checksum):
+    # Without checksums asked for, the tables written after the copy were checksummed all the same: show them.
+    with_checksum = with_checksum or any(row["source_checksum"] is not None for row in rows)
     headings = TABLE_HEADINGS + (("checksum",) if with_checksum else ())
     cells = []
     for row in rows:
@@ -142,6 +163,10 @@ def render_text(rows, sequences, summary, with_checksum):
     if policies:
         parts.append("\n".join(["NULL policies (source rows = target rows + quarantined):"]
                                + ["  - " + visible(line) for line in policies]))
+    written = written_lines(rows)
+    if written:
+        parts.append("\n".join(["written after the copy (must match by content):"]
+                               + ["  - " + visible(line) for line in written]))
     found = problems(rows, sequences)
     if found:
         parts.append("\n".join(["problems:"] + ["  - " + visible(line) for line in found]))
@@ -207,10 +232,14 @@ def render_markdown(report):
         if servers.get(side):
             lines.append("- %s server: %s, PostgreSQL %s" % (
                 side, md_code(servers[side]["address"]), md_code(servers[side]["version"])))
-    lines.append("- checksums: %s; sequences: %s" % ("yes" if report["checksum"] else "no (row counts only)",
+    lines.append("- checksums: %s; sequences: %s" % ("yes" if report["checksum"] else
+                                                     "no (row counts; checksums for tables written after the copy)",
                                                      "checked" if report["check_sequences"] else "not checked"))
     if report.get("fence"):
         lines.append("- write fence: %s" % fence_words(report["fence"]))
+    counters = ("compared with those the copy recorded before its snapshots" if report.get("write_counters") else
+                "not recorded by a copy of this run: writes after the copy show only in counts and checksums")
+    lines.append("- write counters: %s" % counters)
     lines += ["", "## Tables", "", _md_table(*table_cells(report["tables"], report["checksum"]),
                                              literal_columns=(0, 1, 2))]
     if report["sequences"]:
@@ -219,6 +248,11 @@ def render_markdown(report):
     if policies:
         lines += ["", "## NULL policies", "", "Source rows = target rows + quarantined rows; the source was compared "
                   "with the policy applied.", ""] + ["- " + md_code(line) for line in policies]
+    written = written_lines(report["tables"])
+    if written:
+        lines += ["", "## Written after the copy", "",
+                  "Their write counters moved since the copy read them; each must match by content.", ""]
+        lines += ["- " + md_code(line) for line in written]
     found = problems(report["tables"], report["sequences"])
     if found:
         lines += ["", "## Problems", ""] + ["- " + md_code(line) for line in found]
@@ -230,15 +264,17 @@ def build_report(meta, rows, sequences, summary):
     """The machine-readable report (verification.json).
 
     ``meta`` carries run_id, backup_set, generated_at, target_database,
-    checksum, check_sequences, servers ({source, target}: address, version) and fence
-    (the run's write fence, {mode, reason}; None when not given).
+    checksum, check_sequences, servers ({source, target}: address, version), fence
+    (the run's write fence, {mode, reason}; None when not given) and write_counters (whether the
+    copy's write counters were compared).
     """
     report = {"format": REPORT_FORMAT, "kind": REPORT_KIND}
     for key in ("run_id", "backup_set", "generated_at", "target_database", "checksum", "check_sequences", "servers",
-                "fence"):
+                "fence", "write_counters"):
         report[key] = meta.get(key)
     report["checksum_method"] = CHECKSUM_METHOD if meta.get("checksum") else None
-    report.update(tables=rows, sequences=sequences, summary=summary, passed=summary["passed"])
+    report.update(tables=rows, sequences=sequences, written_after_copy=written_after_copy(rows), summary=summary,
+                  passed=summary["passed"])
     return report
 
 

@@ -82,6 +82,16 @@ options:
         C(/usr/lib/postgresql/*/bin), C(/usr/pgsql-*/bin), C(/usr/local/pgsql/bin) and C(PATH).
       - A C(pg_dump) older than the server is refused.
     type: path
+  verification_report:
+    description:
+      - Path of the run's C(verification.json) (C(classifiedads.consolidation.row_count_diff)). For every table it
+        compared in a database being dumped, the manifest entry's C(proof) then records the exact row count and
+        the content checksum (computed as the verification did, with its column plan) taken inside the dump's own
+        snapshot, and the table's write counters read just before that snapshot.
+        C(classifiedads.consolidation.database_retire) compares them with the verified source.
+      - A verified archive without that C(proof) is dumped again.
+      - The decommission role passes it for the C(final) generation.
+    type: path
   space_factor:
     description:
       - Free space required at O(backup_root), as a multiple of the summed C(pg_database_size) of the databases
@@ -147,7 +157,8 @@ manifest:
     - C(archives) lists, per database and label, C(file) (relative to RV(path)), C(format), C(compress), C(sha256),
       C(size), C(database_size), C(snapshot), C(tables) (C(schema), C(table), C(rows)), C(started_at),
       C(finished_at) (UTC), C(server_version), C(pg_dump_path), C(pg_dump_version), C(verified), C(verified_at),
-      C(verification).
+      C(verification), and with O(verification_report) C(proof) (C(tables) with C(schema), C(table), C(rows),
+      C(checksum), C(write_counters)).
   returned: always
   type: dict
 databases:
@@ -227,6 +238,7 @@ def main():
             compress=dict(type="str", default="1"),
             pg_dump_path=dict(type="path"),
             space_factor=dict(type="float", default=1.0),
+            verification_report=dict(type="path"),
         ),
         needs=("source",),
     )

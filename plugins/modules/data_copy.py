@@ -32,6 +32,12 @@ description:
     O(defer_indexes)) and disables its enabled user triggers. It then runs C(COPY ... FREEZE) and rebuilds every
     index with one sorted build each, so that a duplicate row fails the transaction. Finally it re-enables the
     triggers, runs C(setval) on the column sequences and inserts a row into C(<state_schema>.copied_tables).
+  - Before a legacy database's snapshot is taken, the source's write counters of its tables are read
+    (C(pg_stat_user_tables) C(n_tup_ins), C(n_tup_upd), C(n_tup_del); one catalog query per database), and each
+    table's record in C(<state_schema>.copied_tables) keeps them with the snapshot id. Read in that order, any
+    write the copy did not see moves them later. C(classifiedads.consolidation.row_count_diff) and
+    C(classifiedads.consolidation.database_retire) read them again and demand a content match of every table
+    whose source was written after it was copied.
   - No committed state ever lacks a key or an index, and a table that was cut off mid-copy (killed process, lost
     connection) is rolled back to what it was. A rerun with the same O(run_id) skips the tables recorded as
     copied and copies the rest, so no row is duplicated.
@@ -262,6 +268,17 @@ tables:
       description: Rows kept in C(<state_schema>.quarantined_rows) instead of the table; null without a quarantine.
       type: int
       sample: 3
+    source_snapshot:
+      description: Id of the source snapshot the table was (or would be) read from, as recorded for C(skipped_complete).
+      type: str
+      sample: 00000004-0000002A-1
+    write_counters:
+      description:
+        - The source table's write counters read just before that snapshot was taken, as recorded in
+          C(<state_schema>.copied_tables). Null when the source server does not count (C(track_counts) off), or
+          for a table recorded by a release that did not record them.
+      type: dict
+      sample: {inserted: 4003, updated: 12, deleted: 0}
 excluded:
   description: Source tables left out by O(exclude_tables).
   returned: always

@@ -27,6 +27,12 @@ description:
     Its sha256 and size are checked again now, and it was taken after the verification report (the report's time
     has one-second resolution). The C(classifiedads.consolidation.decommission) role takes that backup with
     C(classifiedads.consolidation.backup_set) and C(label=final) right before.
+  - Guard C(proof). The final archive's C(proof) (row counts and content checksums taken inside its dump's own
+    snapshot, see O(classifiedads.consolidation.backup_set#module:verification_report)) equals the verified source
+    of every table of the verification report. The tables' write counters (C(pg_stat_user_tables)) are read again;
+    a table written since the final backup's snapshot must still match the verified source by content, measured
+    now. Each refusal names the table and the delta (rows, checksum, counters). With the final backup still to be
+    taken (O(final_backup_pending), check mode) the counters are compared with those the verification read.
   - Guard C(sessions). No other session is connected to a database about to be retired; each one is listed (pid,
     user, application, client address). With O(terminate_sessions=true) the database is closed to new connections
     first, then they are terminated.
@@ -109,7 +115,11 @@ EXAMPLES = r'''
 
 RETURN = r'''
 guards:
-  description: Every guard, in order, with C(guard) (its name), C(passed) and C(problems).
+  description:
+    - Every guard, in order, with C(guard) (its name), C(passed) and C(problems).
+    - The C(proof) guard also lists in C(written) every table written since the final backup (or since the
+      verification), with C(table), C(since), the counter C(delta) and whether its C(content) C(matches), C(differs)
+      or is C(unproven).
   returned: always
   type: list
   elements: dict

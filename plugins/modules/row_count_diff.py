@@ -33,6 +33,14 @@ description:
     column. Otherwise the sequence is reported C(behind).
   - With O(expect_tables), checks that schemas and tables exist in the target database. This is the fresh-deployment
     check (I(Verify Schemas Created)), and it needs no legacy database.
+  - Proof by content. When the C(classifiedads.consolidation.data_copy) of O(run_id) recorded the sources' write
+    counters in C(<state_schema>.copied_tables), they are read again after the tables were measured (one catalog
+    query per legacy database, in its own transaction). A table whose counters differ, up or down (a statistics
+    reset), was written after it was copied. It is listed in RV(written_after_copy) and the reports with its
+    counter deltas, and passes only when its content checksum matches, which is then computed even with
+    O(checksum=false). An aborted write moves the counters too; such a table passes because its content still
+    matches. PostgreSQL adds a backend's counts to its statistics when the backend goes idle, some seconds after
+    the commit at worst; a write closer to the verification than that is caught by O(checksum=true) alone.
   - Tables are measured on both servers at the same time, O(workers) tables at a time on each, largest first, each in
     its own read-only session.
   - Writes C(verification.json) and C(verification.md) to O(report_dir), which is kept at mode 0700, with both files
@@ -100,8 +108,10 @@ options:
     type: str
   state_schema:
     description:
-      - Schema of the consolidated database that holds the copy's records. The rows a C(quarantine) NULL policy kept
-        out are compared there (C(<state_schema>.quarantined_rows)) with the legacy rows the policy leaves out.
+      - Schema of O(target_database) where C(classifiedads.consolidation.data_copy) recorded the copy of O(run_id)
+        (its C(state_schema)). Without O(run_id), or when it recorded nothing, no write counters are compared.
+      - The rows a C(quarantine) NULL policy kept out are compared there (C(<state_schema>.quarantined_rows)) with
+        the legacy rows the policy leaves out.
     type: str
     default: _consolidation
   backup_set:
@@ -233,6 +243,24 @@ tables:
           quarantine table.
       type: dict
       returned: for tables with a NULL policy
+    written_after_copy:
+      description: Whether the source table's write counters moved since the copy read it; V(null) when the copy
+        recorded nothing to compare with, or for entries that are not C(copied).
+      type: bool
+    copy_snapshot:
+      description: Id of the source snapshot the copy read the table from, as recorded.
+      type: str
+    write_counters:
+      description:
+        - C(copied) (recorded by the copy before its snapshot), C(verified) (read now) and their C(delta), each with
+          C(inserted), C(updated), C(deleted). A side is V(null) when unknown (not recorded, C(track_counts) off);
+          the table then counts as written.
+      type: dict
+    checksum_columns:
+      description: The columns the content checksum covered (C(name), and C(binary) when hashed in binary form),
+        which a final backup reuses to checksum the same way; V(null) when no checksum was computed.
+      type: list
+      elements: dict
   sample:
     - module: Product
       source_database: ClassifiedAds_Product
@@ -311,6 +339,15 @@ sequences:
       source_next_value: 13
       state: ok
       reasons: []
+written_after_copy:
+  description: The tables of RV(tables) whose source was written after it was copied, with their counter C(delta)
+    and whether their C(content) C(matches) (then they pass) or C(differs).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{source_database: ClassifiedAds_Product, source_schema: public, source_table: Products,
+            target_schema: product, target_table: Products, copy_snapshot: 00000004-0000002A-1,
+            delta: {inserted: 0, updated: 1, deleted: 0}, content: differs, ok: false}]
 summary:
   description: Counts per state and the verdict.
   returned: always
@@ -354,6 +391,9 @@ summary:
       type: int
     sequences_failed:
       description: Sequences that are not C(ok) (C(behind), or C(error) when they could not be read).
+      type: int
+    written_after_copy:
+      description: Tables whose source was written after it was copied.
       type: int
     passed:
       description: Whether the verification passed.

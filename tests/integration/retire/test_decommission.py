@@ -132,7 +132,8 @@ def workspace(tmp_path_factory, source_cluster, target_cluster, run_playbook):
 def final_backup(workspace, run_module, source_cluster):
     """The final generation, as the role takes it: so that each refusal below has one reason only."""
     result = run_module("backup_set", dict(source=endpoint(source_cluster), databases=workspace.databases,
-                                           backup_root=str(workspace.root / "backups"), set_id=RUN, label="final"))
+                                           backup_root=str(workspace.root / "backups"), set_id=RUN, label="final",
+                                           verification_report=str(workspace.run_dir(RUN) / "verification.json")))
     assert not result["failed"], result
     return result
 
