@@ -46,6 +46,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.dbops 
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import (
     parse_utc,
+    quote_ident,
     render_table,
     utc_timestamp,
 )
@@ -144,6 +145,19 @@ def lift_name(database, catalog, decommission_entry):
     if (decommission_entry or {}).get("mode") == "rename" and retired in catalog:
         return retired
     return None
+
+
+def lift_action(fenced, name, entry):
+    """What the lift does with one database: ``lift`` only a fence this run set (its record says so),
+    ``not_ours`` for one read-only before (or without a record: left as it is, with a warning),
+    ``absent`` or ``not_fenced``."""
+    if name is None:
+        return "absent"
+    if not fenced:
+        return "not_fenced"
+    if not entry or entry.get("preexisting"):
+        return "not_ours"
+    return "lift"
 
 
 def new_record(run_id):
@@ -248,8 +262,12 @@ class Fence(object):
                             sessions_closed=[], sessions_ended=[])
                 self.items.append(item)
                 if action == "fence" or recorded is None:
+                    # Read-only before this run fenced anything (by hand, or an archive kept read-only): the
+                    # lift must leave it so, not make it writable.
                     self._write_record(dict(database=database, state="fenced", fenced_at=utc_timestamp(fenced_at),
-                                            sessions_ended=[], sessions_closed=[]))
+                                            sessions_ended=[], sessions_closed=[],
+                                            preexisting=action == "already_fenced"
+                                            and not (record_entry(self.record, database) or {}).get("state")))
             self._end_older_sessions(cur)
         for item in self.items:
             if item["sessions_ended"] or item["sessions_closed"]:
@@ -315,10 +333,15 @@ class Fence(object):
             for database in self.databases:
                 name = lift_name(database, catalog, retired[database])
                 fenced = name is not None and is_fenced(catalog[name]["settings"])
-                item = dict(database=database, name=name, action="lift" if fenced else (
-                    "absent" if name is None else "not_fenced"), sessions_still_read_only=[])
+                action = lift_action(fenced, name, record_entry(self.record, database))
+                item = dict(database=database, name=name, action=action, sessions_still_read_only=[])
                 self.items.append(item)
-                if not fenced:
+                if action == "not_ours":
+                    self.warnings.append(
+                        "%s was read-only before this run fenced it (or its fence record is gone): left read-only; "
+                        "ALTER DATABASE %s RESET default_transaction_read_only makes it accept writes"
+                        % (quote_ident(name), quote_ident(name)))
+                if action != "lift":
                     continue
                 self.journal.change(cur, sql.SQL("ALTER DATABASE {} RESET {}").format(
                     sql.Identifier(name), sql.Identifier(SETTING)))
@@ -354,7 +377,8 @@ class Fence(object):
             groups.setdefault(item["action"], []).append(item["name"] if item["action"] == "lift" and item["name"]
                                                          != item["database"] else item["database"])
         words = {"fence": would + "fenced", "already_fenced": "already fenced", "lift": would + "lifted",
-                 "not_fenced": "not fenced", "absent": "not on the server"}
+                 "not_fenced": "not fenced", "absent": "not on the server",
+                 "not_ours": "left read-only (read-only before this run)"}
         parts = ["%s: %s" % (words[action], ", ".join(names)) for action, names in sorted(groups.items())]
         ending = sum(len(item.get("sessions_to_end") or []) for item in self.items)
         if ending:

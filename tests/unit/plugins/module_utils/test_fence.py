@@ -170,3 +170,12 @@ def test_the_report_says_the_legacy_databases_refused_writes():
 
 def test_a_report_without_a_fence_says_nothing_about_it():
     assert "write fence" not in verify_report.render_markdown(report(None))
+
+
+def test_the_lift_undoes_only_a_fence_this_run_set():
+    ours = {"database": "A", "state": "fenced", "preexisting": False}
+    assert f.lift_action(True, "A", ours) == "lift"
+    assert f.lift_action(True, "A", dict(ours, preexisting=True)) == "not_ours"
+    assert f.lift_action(True, "A", None) == "not_ours"  # no record of ours: never made writable blindly
+    assert f.lift_action(False, "A", ours) == "not_fenced"
+    assert f.lift_action(False, None, ours) == "absent"

@@ -310,3 +310,18 @@ def test_consolidate_with_fence_none_leaves_the_legacy_databases_writable_and_re
     finally:
         legacy.drop(source_cluster, prefix="Waived")
         drop_database(target_cluster, "Waived_Consolidated")
+
+
+def test_a_database_read_only_before_the_run_stays_read_only_after_the_lift(run, run_module, source_cluster):
+    archive = DATABASES[0]
+    execute(source_cluster, sql.SQL("ALTER DATABASE {} SET default_transaction_read_only = on").format(
+        sql.Identifier(archive)))
+    fenced = run_module("legacy_fence", run)
+    assert not fenced["failed"], fenced["msg"]
+    lifted = run_module("legacy_fence", dict(run, state="lifted"))
+    assert not lifted["failed"], lifted["msg"]
+    assert [entry["action"] for entry in lifted["databases"]] == ["not_ours", "lift"]
+    warned = json.dumps(lifted["warnings"])
+    assert "Fence_Product" in warned and "was read-only before this run fenced it" in warned
+    assert settings(source_cluster, archive) == ["default_transaction_read_only=on"]
+    assert settings(source_cluster, DATABASES[1]) is None
