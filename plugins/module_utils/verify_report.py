@@ -88,6 +88,8 @@ def verdict_line(summary):
         line += "; %d sequence(s), %d behind" % (summary["sequences"], summary["sequences_behind"])
         if summary["sequences_failed"] > summary["sequences_behind"]:
             line += ", %d unreadable" % (summary["sequences_failed"] - summary["sequences_behind"])
+    if summary.get("rehearsal_writes"):
+        line += "; %d written by the application during the rehearsal (not compared)" % summary["rehearsal_writes"]
     return line + (" - PASSED" if summary["passed"] else " - FAILED")
 
 

@@ -114,6 +114,14 @@ options:
         the legacy rows the policy leaves out.
     type: str
     default: _consolidation
+  rehearsal:
+    description:
+      - A rehearsal's verification (the C(rehearsal) role): the legacy databases stay open to the application, so a
+        table whose write counters moved after the copy read it (RV(tables[].written_after_copy)) and that differs is
+        set apart (C(rehearsal_write)) instead of failing, with its sequences; every other table must still match.
+      - Needs O(run_id) and the copy's records (O(state_schema)): without them nothing is set apart.
+    type: bool
+    default: false
   backup_set:
     description:
       - Identifier of the backup set taken before the copy, recorded in the report. Later steps, such as
@@ -250,6 +258,11 @@ tables:
           against these.
       type: dict
       returned: for tables with a NULL policy
+    rehearsal_write:
+      description: With O(rehearsal), true for a differing table set apart because the application wrote it after the
+        copy read it (it does not fail the verification).
+      type: bool
+      returned: for such tables
     written_after_copy:
       description: Whether the source table's write counters moved since the copy read it; V(null) when the copy
         recorded nothing to compare with, or for entries that are not C(copied).
@@ -402,6 +415,9 @@ summary:
     written_after_copy:
       description: Tables whose source was written after it was copied.
       type: int
+    rehearsal_writes:
+      description: With O(rehearsal), the differing tables set apart because the application wrote them after the copy.
+      type: int
     passed:
       description: Whether the verification passed.
       type: bool
@@ -476,6 +492,7 @@ def main():
             backup_set=dict(type="str"),
             fence=dict(type="dict"),
             state_schema=dict(type="str", default="_consolidation"),
+            rehearsal=dict(type="bool", default=False),
         ),
         needs=("target",),
         unique_queries=True,

@@ -439,3 +439,22 @@ def test_a_report_with_the_same_result_is_the_same_whenever_made():
 ])
 def test_a_shared_sequence_is_never_moved_back(setval, current, increment, expected):
     assert sequences.forward_setval(setval, *current, increment=increment) == expected
+
+
+def _row(table, state, ok, written):
+    return {"target_schema": "s", "target_table": table, "state": state, "ok": ok, "reasons": ["r"],
+            "written_after_copy": written}
+
+
+def test_a_rehearsal_sets_apart_only_differing_tables_the_application_wrote():
+    rows = [_row("written", "mismatch", False, True), _row("broken", "mismatch", False, False),
+            _row("untouched", "match", True, True), _row("missing", "missing", False, True)]
+    sequences = [{"target_schema": "s", "target_table": "written", "state": "behind", "reasons": []},
+                 {"target_schema": "s", "target_table": "broken", "state": "behind", "reasons": []}]
+    excused, seqs = rowdiff.excuse_rehearsal_writes(rows, sequences)
+    assert [row.get("rehearsal_write", False) for row in excused] == [True, False, False, False]
+    assert [row["ok"] for row in excused] == [True, False, True, False]
+    assert [entry["state"] for entry in seqs] == ["rehearsal_write", "behind"]
+    summary = rowdiff.summarize(excused, seqs)
+    assert summary["rehearsal_writes"] == 1 and summary["sequences_failed"] == 1 and not summary["passed"]
+    assert rows[0]["ok"] is False  # the input is left as it was
