@@ -500,6 +500,8 @@ def main():
     )
     with module.failures(message=cannot_verify):
         result, failure = Verification(module.params, module.journal).run()
+    for warning in result.pop("warnings"):
+        module.warn(warning)
     if failure:
         result["msg"] = failure
         module.fail_json(**result)
