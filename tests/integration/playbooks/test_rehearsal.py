@@ -116,3 +116,11 @@ def test_a_rehearsal_of_a_fresh_deployment_is_refused_at_preflight(
 
     assert "a rehearsal copies the legacy databases, and this run has none to copy" in done.output
     assert SCRATCH_DB not in databases(target_cluster)
+
+
+def test_a_real_run_passes_over_the_rehearsal_play_without_a_word(rehearse):
+    done = rehearse("--check", consolidation_rehearsal=False)
+
+    assert "Rehearse a consolidation into a scratch database" in done.output  # the imported play, no host
+    assert "template error" not in done.output and "consolidation_plan' is undefined" not in done.output
+    assert "Rehearsal of" not in done.output
