@@ -34,6 +34,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.null_p
     table_policies,
     target_defaults,
 )
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.table_stats import count_and_checksum
 
 REJECTED_SOURCE = "SELECT {key}::text, hashtextextended(to_jsonb(t)::text, 0) FROM {table} AS t WHERE {condition}"
 QUARANTINED_TARGET = ('SELECT key::text, hashtextextended("row"::text, 0) FROM {table} '
@@ -211,8 +212,13 @@ def prepare_verification(pools, journal, modules, pairs, jobs, job_index, target
     return prepared
 
 
-def account_verification(pools, journal, rows, pairs, prepared, target_database, state_schema):
-    """The verification's rows with every policy table judged by :func:`judge`."""
+def account_verification(pools, journal, rows, pairs, prepared, target_database, state_schema, column_plans):
+    """The verification's rows with every policy table judged by :func:`judge`.
+
+    Each also gains ``source_whole``: the legacy table's count and checksum as it is, without the
+    policy (``column_plans``' columns), which is what a backup of it holds; the decommission's final
+    backup proves itself against that.
+    """
     rows = list(rows)
     for index, (plan, policies, problems) in sorted(prepared.items()):
         if rows[index]["state"] not in ("match", "mismatch"):
@@ -221,5 +227,10 @@ def account_verification(pools, journal, rows, pairs, prepared, target_database,
         with pools["source"].session(pair["source_database"]) as source, \
                 pools["target"].session(target_database) as target:
             rejected = measure_rejected(source, target, journal, pair, plan, state_schema)
+            columns = column_plans[index]["columns"] if column_plans[index] else None
+            with source.cursor() as cur:
+                whole_rows, whole_checksum = count_and_checksum(cur, pair["source_schema"], pair["source_table"],
+                                                                columns, execute=journal.execute)
         rows[index] = judge(rows[index], plan, policies, problems, rejected)
+        rows[index]["source_whole"] = {"rows": whole_rows, "checksum": whole_checksum}
     return rows

@@ -127,8 +127,12 @@ def verified_tables(report, database):
     right after the verification measured the table).
     """
     # A checksum without its column plan (a report of an older release) cannot be computed again: not used.
-    return [dict(schema=row.get("source_schema"), table=row.get("source_table"), rows=row.get("source_rows"),
-                 checksum=row.get("source_checksum") if row.get("checksum_columns") is not None else None,
+    # A table read through a NULL policy was compared with the policy applied; what the legacy table itself
+    # held then (what a backup of it holds) is its ``source_whole``.
+    return [dict(schema=row.get("source_schema"), table=row.get("source_table"),
+                 rows=(row.get("source_whole") or {}).get("rows", row.get("source_rows")),
+                 checksum=((row.get("source_whole") or {}).get("checksum", row.get("source_checksum"))
+                           if row.get("checksum_columns") is not None else None),
                  columns=row.get("checksum_columns"),
                  write_counters=(row.get("write_counters") or {}).get("verified"))
             for row in (report or {}).get("tables") or []

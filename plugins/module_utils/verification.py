@@ -202,7 +202,7 @@ class Verification(object):
                     for pair, indexes, plan in zip(pairs, job_index, column_plans)]
             rows = null_verification.account_verification(
                 self.pools, self.journal, rows, pairs, with_policy, self.params["target_database"],
-                self.params["state_schema"])
+                self.params["state_schema"], column_plans)
             self.prove(pairs, rows, column_plans, source, target)
             sequences = self.check_sequences(pairs, source, target) if self.params["check_sequences"] else []
         finally:

@@ -243,6 +243,13 @@ tables:
           quarantine table.
       type: dict
       returned: for tables with a NULL policy
+    source_whole:
+      description:
+        - Only for a table with a NULL policy (see RV(tables[].null_policy)). The legacy table's C(rows) and C(checksum)
+          as they are, without the policy, which is what a backup of it holds; a final backup proves itself
+          against these.
+      type: dict
+      returned: for tables with a NULL policy
     written_after_copy:
       description: Whether the source table's write counters moved since the copy read it; V(null) when the copy
         recorded nothing to compare with, or for entries that are not C(copied).
