@@ -18,14 +18,17 @@ fails the run.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import consolidation_vars, drop_database, execute, run_sql
+from conftest import LOCAL_INVENTORY, REPO, consolidation_vars, drop_database, execute, run_sql
 from devkit import legacy as legacy_fixture
 from psycopg2 import sql
 
@@ -140,6 +143,21 @@ class Consolidation:
             player.join()
         assert came is not _PLAY_ENDED, f"the play ended before {what}:\n{outcome['done'].output[-3000:]}"
         return outcome["done"], acted
+
+    def start(self, **extra_vars) -> subprocess.Popen:
+        """consolidate.yml started in a session of its own, as an operator's shell starts it: its whole process
+        group can be killed without touching pytest's. Output goes to ``<root>/started.out``."""
+        vars_file = self.root / f"started-{secrets.token_hex(4)}.json"
+        vars_file.write_text(json.dumps({**self.vars, **extra_vars}))
+        vars_file.chmod(0o600)
+        name, value = self.marker.split("=", 1)
+        env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"),
+                   ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, ".ansible", "collections"), **{name: value})
+        with open(self.root / "started.out", "w") as output:
+            return subprocess.Popen([str(Path(sys.executable).parent / "ansible-playbook"), "-i", LOCAL_INVENTORY,
+                                     "-e", f"@{vars_file}", "classifiedads.consolidation.consolidate"],
+                                    stdout=output, stderr=subprocess.STDOUT, cwd=REPO, env=env,
+                                    start_new_session=True)
 
     def run_dir(self) -> Path:
         return self.run_root / (self.run_root / "latest").read_text().strip()

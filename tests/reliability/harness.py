@@ -89,6 +89,12 @@ def database_fingerprint(info, database) -> dict:
     return found
 
 
+def without_data(fingerprint: dict, *tables: str) -> dict:
+    """A :func:`database_fingerprint` minus the data of ``tables`` (``schema.table``): the run's lease row,
+    whose heartbeat and holder move with the run that holds it, not with the data."""
+    return {**fingerprint, "data": {name: value for name, value in fingerprint["data"].items() if name not in tables}}
+
+
 def copied_tables(info, database) -> dict:
     """{(source database, source table): completed_at} that the data copy recorded in ``database``
     (empty while the database or its state schema does not exist)."""

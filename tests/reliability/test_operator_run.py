@@ -88,3 +88,24 @@ def test_every_identity_serial_and_nextval_column_accepts_a_new_row(operator_run
         assert inserted, f"none of {[row[0] for row in tables]} holds a row to start from"
     finally:
         conn.close()
+
+
+def test_nulls_against_not_null_are_quarantined_by_the_shipped_policy_and_verification_passes(
+        operator_run, legacy, source_cluster, target_cluster):
+    assert operator_run.resumed.rc == 0
+    nulls = run_sql(source_cluster, f"{legacy.prefix}_Identity",
+                    'SELECT count(*) FROM "UserClaims" WHERE "UserId" IS NULL')[0][0]
+    assert nulls > 0, "the legacy fixture holds no NULL UserClaims.UserId: the scenario tests nothing"
+    kept = run_sql(target_cluster, OPERATOR_DATABASE, "SELECT count(*) FROM _consolidation.quarantined_rows "
+                                                      "WHERE source_table = 'UserClaims'")[0][0]
+    assert kept == nulls
+    run_dir = operator_run.consolidation.run_dir()
+    report = json.loads((run_dir / "verification.json").read_text())
+    assert report["summary"]["passed"] is True
+    [claims] = [row for row in report["tables"] if row["source_table"] == "UserClaims"]
+    assert claims["ok"] and claims["source_rows"] == claims["target_rows"] + nulls
+    assert claims["null_policy"]["columns"] == {"UserId": "quarantine"}
+    assert claims["null_policy"]["quarantined_rows"] == nulls == len(claims["null_policy"]["quarantined_keys"])
+    markdown = (run_dir / "verification.md").read_text()
+    assert "## NULL policies" in markdown
+    assert all(key in markdown for key in claims["null_policy"]["quarantined_keys"])

@@ -11,7 +11,7 @@ from devkit import migrator as standin_migrator
 from devkit.pgembed import free_port
 from psycopg2 import sql
 
-from reliability.harness import files_under, kill, processes_with_environment
+from reliability.harness import copied_tables, files_under, kill, processes_with_environment
 
 NOBODY = "rel_nobody"
 
@@ -119,7 +119,8 @@ def _migrator_script(tmp_path, body):
 
 def _assert_nothing_copied(info, database):
     assert target_tables(info, database) == {}
-    assert run_sql(info, database, "SELECT count(*) FROM pg_namespace WHERE nspname = '_consolidation'") == [(0,)]
+    # The state schema may exist (the run's lease is there since step 2), but records no copied table.
+    assert copied_tables(info, database) == {}
 
 
 def test_a_failing_migrator_fails_the_run_with_its_log_tail_and_nothing_is_copied(
@@ -178,3 +179,43 @@ def test_a_backup_root_too_small_fails_before_anything_is_written(consolidation,
     assert "The backup set needs" in done.output and "are free" in done.output, done.output[-4000:]
     assert not run.run_root.exists() and files_under(run.backup_root) == []
     assert run.target_database not in databases(target_cluster)
+
+
+def test_preflight_names_a_legacy_database_the_source_role_may_not_connect_to_and_the_grant(
+        consolidation, legacy, nobody, source_cluster, target_cluster):
+    locked = f"{legacy.prefix}_Configuration"
+    run = consolidation("NoConnect", consolidation_source=_as(source_cluster, NOBODY, nobody))
+    execute(source_cluster, sql.SQL("REVOKE CONNECT ON DATABASE {} FROM PUBLIC").format(sql.Identifier(locked)))
+    try:
+        before = databases(source_cluster), databases(target_cluster)
+        done = run.play(expect_rc=2)
+    finally:
+        execute(source_cluster, sql.SQL("GRANT CONNECT ON DATABASE {} TO PUBLIC").format(sql.Identifier(locked)))
+    assert (f"the source role {NOBODY} may not connect to the legacy database {locked}: GRANT CONNECT ON DATABASE "
+            f'\\"{locked}\\" TO {NOBODY}') in done.output, done.output[-4000:]
+    # Only that database: the others are open to PUBLIC.
+    assert done.output.count("may not connect to the legacy database") == done.output.count(
+        f"may not connect to the legacy database {locked}")
+    assert nobody not in done.output
+    assert (databases(source_cluster), databases(target_cluster)) == before
+    assert not run.run_root.exists() and not run.backup_root.exists()
+
+
+def test_a_hanging_migrator_whose_work_runs_in_a_child_is_killed_with_its_children(
+        consolidation, target_cluster, tmp_path):
+    # A wrapper (dotnet run, a script, a docker compose client) whose work runs in a process it started.
+    script = _migrator_script(tmp_path, """\
+        echo "wrapper starting the migrator"
+        sleep 300
+        echo "never printed"
+        """)
+    run = consolidation("MigratorChild", modules=["Product"], migrator_command=["/bin/sh", str(script)],
+                        migrator_timeout=3)
+    try:
+        done = run.play(expect_rc=2, timeout=120)
+        assert "the migrator did not finish within 3 s and was killed" in done.output, done.output[-4000:]
+        assert "wrapper starting the migrator" in done.output
+        _assert_nothing_copied(target_cluster, run.target_database)
+        assert processes_with_environment(run.marker) == []
+    finally:
+        kill(processes_with_environment(run.marker))
