@@ -103,7 +103,7 @@ databases:
   description:
     - One entry per database, with its C(action). With O(state=fenced) that is C(fence) or C(already_fenced); with
       O(state=lifted) it is C(lift), C(not_fenced), C(absent) or C(not_ours) (read-only before this run fenced it, or
-      without this run's record of a fence: left read-only, with a warning).
+      without this run's record of a fence; left read-only, with a warning).
     - With O(state=fenced), C(fenced_at) is the fence time (UTC). C(sessions_to_end) lists the sessions found
       connected from before it (in check mode, those that would be ended). C(sessions_closed) lists those that
       closed while the module waited, and C(sessions_ended) those it terminated.

@@ -11,14 +11,14 @@ DOCUMENTATION = r'''
 ---
 module: rehearsal_database
 short_description: Create or drop the scratch database of a consolidation rehearsal
-version_added: 0.3.0
+version_added: 0.1.0
 description:
   - A rehearsal (C(consolidation_rehearsal=true)) runs schemas, migrator, copy and verification into a scratch
     database beside the target database while the application keeps running.
   - O(state=present) creates the scratch database, empty, and marks it with a comment naming the collection and
     the run. A scratch database an earlier rehearsal left (kept on request) is dropped and created afresh.
   - O(state=absent) drops the scratch database.
-  - A database of that name without the rehearsal mark is never dropped: both states refuse it.
+  - A database of that name without the rehearsal mark is never dropped; both states refuse it.
 author:
   - ClassifiedAds platform team (@classifiedads)
 extends_documentation_fragment:

@@ -116,10 +116,10 @@ options:
     default: _consolidation
   rehearsal:
     description:
-      - A rehearsal's verification (the C(rehearsal) role): the legacy databases stay open to the application, so a
+      - A rehearsal's verification (the C(rehearsal) role). The legacy databases stay open to the application, so a
         table whose write counters moved after the copy read it (RV(tables[].written_after_copy)) and that differs is
         set apart (C(rehearsal_write)) instead of failing, with its sequences; every other table must still match.
-      - Needs O(run_id) and the copy's records (O(state_schema)): without them nothing is set apart.
+      - Needs O(run_id) and the copy's records (O(state_schema)); without them nothing is set apart.
     type: bool
     default: false
   backup_set:
