@@ -68,7 +68,7 @@ def phase_report(marks):
     """Pure: the rehearsal's phases from the clock readings the play took, [[phase, epoch seconds], ...] at each
     phase's start and ["end", seconds] last: {"phases": [{"phase", "seconds"}], "total_seconds", "lines"}."""
     phases = [{"phase": label, "seconds": round(max(0.0, float(ended) - float(started)), 1)}
-              for (label, started), (_, ended) in zip(marks, marks[1:])]
+              for (label, started), (_next_label, ended) in zip(marks, marks[1:])]
     total = round(sum(item["seconds"] for item in phases), 1)
     lines = ["%-10s %8.1f s" % (item["phase"], item["seconds"]) for item in phases]
     lines.append("%-10s %8.1f s  (the window needs this plus the backup of the fenced databases, the cutover and "

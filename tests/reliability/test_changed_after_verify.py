@@ -45,7 +45,8 @@ def verified(source_cluster, target_cluster, run_playbook, tmp_path_factory):
         report = json.loads((run.run_dir() / "verification.json").read_text())
         assert report["summary"]["passed"] is True
         stray_write(source_cluster, PRODUCT_DB, "public", "Products", EDIT)
-        yield run, next(row for row in report["tables"] if row["source_table"] == "Products")
+        [products] = [row for row in report["tables"] if row["source_table"] == "Products"]
+        yield run, products
     finally:
         drop_database(target_cluster, database)
         legacy_fixture.drop(source_cluster, prefix=PREFIX)

@@ -57,8 +57,8 @@ def test_inserts_updates_and_deletes_after_a_table_was_copied_fail_verification_
         for (database, _table), statement in WRITES.items():
             run_sql(source_cluster, database, statement)
 
-    done, _ = run.play_meanwhile(mid_copy(target_cluster, run.target_database, set(WRITES)), write,
-                                 what="the three tables copied while the big one is still copying")
+    done, _moment = run.play_meanwhile(mid_copy(target_cluster, run.target_database, set(WRITES)), write,
+                                       what="the three tables copied while the big one is still copying")
     assert done.rc == 2, done.output[-4000:]
     assert " - PASSED" not in done.output and " - FAILED" in done.output
     assert failed_tables(run) == set(WRITES)

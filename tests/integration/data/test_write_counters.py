@@ -169,7 +169,8 @@ def test_an_aborted_write_is_named_and_passes_only_because_its_content_still_mat
         [entry] = written(result, "ConfigurationEntries")
         assert entry["content"] == "matches" and entry["delta"]["updated"] > 0
         row = row_of(result, "ConfigurationEntries")
-        assert row["state"] == "match" and row["source_checksum"] == row["target_checksum"] is not None
+        assert row["state"] == "match" and row["source_checksum"] is not None
+        assert row["source_checksum"] == row["target_checksum"]
         assert any("written after it was copied" in reason for reason in row["reasons"])
         assert "ConfigurationEntries" in result["table_text"]
 

@@ -96,9 +96,9 @@ def copied_tables(target_cluster):
     rows = run_sql(target_cluster, TARGET_DB, "SELECT to_regclass('_consolidation.copied_tables') IS NOT NULL")
     if not rows[0][0]:
         return set()
-    return {(schema, table) for schema, table in run_sql(
-        target_cluster, TARGET_DB, "SELECT target_schema, target_table FROM _consolidation.copied_tables "
-                                   "WHERE run_id = %s", (RUN_ID,))}
+    return set(run_sql(target_cluster, TARGET_DB,
+                       "SELECT target_schema, target_table FROM _consolidation.copied_tables WHERE run_id = %s",
+                       (RUN_ID,)))
 
 
 def count(info, database, schema, table):

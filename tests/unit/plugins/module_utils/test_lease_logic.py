@@ -63,7 +63,7 @@ def test_a_module_not_started_by_ansible_playbook_has_no_chain():
 
 
 def started_in(table):
-    return lambda pid: table.get(pid)
+    return table.get
 
 
 @pytest.mark.parametrize("holder, started, expected", [
