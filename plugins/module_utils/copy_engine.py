@@ -251,10 +251,14 @@ class CopyEngine(object):
             "queries": self.journal.queries,
             "progress": self.progress,
             "warnings": self.warnings,
-            "data_checks": {"problems": self.survey.data_checks.problems,
-                            "not_checked": self.survey.data_checks.warnings,
-                            "scans": self.survey.data_checks.scans, "report": self.data_checks_written},
+            "data_checks": self.data_checks_result(),
         }
+
+    def data_checks_result(self):
+        """What the plan-time data checks found: short lines, the full list in their report file."""
+        checks = self.survey.data_checks
+        return {"problems": checks.problems, "not_checked": checks.warnings, "scans": checks.scans,
+                "report": self.data_checks_written}
 
     def _with_data_checks(self, exc):
         """The survey's error, its data problems recorded in the report file (never in check mode) and summed up."""

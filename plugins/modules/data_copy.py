@@ -453,11 +453,9 @@ def main():
         journal=module.journal, checkpoint=module.checkpoint)
     module.on_controller_gone(engine.stop)
 
-    def inline():
-        # The data checks' findings stay in the result: short lines, the full list in their report file.
-        return dict(changed=engine.changed, data_checks=engine.partial_result().get("data_checks"))
-
-    with module.failures(result=inline, to_record=lambda: failure_details(engine)):
+    # The data checks' findings stay in a failed result; everything else the copy did goes to the failure record.
+    with module.failures(result=lambda: dict(changed=engine.changed, data_checks=engine.data_checks_result()),
+                         to_record=lambda: failure_details(engine)):
         try:
             result = engine.run()
         except CopyFailed as exc:
