@@ -32,8 +32,7 @@ def scratch_database(target_database, requested=""):
     name = requested or target_database + DEFAULT_SUFFIX
     problem = identifier_problem("rehearsal database", name)
     if problem:
-        raise RehearsalError(["%s: set consolidation_rehearsal_database to a shorter name" % problem
-                              if "longer" in problem else problem])
+        raise RehearsalError(["%s: set consolidation_rehearsal_database to a name PostgreSQL can hold" % problem])
     if name == target_database:
         raise RehearsalError(["the rehearsal database %s is the target database itself: a rehearsal never writes "
                               "into the real target; set consolidation_rehearsal_database to another name"
