@@ -267,16 +267,26 @@ def consolidated(legacy_databases, workspace, source_cluster, target_cluster, ru
             "after_check": after_check, "run": run}
 
 
+def failure(run) -> str:
+    """The task that failed and the start of its message (a refusal can list hundreds of problems)."""
+    output = run.output
+    fatal = output.find("fatal: ")
+    if fatal < 0:
+        return output[-4000:]
+    task = output.rfind("TASK [", 0, fatal)
+    return output[task:task + 200].split("\n", 1)[0] + "\n" + output[fatal:fatal + 3000]
+
+
 @pytest.fixture(scope="module")
 def target(consolidated, target_cluster):
     """The consolidated side, read once after a successful run."""
-    assert consolidated["run"].rc == 0, consolidated["run"].output[-8000:]
+    assert consolidated["run"].rc == 0, failure(consolidated["run"])
     return snapshot(target_cluster, 1)
 
 
 @pytest.fixture(scope="module")
 def run_dir(consolidated, workspace):
-    assert consolidated["run"].rc == 0, consolidated["run"].output[-8000:]
+    assert consolidated["run"].rc == 0, failure(consolidated["run"])
     runs = workspace["root"] / "runs"
     return runs / (runs / "latest").read_text().strip()
 
@@ -292,7 +302,7 @@ def test_check_mode_changes_nothing_and_reports_the_schema_plan(consolidated):
     # no consolidated database, no scratch database left on either server, the legacy side untouched
     assert consolidated["after_check"]["servers"] == consolidated["servers_before"]
     assert consolidated["after_check"]["legacy"] == consolidated["before"]
-    assert check.rc == 0, check.output[-8000:]
+    assert check.rc == 0, failure(check)
     for module, functions in features.SCHEMA_BOUND.items():
         for function in functions:
             assert function.split("(")[0] in check.output, (module, function, check.output[-6000:])
