@@ -3,6 +3,8 @@ the six legacy databases, a schema with every object kind, hostile names and the
 
 from __future__ import annotations
 
+import json
+
 import psycopg2
 import pytest
 from conftest import drop_database, endpoint, execute
@@ -288,3 +290,191 @@ def test_missing_target_database_is_named_and_check_mode_plans_everything(hostil
     assert "Ddl_Not_Yet does not exist" in str(check["warnings"])  # ansible-core 2.19+ nests the message
     result = run_module("source_ddl", args)
     assert result["failed"] and "target database Ddl_Not_Yet does not exist" in result["msg"]
+
+
+# -- every object kind pg_dump carries ------------------------------------------------------------
+
+FEATURES_SOURCE = """
+CREATE EXTENSION citext;
+CREATE TYPE mood AS ENUM ('ok', 'bad');
+CREATE DOMAIN posint AS integer CHECK (VALUE > 0);
+CREATE TYPE pair AS (a integer, b text);
+CREATE TYPE floatrange AS RANGE (subtype = float8);
+CREATE SEQUENCE loose_seq START 50;
+CREATE FUNCTION next_code() RETURNS text LANGUAGE sql SET search_path = public
+    AS $$ SELECT 'C' || nextval('loose_seq') $$;
+CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.updated := now(); RETURN NEW; END $$;
+CREATE AGGREGATE concat_all(text) (SFUNC = textcat, STYPE = text, INITCOND = '');
+CREATE TABLE items (
+    id serial PRIMARY KEY, code text DEFAULT next_code(), name citext, m mood, qty posint, p pair, r floatrange,
+    updated timestamptz, owner_name text DEFAULT current_user
+) WITH (fillfactor = 80);
+ALTER TABLE items ALTER COLUMN name SET STATISTICS 500;
+ALTER TABLE items REPLICA IDENTITY FULL;
+CREATE TRIGGER items_touch BEFORE UPDATE ON items FOR EACH ROW EXECUTE FUNCTION touch();
+ALTER TABLE items ENABLE ROW LEVEL SECURITY;
+ALTER TABLE items FORCE ROW LEVEL SECURITY;
+CREATE POLICY items_owner ON items USING (owner_name = current_user);
+CREATE POLICY items_reader ON items FOR SELECT TO sd_reader USING (true);
+GRANT SELECT ON items TO sd_reader;
+COMMENT ON TABLE items IS 'the items';
+COMMENT ON COLUMN items.code IS 'generated code';
+CREATE STATISTICS items_stats (dependencies) ON m, qty FROM items;
+CREATE TABLE events (id bigint GENERATED ALWAYS AS IDENTITY, at date NOT NULL, item_id integer REFERENCES items (id))
+    PARTITION BY RANGE (at);
+CREATE TABLE events_2025 PARTITION OF events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+CREATE TABLE logs (id integer, msg text);
+CREATE TABLE logs_old () INHERITS (logs);
+CREATE RULE logs_keep AS ON DELETE TO logs DO INSTEAD NOTHING;
+CREATE VIEW item_names AS SELECT id, name FROM items;
+CREATE MATERIALIZED VIEW item_counts AS SELECT m, count(*) AS n FROM items GROUP BY m;
+CREATE FUNCTION item_total() RETURNS bigint LANGUAGE sql AS $$ SELECT count(*) FROM public.items $$;
+CREATE TABLE audit_trail (id integer);
+CREATE VIEW audit_view AS SELECT id FROM audit_trail;
+"""
+FEATURES = "Ddl_Features"
+FEATURES_TARGET = "Ddl_Features_Target"
+FEATURES_MODULE = {"name": "Features", "source_database": FEATURES, "schema": "feat", "exclude_tables": ["audit_trail"]}
+
+
+def ensure_role(info, role):
+    if not execute(info, "SELECT 1 FROM pg_roles WHERE rolname = %s", params=(role,)):
+        execute(info, sql.SQL("CREATE ROLE {}").format(sql.Identifier(role)))
+
+
+def drop_role(info, role):
+    execute(info, sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+
+
+@pytest.fixture(scope="module")
+def features(source_cluster, target_cluster):
+    ensure_role(source_cluster, "sd_reader")
+    drop_role(target_cluster, "sd_reader")
+    fresh_database(source_cluster, FEATURES)
+    execute(source_cluster, FEATURES_SOURCE, FEATURES)
+    fresh_database(target_cluster, FEATURES_TARGET, ["feat"])
+    yield ddl_args(source_cluster, target_cluster, [FEATURES_MODULE], target_database=FEATURES_TARGET)
+    drop_database(target_cluster, FEATURES_TARGET)
+    drop_database(source_cluster, FEATURES)
+    drop_role(target_cluster, "sd_reader")
+    drop_role(source_cluster, "sd_reader")
+
+
+@pytest.fixture(scope="module")
+def features_moved(features, run_module, target_cluster, tmp_path_factory):
+    refused = run_module("source_ddl", features, check=True)
+    ensure_role(target_cluster, "sd_reader")
+    check = run_module("source_ddl", features, check=True)
+    assert not check["failed"], check
+    untouched = features_query(target_cluster, "SELECT (SELECT count(*) FROM pg_class WHERE relnamespace = "
+                                               "'feat'::regnamespace), (SELECT count(*) FROM pg_extension WHERE "
+                                               "extname = 'citext'), (SELECT count(*) FROM pg_database "
+                                               "WHERE datname LIKE '%\\_\\_ddl\\_%')")
+    plan_file = tmp_path_factory.mktemp("features-run") / "schema_plan.json"
+    result = run_module("source_ddl", dict(features, rewrite_search_path=True, plan_file=str(plan_file)))
+    assert not result["failed"], result
+    return refused, check, result, plan_file, untouched
+
+
+def features_query(info, statement, params=None):
+    return execute(info, statement, FEATURES_TARGET, params)
+
+
+def test_a_grantee_missing_on_the_target_server_is_named_before_anything_changes(features_moved, target_cluster):
+    refused = features_moved[0]
+    assert refused["failed"]
+    assert "grants privileges to (or has policies for) role(s) sd_reader, which do not exist on the target " \
+           "server" in refused["msg"]
+    assert refused["modules"][0]["scratch_database"] is None  # refused before any scratch database
+
+
+def test_check_mode_lists_what_does_not_follow_the_rename_and_changes_nothing(features_moved, target_cluster):
+    check = features_moved[1]
+    plan = check["modules"][0]
+    assert check["changed"] and plan["state"] == "created"
+    assert {(f["function"], f["kind"]) for f in plan["findings"]} == {
+        ("feat.next_code()", "search_path"), ("feat.item_total()", "body")}
+    assert next(f for f in plan["findings"] if f["kind"] == "search_path")["rewritten"] is None
+    assert plan["extensions"] == [{"name": "citext", "legacy_schema": "public", "schema": "public",
+                                   "action": "create"}]
+    assert plan["excluded_tables"] == [{"table": "audit_trail", "dropped_with_it": ["view feat.audit_view"]}]
+    assert plan["objects"]["POLICY"] == 2 and plan["objects"]["MATERIALIZED VIEW"] == 1
+    assert features_moved[4] == [(0, 0, 0)]  # after check mode: no relation, no extension, no scratch database
+
+
+def test_every_object_kind_lands_in_the_module_schema(features_moved, target_cluster):
+    result = features_moved[2]
+    assert result["changed"] and states(result) == {"Features": "created"}
+    relkinds = dict(features_query(target_cluster, "SELECT relname, relkind::text FROM pg_class "
+                                                   "WHERE relnamespace = 'feat'::regnamespace AND relkind <> 'i'"))
+    assert relkinds == {"items": "r", "items_id_seq": "S", "loose_seq": "S", "events": "p", "events_id_seq": "S",
+                        "events_2025": "r", "events_2026": "r", "logs": "r", "logs_old": "r", "item_names": "v",
+                        "item_counts": "m", "pair": "c"}  # a composite type has its pg_class row
+    assert features_query(target_cluster, "SELECT inhrelid::regclass::text, inhparent::regclass::text FROM pg_inherits "
+                                          "ORDER BY 1") == [("feat.events_2025", "feat.events"),
+                                                            ("feat.events_2026", "feat.events"),
+                                                            ("feat.logs_old", "feat.logs")]
+    assert features_query(target_cluster, "SELECT typname, typtype::text FROM pg_type WHERE typnamespace = "
+                                          "'feat'::regnamespace AND typname IN ('mood', 'posint', 'pair', "
+                                          "'floatrange') ORDER BY 1") == [
+        ("floatrange", "r"), ("mood", "e"), ("pair", "c"), ("posint", "d")]
+    assert features_query(target_cluster, "SELECT proname, prokind::text FROM pg_proc WHERE pronamespace = "
+                                          "'feat'::regnamespace AND proname !~ '^float(multi)?range' ORDER BY 1") == [
+        ("concat_all", "a"), ("item_total", "f"), ("next_code", "f"), ("touch", "f")]
+    assert features_query(target_cluster, "SELECT tgname, tgrelid::regclass::text, tgfoid::regproc::text "
+                                          "FROM pg_trigger WHERE NOT tgisinternal") == [
+        ("items_touch", "feat.items", "feat.touch")]
+    assert features_query(target_cluster, "SELECT relrowsecurity, relforcerowsecurity, relreplident::text, reloptions "
+                                          "FROM pg_class WHERE oid = 'feat.items'::regclass") == [
+        (True, True, "f", ["fillfactor=80"])]
+    assert features_query(target_cluster, "SELECT polname, polroles::regrole[]::text FROM pg_policy "
+                                          "WHERE polrelid = 'feat.items'::regclass ORDER BY 1") == [
+        ("items_owner", "{-}"), ("items_reader", "{sd_reader}")]  # {-}: PUBLIC
+    assert features_query(target_cluster, "SELECT has_table_privilege('sd_reader', 'feat.items', 'SELECT'), "
+                                          "has_table_privilege('sd_reader', 'feat.logs', 'SELECT')") == [(True, False)]
+    assert features_query(target_cluster, "SELECT obj_description('feat.items'::regclass, 'pg_class'), "
+                                          "col_description('feat.items'::regclass, 2)") == [
+        ("the items", "generated code")]
+    assert features_query(target_cluster, "SELECT rulename FROM pg_rules WHERE schemaname = 'feat'") == [
+        ("logs_keep",)]
+    assert features_query(target_cluster, "SELECT stxname FROM pg_statistic_ext "
+                                          "WHERE stxnamespace = 'feat'::regnamespace") == [("items_stats",)]
+    assert features_query(target_cluster, "SELECT attstattarget FROM pg_attribute "
+                                          "WHERE attrelid = 'feat.items'::regclass AND attname = 'name'") == [(500,)]
+    # The extension of the legacy source schema lands in public (migrator_extension_schema), the column follows.
+    assert features_query(target_cluster, "SELECT extnamespace::regnamespace::text FROM pg_extension "
+                                          "WHERE extname = 'citext'") == [("public",)]
+    assert features_query(target_cluster, "SELECT t.typnamespace::regnamespace::text, t.typname FROM pg_attribute a "
+                                          "JOIN pg_type t ON t.oid = a.atttypid WHERE a.attrelid = "
+                                          "'feat.items'::regclass AND a.attname = 'name'") == [("public", "citext")]
+    # The excluded table and the view on it are gone, and said so.
+    assert features_query(target_cluster, "SELECT to_regclass('feat.audit_trail'), to_regclass('feat.audit_view')") \
+        == [(None, None)]
+
+
+def test_defaults_point_at_the_module_schema_and_an_insert_without_values_works(features_moved, target_cluster):
+    defaults = dict(features_query(target_cluster, "SELECT a.attname, pg_get_expr(d.adbin, d.adrelid) FROM "
+                                                   "pg_attrdef d JOIN pg_attribute a ON (a.attrelid, a.attnum) = "
+                                                   "(d.adrelid, d.adnum) WHERE d.adrelid = 'feat.items'::regclass"))
+    assert defaults["id"] == "nextval('feat.items_id_seq'::regclass)"
+    assert defaults["code"] == "feat.next_code()"
+    # rewrite_search_path: next_code() finds the unowned sequence in the module schema.
+    assert features_query(target_cluster, "SELECT proconfig FROM pg_proc WHERE oid = 'feat.next_code'::regproc") == [
+        (["search_path=feat"],)]
+    assert features_query(target_cluster, "INSERT INTO feat.items (m, qty) VALUES ('ok', 2) RETURNING id, code") == [
+        (1, "C50")]
+    assert features_query(target_cluster, "INSERT INTO feat.events (at) VALUES ('2026-03-01') "
+                                          "RETURNING tableoid::regclass::text") == [("feat.events_2026",)]
+
+
+def test_the_schema_plan_is_written_and_a_rerun_is_existing(features_moved, features, run_module):
+    result, plan_file = features_moved[2], features_moved[3]
+    written = json.loads(plan_file.read_text())
+    assert oct(plan_file.stat().st_mode & 0o777) == "0o600"
+    assert written == {"target_database": FEATURES_TARGET, "modules": result["modules"]}
+    findings = written["modules"][0]["findings"]
+    assert next(f for f in findings if f["kind"] == "search_path")["rewritten"] == ["feat"]
+    again = run_module("source_ddl", dict(features, rewrite_search_path=True))
+    assert not again["failed"], again
+    assert not again["changed"] and states(again) == {"Features": "existing"}
