@@ -191,7 +191,7 @@ class SchemaMove(object):
                                                            % quote_ident(target["user"])))
         # Every extension is created in the scratch database, also one the target already has.
         outcome["problems"] += sp.extension_problems(legacy["extensions"], target["available"], target["superuser"],
-                                                     target["user"])
+                                                     target["user"], source_schema)
         missing_roles = [role for role in legacy["roles"] if role not in self._target_roles(legacy["roles"])]
         if missing_roles:
             outcome["problems"].append(sp.missing_roles_problem(missing_roles))

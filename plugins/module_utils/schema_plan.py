@@ -169,7 +169,7 @@ def extension_placement(extension, source_schema, target_extensions, extension_s
     return extension["schema"]
 
 
-def extension_problems(extensions, available, superuser, user):
+def extension_problems(extensions, available, superuser, user, source_schema):
     """Why the login role cannot create the legacy database's extensions (in the scratch database, and in the
     target where missing): ``available`` is ``{name: trusted}`` of the target server."""
     problems = []
@@ -183,6 +183,13 @@ def extension_problems(extensions, available, superuser, user):
                             "scratch database nor in the target: run source_ddl as a superuser, or mark the extension "
                             "trusted (trusted = true in its control file) if that is safe"
                             % (quote_ident(name), quote_ident(user)))
+        elif extension["schema"] == source_schema and not superuser:
+            # The rename carries it into the module schema; moving it out again (ALTER EXTENSION SET SCHEMA)
+            # needs ownership of its objects, which belong to the bootstrap superuser even for a trusted one.
+            problems.append("extension %s is installed in the legacy source schema %s and must be moved out of the "
+                            "renamed schema, which only a superuser may do: run source_ddl as a superuser, or move "
+                            "it in the legacy database first (ALTER EXTENSION %s SET SCHEMA <another schema>)"
+                            % (quote_ident(name), quote_ident(source_schema), quote_ident(name)))
     return problems
 
 

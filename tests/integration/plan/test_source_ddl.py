@@ -478,3 +478,122 @@ def test_the_schema_plan_is_written_and_a_rerun_is_existing(features_moved, feat
     again = run_module("source_ddl", dict(features, rewrite_search_path=True))
     assert not again["failed"], again
     assert not again["changed"] and states(again) == {"Features": "existing"}
+
+
+# -- a source schema other than public ------------------------------------------------------------
+
+OWN_SCHEMA_SOURCE = """
+CREATE SCHEMA app;
+CREATE EXTENSION citext SCHEMA app;
+CREATE TABLE app.notes (id serial PRIMARY KEY, body app.citext NOT NULL);
+CREATE VIEW app.recent AS SELECT id, body FROM app.notes ORDER BY id DESC LIMIT 10;
+CREATE FUNCTION app.note_count() RETURNS bigint LANGUAGE sql SET search_path = app, pg_temp
+    AS $$ SELECT count(*) FROM notes $$;
+CREATE TABLE public.unrelated (id int);
+"""
+
+
+@pytest.fixture
+def own_schema(source_cluster, target_cluster):
+    fresh_database(source_cluster, "Ddl_Own")
+    execute(source_cluster, OWN_SCHEMA_SOURCE, "Ddl_Own")
+    fresh_database(target_cluster, "Ddl_Own_Target", ["notes", "ext"])
+    yield ddl_args(source_cluster, target_cluster, [{"name": "Notes", "source_database": "Ddl_Own",
+                                                     "source_schema": "app", "schema": "notes"}],
+                   target_database="Ddl_Own_Target", extension_schema="ext", rewrite_search_path=True)
+    drop_database(target_cluster, "Ddl_Own_Target")
+    drop_database(source_cluster, "Ddl_Own")
+
+
+def test_a_non_public_source_schema_moves_with_its_extension_placed_and_search_path_rewritten(
+        own_schema, run_module, target_cluster):
+    result = run_module("source_ddl", own_schema)
+    assert not result["failed"], result
+    plan = result["modules"][0]
+    assert plan["extensions"] == [{"name": "citext", "legacy_schema": "app", "schema": "ext", "action": "create"}]
+    assert [(f["function"], f["kind"], f["rewritten"]) for f in plan["findings"]] == [
+        ("notes.note_count()", "search_path", ["notes", "pg_temp"])]
+    assert execute(target_cluster, "SELECT c.relname, c.relkind::text FROM pg_class c WHERE c.relnamespace = "
+                                   "'notes'::regnamespace ORDER BY 1", "Ddl_Own_Target") == [
+        ("notes", "r"), ("notes_id_seq", "S"), ("notes_pkey", "i"), ("recent", "v")]
+    assert execute(target_cluster, "SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = "
+                                   "'citext'", "Ddl_Own_Target") == [("ext",)]
+    assert execute(target_cluster, "INSERT INTO notes.notes (body) VALUES ('Hello') RETURNING id",
+                   "Ddl_Own_Target") == [(1,)]
+    assert execute(target_cluster, "SELECT notes.note_count(), (SELECT body FROM notes.recent)",
+                   "Ddl_Own_Target") == [(1, "Hello")]
+    assert execute(target_cluster, "SELECT to_regclass('public.unrelated')", "Ddl_Own_Target") == [(None,)]
+
+
+# -- what the login role may not do: named with its fix, before anything changes --------------------
+
+LOW_ROLE, LOW_PASSWORD = "sd_low", "sd-low-pw"
+
+
+@pytest.fixture
+def low_role(source_cluster, target_cluster):
+    """An unprivileged login role on both servers (the embedded clusters' own role is a superuser)."""
+    for info in (source_cluster, target_cluster):
+        execute(info, sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(LOW_ROLE)))
+        execute(info, sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(LOW_ROLE),
+                                                                          sql.Literal(LOW_PASSWORD)))
+    fresh_database(source_cluster, "Ddl_Low")
+    execute(source_cluster, "CREATE TABLE open_data (id int PRIMARY KEY); CREATE TABLE secret (id int); "
+                            f"GRANT SELECT ON open_data TO {LOW_ROLE}", "Ddl_Low")
+    fresh_database(target_cluster, "Ddl_Low_Target", ["low"])
+    execute(target_cluster, f"GRANT ALL ON SCHEMA low TO {LOW_ROLE}", "Ddl_Low_Target")
+    low = {side: dict(endpoint(info), user=LOW_ROLE, password=LOW_PASSWORD, passfile=None)
+           for side, info in (("source", source_cluster), ("target", target_cluster))}
+    yield low
+    drop_database(target_cluster, "Ddl_Low_Target")
+    drop_database(source_cluster, "Ddl_Low")
+    for info in (source_cluster, target_cluster):
+        execute(info, sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(LOW_ROLE)))
+
+
+def low_args(source_cluster, target_cluster, **sides):
+    args = ddl_args(source_cluster, target_cluster, [{"name": "Low", "source_database": "Ddl_Low", "schema": "low"}],
+                    target_database="Ddl_Low_Target")
+    args.update(sides)
+    return args
+
+
+def test_a_source_table_the_role_cannot_read_is_named_with_the_grant(low_role, run_module, source_cluster,
+                                                                     target_cluster):
+    result = run_module("source_ddl", low_args(source_cluster, target_cluster, source=low_role["source"]), check=True)
+    assert result["failed"]
+    assert ("pg_dump cannot read table secret in source database Ddl_Low (permission denied: pg_dump locks and "
+            f"reads every object of the schema): GRANT SELECT ON TABLE secret TO {LOW_ROLE} there") in result["msg"]
+    assert LOW_PASSWORD not in json.dumps(result)
+    assert scratch_databases(target_cluster) == []
+
+
+def test_a_role_without_createdb_and_an_untrusted_extension_are_named_with_their_fixes(
+        low_role, run_module, source_cluster, target_cluster):
+    execute(source_cluster, "CREATE SCHEMA extensions; CREATE EXTENSION pg_stat_statements; "
+                            "CREATE EXTENSION hstore SCHEMA extensions; CREATE EXTENSION citext", "Ddl_Low")
+    args = low_args(source_cluster, target_cluster, target=low_role["target"])
+    result = run_module("source_ddl", args, check=True)
+    assert result["failed"]
+    assert f"ALTER ROLE {LOW_ROLE} CREATEDB, or run as a role that has it" in result["msg"]
+    assert (f"extension pg_stat_statements is not trusted and {LOW_ROLE} is not a superuser, so it cannot create it "
+            "in the scratch database nor in the target: run source_ddl as a superuser") in result["msg"]
+    assert "hstore" not in result["msg"]  # trusted: a non-superuser may create it
+    # Trusted, but in the source schema: the rename carries it along and only a superuser may move it out.
+    assert ("extension citext is installed in the legacy source schema public and must be moved out of the renamed "
+            "schema, which only a superuser may do") in result["msg"]
+    assert scratch_databases(target_cluster) == []
+
+    execute(target_cluster, f"ALTER ROLE {LOW_ROLE} CREATEDB")
+    execute(source_cluster, "DROP EXTENSION pg_stat_statements; ALTER EXTENSION citext SET SCHEMA extensions",
+            "Ddl_Low")
+    execute(target_cluster, f"GRANT CREATE ON DATABASE \"Ddl_Low_Target\" TO {LOW_ROLE}")
+    moved = run_module("source_ddl", args)
+    assert not moved["failed"], moved
+    assert execute(target_cluster, "SELECT c.relname, pg_get_userbyid(c.relowner) FROM pg_class c WHERE "
+                                   "c.relnamespace = 'low'::regnamespace AND c.relkind = 'r' ORDER BY 1",
+                   "Ddl_Low_Target") == [("open_data", LOW_ROLE), ("secret", LOW_ROLE)]
+    assert execute(target_cluster, "SELECT extname, extnamespace::regnamespace::text FROM pg_extension "
+                                   "WHERE extname IN ('citext', 'hstore') ORDER BY 1", "Ddl_Low_Target") == [
+        ("citext", "extensions"), ("hstore", "extensions")]
+    assert scratch_databases(target_cluster) == []

@@ -142,15 +142,22 @@ def test_an_extension_lands_where_the_target_has_it_else_by_its_legacy_schema():
 
 
 def test_an_extension_the_role_cannot_create_is_a_problem_with_its_fix():
-    extensions = [{"name": "hstore"}, {"name": "file_fdw"}, {"name": "postgis"}]
-    problems = sp.extension_problems(extensions, {"hstore": True, "file_fdw": False}, False, "app")
+    extensions = [{"name": "hstore", "schema": "ext"}, {"name": "file_fdw", "schema": "ext"},
+                  {"name": "postgis", "schema": "ext"}]
+    problems = sp.extension_problems(extensions, {"hstore": True, "file_fdw": False}, False, "app", "public")
     assert problems == [
         "extension file_fdw is not trusted and app is not a superuser, so it cannot create it in the scratch database "
         "nor in the target: run source_ddl as a superuser, or mark the extension trusted (trusted = true in its "
         "control file) if that is safe",
         "extension postgis of the legacy database is not available on the target server: install its package (e.g. "
         "postgresql-contrib) there"]
-    assert sp.extension_problems(extensions[:2], {"hstore": True, "file_fdw": False}, True, "app") == []
+    assert sp.extension_problems(extensions[:2], {"hstore": True, "file_fdw": False}, True, "app", "public") == []
+
+
+def test_a_trusted_extension_in_the_source_schema_still_needs_a_superuser_to_move_out():
+    in_source = [{"name": "hstore", "schema": "public"}]
+    assert "only a superuser may do" in sp.extension_problems(in_source, {"hstore": True}, False, "app", "public")[0]
+    assert sp.extension_problems(in_source, {"hstore": True}, True, "app", "public") == []
 
 
 def test_search_path_settings_are_split_as_postgresql_prints_them():
