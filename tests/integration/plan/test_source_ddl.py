@@ -7,7 +7,7 @@ import json
 
 import psycopg2
 import pytest
-from conftest import drop_database, endpoint, execute
+from conftest import consolidation_vars, drop_database, endpoint, execute
 from constants import HOSTILE
 from devkit import catalog, legacy, reference_catalog
 from psycopg2 import sql
@@ -597,3 +597,51 @@ def test_a_role_without_createdb_and_an_untrusted_extension_are_named_with_their
                                    "WHERE extname IN ('citext', 'hstore') ORDER BY 1", "Ddl_Low_Target") == [
         ("citext", "extensions"), ("hstore", "extensions")]
     assert scratch_databases(target_cluster) == []
+
+
+# -- consolidate.yml: the schema plan at preflight --------------------------------------------------
+
+
+def test_consolidate_stops_at_preflight_on_a_schema_problem_and_keeps_the_plan_once_it_runs(
+        run_playbook, source_cluster, target_cluster, tmp_path):
+    prefix, target = "DdlPre", "DdlPre_Consolidated"
+    legacy.create(source_cluster, 0.01, prefix=prefix, out=lambda line: None)
+    drop_database(target_cluster, target)
+    ensure_role(source_cluster, "sd_ghost")
+    drop_role(target_cluster, "sd_ghost")
+    execute(source_cluster, 'GRANT SELECT ON "Products" TO sd_ghost', f"{prefix}_Product")
+    variables = dict(consolidation_vars(source_cluster, target_cluster, tmp_path, target, prefix),
+                     migrator_mode="source_ddl")
+    # The shipped mapping's NULL policies answer the migrator's NOT NULL columns; source_ddl keeps the legacy
+    # (nullable) definitions, where data_copy refuses a policy that has nothing to do.
+    for module in variables["consolidation_modules"]:
+        for override in (module.get("tables") or {}).values():
+            override.pop("columns", None)
+    try:
+        refused = run_playbook("classifiedads.consolidation.consolidate", variables=variables, expect_rc=2)
+        assert "Plan the schema move of every module (source_ddl)" in refused.output
+        assert ("module Product: the legacy schema grants privileges to (or has policies for) role(s) sd_ghost, "
+                "which do not exist on the target server: create them there") in refused.output
+        # Before anything changed: no run directory, no backup, no target database, no fence, no scratch left.
+        assert not (tmp_path / "runs").exists() and not (tmp_path / "backups").exists()
+        assert execute(target_cluster, "SELECT count(*) FROM pg_database WHERE datname = %s", params=(target,)) == [
+            (0,)]
+        assert execute(source_cluster, "SELECT count(*) FROM pg_db_role_setting s JOIN pg_database d ON d.oid = "
+                                       "s.setdatabase WHERE d.datname LIKE %s", params=(prefix + "%",)) == [(0,)]
+        assert scratch_databases(target_cluster) == []
+
+        ensure_role(target_cluster, "sd_ghost")
+        run_playbook("classifiedads.consolidation.consolidate", variables=variables)
+        [plan_file] = (tmp_path / "runs").glob("*/schema_plan.json")
+        plan = json.loads(plan_file.read_text())
+        assert plan["target_database"] == target
+        assert {m["module"]: m["state"] for m in plan["modules"]} == {
+            name: "created" for name in ("Product", "Identity", "Storage", "Notification", "AuditLog",
+                                         "Configuration")}
+        assert execute(target_cluster, "SELECT has_table_privilege('sd_ghost', 'product.\"Products\"', 'SELECT')",
+                       target) == [(True,)]
+    finally:
+        drop_database(target_cluster, target)
+        legacy.drop(source_cluster, prefix=prefix)
+        drop_role(target_cluster, "sd_ghost")
+        drop_role(source_cluster, "sd_ghost")
