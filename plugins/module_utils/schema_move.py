@@ -89,12 +89,14 @@ class SchemaMove(object):
     """``run()`` moves (in check mode: plans) every module; ``outcomes`` is the schema plan, ``changed`` honest."""
 
     def __init__(self, source, target, database, modules, journal, extension_schema="public",
-                 rewrite_search_path=False, pg_dump_path=None):
+                 rewrite_search_path=False, pg_dump_path=None, assume_empty_target=False):
         self.source, self.target, self.database, self.modules = source, target, database, modules
         self.journal = journal
         self.extension_schema = extension_schema
         self.rewrite = rewrite_search_path
         self.pg_dump_path = pg_dump_path
+        # A rehearsal's target is dropped and created afresh before its restore: what it holds now does not count.
+        self.assume_empty_target = assume_empty_target and journal.check_mode
         self.outcomes = []
         self.changed = False
         self.workdir = None
@@ -151,7 +153,7 @@ class SchemaMove(object):
                 available = dict(cur.fetchall())
                 self.journal.execute(cur, "SELECT pg_catalog.pg_encoding_to_char(encoding), datcollate, datctype "
                                           "FROM pg_catalog.pg_database WHERE datname = %s", (self.database,))
-                row = cur.fetchone()
+                row = None if self.assume_empty_target else cur.fetchone()
                 version = conn.server_version
         finally:
             conn.close()
@@ -206,7 +208,7 @@ class SchemaMove(object):
         if final is None:
             return
         wanted_schemas = final["schemas"]
-        wanted = self._script_entries(programs, final["archive"], wanted_schemas, outcome, "the scratch database")
+        wanted = self._script_entries(programs, final["archive"], wanted_schemas)
         missing = [name for name in wanted_schemas if name not in target["schemas"]]
         if not target["exists"] or missing:
             message = ("target database %s does not exist on %s (the schemas role creates it)"
@@ -214,7 +216,8 @@ class SchemaMove(object):
                        "schema(s) %s do not exist in target database %s (the schemas role creates them)"
                        % (", ".join(quote_ident(name) for name in missing), self.database))
             if self.journal.check_mode:
-                outcome["warnings"].append(message + ": everything would be restored")
+                if not self.assume_empty_target:
+                    outcome["warnings"].append(message + ": everything would be restored")
                 outcome["state"] = "created"
             else:
                 outcome["problems"].append(message)
@@ -224,7 +227,7 @@ class SchemaMove(object):
         if rc != 0:
             outcome["problems"].append(sp.dump_problem("target", self.database, target["user"], err))
             return
-        existing = self._script_entries(programs, existing_archive, wanted_schemas, outcome, "the target database")
+        existing = self._script_entries(programs, existing_archive, wanted_schemas)
         state, differences = sp.compare_definitions(wanted, existing, schema)
         outcome["state"] = "created" if state == "restore" else state
         outcome["differences"] = differences
@@ -482,7 +485,7 @@ class SchemaMove(object):
         if rc != 0:
             raise sp.SchemaPlanError(["pg_restore cannot write the script of %s: %s" % (archive, err.strip())])
 
-    def _script_entries(self, programs, archive, schemas, outcome, where):
+    def _script_entries(self, programs, archive, schemas):
         path = archive + ".sql"
         self._script(programs, archive, sp.restore_list(self._toc(programs, archive), schemas), path)
         with open(path) as handle:
@@ -517,7 +520,8 @@ def run_schema_move(params, modules, journal):
     move = SchemaMove(params["source"], params["target"], params["target_database"], modules, journal,
                       extension_schema=params.get("extension_schema") or "public",
                       rewrite_search_path=bool(params.get("rewrite_search_path")),
-                      pg_dump_path=params.get("pg_dump_path"))
+                      pg_dump_path=params.get("pg_dump_path"),
+                      assume_empty_target=bool(params.get("assume_empty_target")))
     try:
         move.run()
     except sp.SchemaPlanError as exc:

@@ -79,6 +79,13 @@ options:
       - The pg_dump to use (pg_restore and psql beside it); by default the installed one closest to the servers'
         major version and not older.
     type: str
+  assume_empty_target:
+    description:
+      - In check mode, plan as if O(target_database) did not exist yet - for a rehearsal, whose scratch target is
+        dropped and created empty before anything is restored into it, so that what an earlier rehearsal left there
+        does not count. Ignored outside check mode.
+    type: bool
+    default: false
   plan_file:
     description:
       - Where to write the schema plan (C(schema_plan.json) of the run directory), also when the module fails. Not
@@ -160,7 +167,8 @@ def main():
                                                extension_schema=dict(type="str", default="public"),
                                                rewrite_search_path=dict(type="bool", default=False),
                                                pg_dump_path=dict(type="str"),
-                                               plan_file=dict(type="path")),
+                                               plan_file=dict(type="path"),
+                                               assume_empty_target=dict(type="bool", default=False)),
                                  needs=("source", "target"))
     params = module.params
     with module.failures(message=lambda problems: "the module mapping is invalid: " + "; ".join(problems)):

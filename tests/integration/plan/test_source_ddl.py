@@ -258,6 +258,11 @@ def test_existing_table_with_another_definition_is_refused_and_nothing_runs(host
     assert "user tables are never altered" in result["msg"]
     assert target_tables(target_cluster, "Ddl_Hostile_Target") == [("Mod Schema", "Users")]
     assert scratch_databases(target_cluster) == []
+    # A rehearsal's preflight plans for its scratch target as it will be: recreated empty.
+    rehearsal = run_module("source_ddl", ddl_args(source_cluster, target_cluster, hostile, assume_empty_target=True,
+                                                  target_database="Ddl_Hostile_Target"), check=True)
+    assert not rehearsal["failed"], rehearsal
+    assert states(rehearsal) == {"Hostile": "created"} and rehearsal.get("warnings") is None
 
 
 def test_objects_of_other_legacy_schemas_are_refused_up_front_naming_them(hostile, run_module, source_cluster,
@@ -631,8 +636,14 @@ def test_consolidate_stops_at_preflight_on_a_schema_problem_and_keeps_the_plan_o
         assert scratch_databases(target_cluster) == []
 
         ensure_role(target_cluster, "sd_ghost")
+        # The rehearsal plans at its preflight and moves the schemas into its own scratch target.
+        run_playbook("classifiedads.consolidation.consolidate", variables=dict(variables, consolidation_rehearsal=True))
+        [rehearsed] = (tmp_path / "runs").glob("*-rehearsal/schema_plan.json")
+        assert {m["state"] for m in json.loads(rehearsed.read_text())["modules"]} == {"created"}
+        assert scratch_databases(target_cluster) == []
+
         run_playbook("classifiedads.consolidation.consolidate", variables=variables)
-        [plan_file] = (tmp_path / "runs").glob("*/schema_plan.json")
+        [plan_file] = [path for path in (tmp_path / "runs").glob("*/schema_plan.json") if path != rehearsed]
         plan = json.loads(plan_file.read_text())
         assert plan["target_database"] == target
         assert {m["module"]: m["state"] for m in plan["modules"]} == {
