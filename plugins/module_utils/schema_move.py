@@ -194,7 +194,8 @@ class SchemaMove(object):
         # Every extension is created in the scratch database, also one the target already has.
         outcome["problems"] += sp.extension_problems(legacy["extensions"], target["available"], target["superuser"],
                                                      target["user"], source_schema)
-        missing_roles = [role for role in legacy["roles"] if role not in self._target_roles(legacy["roles"])]
+        present_roles = self._target_roles(legacy["roles"]) if legacy["roles"] else set()
+        missing_roles = [role for role in legacy["roles"] if role not in present_roles]
         if missing_roles:
             outcome["problems"].append(sp.missing_roles_problem(missing_roles))
         if outcome["problems"]:
@@ -204,7 +205,7 @@ class SchemaMove(object):
         with self._scratch_database(scratch, target["locale"] or legacy["locale"], target, outcome) as created:
             if not created:
                 return
-            final = self._in_scratch(module, outcome, target, programs, legacy, archive, scratch)
+            final = self._in_scratch(module, outcome, programs, legacy, archive, scratch)
         if final is None:
             return
         wanted_schemas = final["schemas"]
@@ -324,7 +325,7 @@ class SchemaMove(object):
                         sql.Identifier(name)))
             admin.close()
 
-    def _in_scratch(self, module, outcome, target, programs, legacy, archive, scratch):
+    def _in_scratch(self, module, outcome, programs, legacy, archive, scratch):
         """Steps 2-3 in the scratch database; returns the final archive, its restore list and schemas, or None."""
         source_schema, schema = module["source_schema"], module["schema"]
         conn = connect(self.target, scratch)
