@@ -41,6 +41,7 @@ ROLLBACK_RECORD = "rollback.json"
 REHEARSAL_REPORT = "rehearsal.json"
 FENCE_RECORD = "fence.json"
 DISCARDED_WRITES = "discarded_writes.json"
+SCHEMA_PLAN = "schema_plan.json"  # source_ddl: per module what the schema move restores, finds and refuses
 FAILURE_RECORD = "failure-{module}-{stamp}.json"  # a failed module's statements and partial results
 # <backup_root>/<run id>
 MANIFEST = "manifest.json"
@@ -59,6 +60,7 @@ RUN_FILES = {
     "rollback_record": ROLLBACK_RECORD,
     "fence_record": FENCE_RECORD,
     "discarded_writes": DISCARDED_WRITES,
+    "schema_plan": SCHEMA_PLAN,
 }
 
 

@@ -10,26 +10,33 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 ---
 module: source_ddl
-short_description: Recreate the legacy databases' table definitions in the module schemas
+short_description: Recreate the legacy schemas in the module schemas with pg_dump and pg_restore
 version_added: 0.1.0
 description:
-  - For applications without a migrator that can build the consolidated schema (C(source_ddl) mode). Reads each
-    legacy database's tables from its source schema and creates the same definitions in the module's schema of
-    O(target_database) on the O(target) server.
-  - "Copied: columns (types, arrays, collations), defaults, NOT NULL, identity columns with their sequence options,
-    stored generated columns, serial-style sequences (created beside their table, C(OWNED BY) the column, the
-    default pointing at the new sequence), primary key, unique, check and exclusion constraints, indexes (C(INCLUDE)
-    columns, predicates, methods and options as the server prints them), foreign keys between tables of the same
-    legacy database, and the enum and domain types of the source schema that the tables use (created in the
-    module schema)."
-  - Not copied, and said so in a warning - triggers, views, comments, privileges, ownership (the login role owns
-    what it creates), row data, and a foreign key whose referenced table is excluded.
-  - Refused before anything runs, with every reason listed - partitioned, inherited or typed tables, and a
-    definition that names a function, operator, collation or non-enum, non-domain type of the source schema, or
-    any user object of another schema of the legacy database, since none of those would exist in the target.
-  - Idempotent. A table that already exists with the same definition is left alone. A table, type or sequence that
-    exists with a different definition is an error naming it and every difference; user tables are never altered.
-  - All statements of one module run in one transaction; modules are planned (and checked) before any of them runs.
+  - For applications without a migrator that can build the consolidated schema (C(source_ddl) mode). Moves each
+    legacy database's source schema into the module's schema of O(target_database) with PostgreSQL's own tools.
+  - "Per module: C(pg_dump --schema-only) of the legacy source schema; a scratch database on the target server
+    (C(<target_database>__ddl_<module>), TEMPLATE template0, the target's encoding and locale) with the legacy
+    database's extensions, where the archive is restored and the schema renamed (C(ALTER SCHEMA ... RENAME TO)), so
+    that everything PostgreSQL links by OID follows - views, defaults, sequences and their ownership, foreign keys,
+    policies, triggers, typed columns; there the excluded tables are dropped (with what depends on them, listed),
+    table overrides applied (C(ALTER TABLE ... RENAME) / C(SET SCHEMA)) and extensions placed; then the scratch's
+    schema is dumped and restored into the target database in one transaction. The scratch database is dropped
+    always, also on failure."
+  - "Everything pg_dump carries comes along - tables, declarative and inheritance partitions, indexes, constraints,
+    sequences, enum, domain, composite and range types, functions, procedures, aggregates, triggers, views,
+    materialized views (without data), rules, policies and row-level security flags, grants and default privileges,
+    comments, storage parameters, statistics targets, extended statistics and replica identity. Ownership does not
+    (C(--no-owner) - the login role owns what it restores); grants do, so every role they name must exist on the
+    target server (roles are server-wide)."
+  - "The schema itself, its comment and its grants are the schemas role's: they are not restored."
+  - "What cannot follow a rename is listed in the plan - function bodies that name the legacy schema, and
+    C(SET search_path) clauses that name it (rewritten to the module schema with O(rewrite_search_path))."
+  - "Idempotent. A module whose objects already exist exactly as the restore would create them is C(existing); an
+    empty module schema is restored; anything else is an error naming every difference, and user tables are never
+    altered. The definitions are compared as pg_dump prints them."
+  - All modules are planned (steps above, up to the comparison) before any of them is restored; every problem of
+    every module is reported at once.
 author:
   - ClassifiedAds platform team (@classifiedads)
 extends_documentation_fragment:
@@ -38,9 +45,10 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     description:
-      - Reads both catalogs and returns the statements it would run in RV(queries); changes nothing.
+      - Computes the whole schema plan in the scratch database (created on the target server, then dropped) and
+        reports every problem; changes nothing in the target database.
       - A target database or schema that does not exist yet is a warning in check mode (the schemas role, in the
-        same check run, would create it); every table is then reported as created.
+        same check run, would create it); the module is then reported as C(created).
     support: full
   diff_mode:
     description: Not supported.
@@ -52,16 +60,46 @@ options:
         role creates them) and any other schema a table override names (C(public) exists by default).
     type: str
     required: true
+  extension_schema:
+    description:
+      - Where an extension installed in the legacy source schema itself lands (the rename would otherwise carry it
+        into the module schema), unless the target database already has it, in which case it stays where it is.
+      - Extensions of other schemas land in the schema they have in the legacy database (or where the target has
+        them).
+    type: str
+    default: public
+  rewrite_search_path:
+    description:
+      - Rewrite C(SET search_path) clauses of functions and procedures that name the legacy source schema to name
+        the module schema instead. Without it they are only listed.
+    type: bool
+    default: false
+  pg_dump_path:
+    description:
+      - The pg_dump to use (pg_restore and psql beside it); by default the installed one closest to the servers'
+        major version and not older.
+    type: str
+  assume_empty_target:
+    description:
+      - In check mode, plan as if O(target_database) did not exist yet - for a rehearsal, whose scratch target is
+        dropped and created empty before anything is restored into it, so that what an earlier rehearsal left there
+        does not count. Ignored outside check mode.
+    type: bool
+    default: false
+  plan_file:
+    description:
+      - Where to write the schema plan (C(schema_plan.json) of the run directory), also when the module fails. Not
+        written in check mode.
+    type: path
 notes:
-  - Expressions (types, defaults, checks, index definitions) are taken as the server prints them with the source
-    schema on the search_path, and run with the target schema in its place, so unqualified references bind to the
-    copies in the target schema and qualified ones (C(pg_catalog), extension schemas) stay as they are.
-  - Extensions are not created; one whose objects a table uses must already be installed in the target database,
-    in a schema other than the legacy source schema.
+  - "The login role needs, on the source, to read every object of the source schema (pg_dump locks each table);
+    on the target server, CREATEDB (or SUPERUSER) for the scratch database, the right to create the legacy
+    database's extensions (a superuser, or trusted extensions), and the CREATE privilege on the target database."
+  - "Requires the psql, pg_dump and pg_restore client programs of the servers' major version or newer."
 '''
 
 EXAMPLES = r'''
-- name: Recreate the six legacy databases' tables in ClassifiedAds
+- name: Recreate the six legacy databases' schemas in ClassifiedAds
   classifiedads.consolidation.source_ddl:
     source:
       host: db1.example.internal
@@ -80,52 +118,85 @@ EXAMPLES = r'''
         tables:
           schemaversions: {schema: public}
     exclude_tables: [__EFMigrationsHistory]
+    rewrite_search_path: true
 '''
 
 RETURN = r'''
-tables:
-  description: Every table of the legacy databases that is recreated, with where it lands and its C(state)
-    (C(created), or C(existing) when an identical table was already there). In check mode, what would be done.
+modules:
+  description:
+    - The schema plan, per module - C(state) (C(created), in check mode would be; C(existing); C(different) or
+      null when refused), C(objects) (a count per pg_dump object kind), C(extensions) (name, legacy schema, the
+      schema it lands in, C(create) or C(existing)), C(excluded_tables) (each with what its drop took with it),
+      C(table_overrides), C(findings) (functions whose body or search_path names the legacy schema),
+      C(differences) (against what the target holds), C(problems) and C(warnings).
   returned: always
   type: list
   elements: dict
-  sample: [{"module": "Identity", "source_table": "Users", "schema": "identity", "table": "Users",
-            "state": "created"}]
+  sample: [{"module": "Identity", "source_database": "ClassifiedAds_Identity", "source_schema": "public",
+            "schema": "identity", "state": "created", "objects": {"TABLE": 8, "INDEX": 9}, "extensions": [],
+            "excluded_tables": [{"table": "__EFMigrationsHistory", "dropped_with_it": []}], "findings": [],
+            "differences": [], "problems": [], "warnings": []}]
 queries:
-  description: The statements run (in check mode, that would run), in order, per module in one transaction.
+  description: The statements run (in the scratch and the target databases' catalogs), in order.
   returned: always
   type: list
   elements: str
-  sample: ['SET LOCAL search_path TO "identity", pg_catalog',
-           'CREATE TABLE "identity"."Roles" ("Id" uuid DEFAULT gen_random_uuid() NOT NULL, "Name" text)']
+commands:
+  description: The client programs run (argv; database names and passwords travel in the environment).
+  returned: always
+  type: list
+  elements: list
 problems:
-  description: On failure, every reason the definitions cannot be recreated.
+  description: On failure, every reason the schemas cannot be moved.
   returned: failure
   type: list
   elements: str
 '''
 
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.ddl_recreate import SourceDdl
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.module import (
     ConsolidationModule,
     argument_spec,
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import build_plan
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import write_private_json
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.schema_move import run_schema_move
 
 
 def main():
-    module = ConsolidationModule(argument_spec(mapping=True, target_database=dict(type="str", required=True)),
+    module = ConsolidationModule(argument_spec(mapping=True, target_database=dict(type="str", required=True),
+                                               extension_schema=dict(type="str", default="public"),
+                                               rewrite_search_path=dict(type="bool", default=False),
+                                               pg_dump_path=dict(type="str"),
+                                               plan_file=dict(type="path"),
+                                               assume_empty_target=dict(type="bool", default=False)),
                                  needs=("source", "target"))
     params = module.params
     with module.failures(message=lambda problems: "the module mapping is invalid: " + "; ".join(problems)):
         modules = build_plan(params["modules"], params["target_database"], params["source"], params["target"],
                              params["exclude_tables"])
-    recreation = SourceDdl(params["source"], params["target"], params["target_database"], modules, module.journal)
-    with module.failures(result=lambda: dict(tables=recreation.tables)):
-        recreation.run()
-    for warning in recreation.warnings:
-        module.warn(warning)
-    module.exit_json(changed=recreation.changed, tables=recreation.tables, queries=module.journal.queries)
+    outcomes = []
+
+    def write_plan(modules_plan):
+        if params["plan_file"] and not module.check_mode:
+            write_private_json(params["plan_file"], {"target_database": params["target_database"],
+                                                     "modules": modules_plan})
+
+    def failed_plan():
+        write_plan(outcomes)
+        return dict(modules=outcomes)
+
+    with module.failures(result=failed_plan):
+        try:
+            changed, planned = run_schema_move(params, modules, module.journal)
+        except Exception as exc:
+            outcomes[:] = getattr(exc, "details", {}).get("modules", [])
+            raise
+    write_plan(planned)
+    for outcome in planned:
+        for warning in outcome["warnings"]:
+            module.warn("module %s: %s" % (outcome["module"], warning))
+    module.exit_json(changed=changed, modules=planned, queries=module.journal.queries,
+                     commands=module.journal.commands)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from constants import HOSTILE
-from test_ddl_clone import render
+from sqlrender import render
 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils import null_policy as n
 from ansible_collections.classifiedads.consolidation.plugins.module_utils import null_verification as v
