@@ -23,7 +23,7 @@ MODULE = {"name": "Product", "source_database": "ClassifiedAds_Product", "source
 
 def job(source_relkind="r", target_relkind="r", columns=("Id", "Code"), copy_format="binary", table="Products"):
     made = TableJob(MODULE, TableMapping(table, "product", table, False), None,
-                    (16400, source_relkind, 8192, 16384, True))
+                    (16400, source_relkind, 8192, 16384, True, None, None, False, False, True))
     made.target_relkind = target_relkind
     made.match = ColumnMatch(list(columns), copy_format)
     return made
