@@ -69,7 +69,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfil
     append_private,
     write_private_json,
 )
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.sequences import forward_setval
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.sequences import forward_setval, next_value
 
 DEADLOCK_RETRIES = 3
 
@@ -403,8 +403,12 @@ class CopyEngine(object):
                     continue
                 cur.execute(sql.SQL("SELECT last_value, is_called FROM {}.{}").format(
                     sql.Identifier(entry["target_schema"]), sql.Identifier(entry["name"])))
-                setval = forward_setval((entry["last_value"], entry["is_called"]), *cur.fetchone(),
+                current = cur.fetchone()
+                setval = forward_setval((entry["last_value"], entry["is_called"]), *current,
                                         increment=entry["increment"])
+                if setval is not None and next_value(*current, increment=entry["increment"]) == next_value(
+                        setval[0], setval[1], entry["increment"]):
+                    setval = None  # where it must be already: a rerun changes nothing
                 if setval is not None:
                     self.journal.change(cur, "SELECT pg_catalog.setval(%s, %s, %s)", (name, setval[0], setval[1]))
                     self.changed = True
