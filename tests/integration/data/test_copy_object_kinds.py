@@ -33,7 +33,12 @@ CREATE FUNCTION shout() RETURNS trigger LANGUAGE plpgsql AS
   $$BEGIN NEW := jsonb_populate_record(NEW, jsonb_build_object('what', 'SHOUTED', 'title', 'SHOUTED'));
     RETURN NEW; END$$;
 
-CREATE TABLE "Events" (id bigint NOT NULL, at date NOT NULL, what text, PRIMARY KEY (id, at))
+CREATE SEQUENCE ticket_numbers;
+CREATE TABLE "Tickets" (id bigint PRIMARY KEY DEFAULT nextval('ticket_numbers'), title text);
+CREATE SEQUENCE invoice_numbers START 1000;
+
+CREATE TABLE "Events" (id bigint NOT NULL, at date NOT NULL, what text, ticket bigint REFERENCES "Tickets",
+                       PRIMARY KEY (id, at))
   PARTITION BY RANGE (at);
 CREATE TABLE "Events_2025" PARTITION OF "Events" FOR VALUES FROM ('2025-01-01') TO ('2026-01-01')
   PARTITION BY RANGE (id);
@@ -46,9 +51,8 @@ CREATE INDEX "Events_what" ON "Events" (what);
 CREATE TABLE "Animals" (id int PRIMARY KEY, name text NOT NULL);
 CREATE TABLE "Dogs" (breed text) INHERITS ("Animals");
 
-CREATE SEQUENCE ticket_numbers;
-CREATE TABLE "Tickets" (id bigint PRIMARY KEY DEFAULT nextval('ticket_numbers'), title text);
-CREATE SEQUENCE invoice_numbers START 1000;
+CREATE TABLE "EventNotes" (event_id bigint NOT NULL, event_at date NOT NULL, note text,
+                           FOREIGN KEY (event_id, event_at) REFERENCES "Events");
 
 CREATE MATERIALIZED VIEW "EventCounts" AS
   SELECT date_part('year', at)::int AS year, count(*) AS n FROM "Events" GROUP BY 1 WITH NO DATA;
@@ -70,17 +74,20 @@ CREATE TRIGGER "Tickets_shout" BEFORE INSERT ON "Tickets" FOR EACH ROW EXECUTE F
 """
 
 DATA = """
-INSERT INTO "Events" SELECT g, DATE '2025-01-01' + (g % 700), 'event ' || g FROM generate_series(1, 1200) g;
-INSERT INTO "Events" VALUES (5000, '2030-05-01', 'far future'), (5001, '2019-01-01', 'past');
+INSERT INTO "Tickets" (title) SELECT 'ticket ' || g FROM generate_series(1, 25) g;
+INSERT INTO "Events" SELECT g, DATE '2025-01-01' + (g % 700), 'event ' || g, 1 + g % 25
+  FROM generate_series(1, 1200) g;
+INSERT INTO "Events" VALUES (5000, '2030-05-01', 'far future', NULL), (5001, '2019-01-01', 'past', 3);
+INSERT INTO "EventNotes" SELECT id, at, 'note' FROM "Events" WHERE id % 10 = 0;
 INSERT INTO "Animals" SELECT g, 'animal ' || g FROM generate_series(1, 40) g;
 INSERT INTO "Dogs" SELECT g, 'dog ' || g, 'breed ' || (g % 3) FROM generate_series(100, 129) g;
-INSERT INTO "Tickets" (title) SELECT 'ticket ' || g FROM generate_series(1, 25) g;
 SELECT setval('invoice_numbers', 4321);
 """
 
 TRIGGERS = ("SELECT c.relname, t.tgname, t.tgenabled FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
             "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND NOT t.tgisinternal ORDER BY 1, 2")
-LEAVES = ("Events_2025_low", "Events_2025_high", "Events_2026", "Events_other", "Animals", "Dogs", "Tickets")
+LEAVES = ("Events_2025_low", "Events_2025_high", "Events_2026", "Events_other", "Animals", "Dogs", "Tickets",
+          "EventNotes")
 
 
 def connect(info, dbname, **login):
@@ -166,6 +173,13 @@ def test_partitions_inheritance_triggers_views_and_sequences(run_module, source_
         assert run_sql(target_cluster, TARGET_DB, sql.SQL("SELECT count(*) FROM kinds.{} t WHERE t::text LIKE "
                                                           "'%SHOUTED%'").format(sql.Identifier(table))) == [(0,)]
     assert run_sql(target_cluster, TARGET_DB, TRIGGERS, (SCHEMA,)) == triggers_before
+    # The foreign keys of and to the partitioned table came off for the load and are back, valid.
+    restored = sorted((entry["target_table"], entry["name"]) for entry in result["deferred"]
+                      if entry["kind"] == "foreign_key" and entry["action"] == "restored")
+    assert restored == [("EventNotes", "EventNotes_event_id_event_at_fkey"), ("Events", "Events_ticket_fkey")]
+    assert run_sql(target_cluster, TARGET_DB, "SELECT conrelid::regclass::text, convalidated FROM pg_constraint "
+                                              "WHERE contype = 'f' AND conparentid = 0 ORDER BY 1") == [
+        ('kinds."EventNotes"', True), ('kinds."Events"', True)]
     disabled = [entry["name"] for entry in result["deferred"] if entry["action"] == "disabled_during_copy"]
     assert disabled.count("Events_reject") == 4 and "Events_shout" in disabled and "Animals_replica" in disabled
 
@@ -198,7 +212,7 @@ def test_partitions_inheritance_triggers_views_and_sequences(run_module, source_
     assert rows["Events_2025"]["partitioned"] and rows["Events_2025"]["partition_of"] == "Events"
     assert rows["Events_2025_high"]["partition_of"] == "Events_2025" and rows["Events_2025_high"]["target_rows"] > 0
     assert rows["Animals"]["target_rows"] == 40 and rows["Dogs"]["target_rows"] == 30
-    assert sum(row["source_rows"] for row in verified["tables"]) == 1202 + 40 + 30 + 25
+    assert sum(row["source_rows"] for row in verified["tables"]) == 1202 + 40 + 30 + 25 + 121
     assert [entry["state"] for entry in verified["sequences"] if entry["sequence"] == "invoice_numbers"] == ["ok"]
 
     # A sequence no column uses that stands behind its legacy one fails the verification.
@@ -218,7 +232,8 @@ def test_rows_in_the_wrong_partition_or_table_and_a_missing_leaf_fail(run_module
                                                                       kinds):
     assert not run_module("data_copy", copy_args(source_cluster, target_cluster))["failed"]
     assert run_module("row_count_diff", verify_args(source_cluster, target_cluster))["summary"]["passed"]
-    run_sql(target_cluster, TARGET_DB, 'DROP TRIGGER "Events_reject" ON kinds."Events"')
+    run_sql(target_cluster, TARGET_DB, 'DROP TRIGGER "Events_reject" ON kinds."Events"; ALTER TABLE kinds."EventNotes" '
+                                       'DROP CONSTRAINT "EventNotes_event_id_event_at_fkey"')
     # Same rows in the partitioned table as a whole, in the wrong leaf: the 2026 rows now sit in the default one.
     run_sql(target_cluster, TARGET_DB, 'ALTER TABLE kinds."Events" DETACH PARTITION kinds."Events_2026";'
                                        'INSERT INTO kinds."Events" SELECT * FROM kinds."Events_2026";'
