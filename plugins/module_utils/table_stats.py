@@ -267,7 +267,7 @@ def _kept(null_plan, containing=None):
 def count_query(schema, table, null_plan=None, containing=None):
     # ONLY: a table's own rows (see list_tables), never its inheritance children's or partitions'.
     return sql.SQL("SELECT count(*) FROM ONLY {}.{}{}").format(sql.Identifier(schema), sql.Identifier(table),
-                                                          _kept(null_plan, containing))
+                                                               _kept(null_plan, containing))
 
 
 def checksum_query(schema, table, columns, null_plan=None, containing=None):

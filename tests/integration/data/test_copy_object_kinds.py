@@ -279,8 +279,8 @@ def secrets_table(source_cluster, target_cluster, kinds):
     execute(source_cluster, sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(COPIER)))
 
 
-def test_row_level_security_is_refused_before_anything_changes_then_bypassed(run_module, source_cluster,
-                                                                               target_cluster, secrets_table):
+def test_row_level_security_is_refused_before_anything_changes_then_bypassed(run_module, source_cluster, target_cluster,
+                                                                             secrets_table):
     args = copy_args(source_cluster, target_cluster, source=secrets_table)
     for check in (True, False):
         refused = run_module("data_copy", args, check=check)
