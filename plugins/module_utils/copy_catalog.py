@@ -225,6 +225,14 @@ class TableJob(object):
     def target_table_sql(self):
         return sql.SQL("{}.{}").format(sql.Identifier(self.target_schema), sql.Identifier(self.target_table))
 
+    def target_own_rows_sql(self):
+        """The target table in LOCK, TRUNCATE and emptiness checks: ``ONLY`` it, for a plain table.
+
+        An inheritance parent's children are jobs of their own. A partitioned target (a source table the
+        migrator partitioned) is loaded through its partitions as a whole, which ONLY would leave out.
+        """
+        return (sql.SQL("ONLY ") if self.target_relkind == "r" else sql.SQL("")) + self.target_table_sql()
+
     def result(self):
         return {
             "module": self.module,
@@ -544,7 +552,7 @@ class Survey(object):
                     problems.extend(exc.problems)
                     continue
                 problems.extend(self._survey_null_policies(cur, job, target_columns[job.target_oid]))
-                cur.execute(sql.SQL("SELECT NOT EXISTS (SELECT FROM ONLY {})").format(job.target_table_sql()))
+                cur.execute(sql.SQL("SELECT NOT EXISTS (SELECT FROM {})").format(job.target_own_rows_sql()))
                 empty = cur.fetchone()[0]
                 job.action = copy_plan.table_action(False, empty, self.truncate or job.truncate_override)
                 if job.action is None:

@@ -551,15 +551,14 @@ class CopyEngine(object):
     def _load_table(self, job, cur, source):
         """One table's transaction on the target; in check mode (``source`` None) only its statements."""
         started = time.time()
-        table = job.target_table_sql()
-        # ONLY: an inheritance parent's children are tables of their own, loaded in their own transactions.
-        self.journal.change(cur, sql.SQL("LOCK TABLE ONLY {} IN ACCESS EXCLUSIVE MODE").format(table))
+        table = job.target_own_rows_sql()
+        self.journal.change(cur, sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(table))
         if job.action == copy_plan.COPY and not self.check_mode:
             # Emptiness was checked before the run; now that the table is locked, check again.
-            cur.execute(sql.SQL("SELECT NOT EXISTS (SELECT FROM ONLY {})").format(table))
+            cur.execute(sql.SQL("SELECT NOT EXISTS (SELECT FROM {})").format(table))
             if not cur.fetchone()[0]:
                 raise CopyFailed(copy_plan.refusal_problem([job.target_label]))
-        self.journal.change(cur, sql.SQL("TRUNCATE ONLY {}").format(table))
+        self.journal.change(cur, sql.SQL("TRUNCATE {}").format(table))
         indexes = table_indexes(cur, job) if self.defer_indexes else []
         triggers = table_triggers(cur, job)
         for index in indexes:

@@ -71,7 +71,7 @@ def _destination(module, table, partitions):
     return partition_destination(module, table, root)
 
 
-def pair_tables(modules, source_tables, target_tables, partitions=None):
+def pair_tables(modules, source_tables, target_tables, partitions=None, target_partitions=None):
     """Pair every legacy table with its destination; find the target tables nothing maps to.
 
     ``modules`` are normalised module mappings (plan.build_plan), ``source_tables``
@@ -82,16 +82,24 @@ def pair_tables(modules, source_tables, target_tables, partitions=None):
     Returns pairs in report order: per module, its legacy tables by name, then
     the extra and excluded tables of its schema. A partition is a pair of its
     own (``partition_of`` names its parent), a partitioned table one that holds
-    no rows (``partitioned``).
+    no rows (``partitioned``). ``target_partitions`` is table_stats.list_partitions
+    of the target: a plain legacy table that lands on a partitioned one is
+    compared with it as a whole (``target_whole``), its partitions with it.
     """
     partitions = partitions or {}
+    target_partitions = target_partitions or {}
     target_tables = set(target_tables)
-    claimed = set()
+    claimed, whole = set(), set()
     for module in modules:
         for table in source_tables.get(module["name"], ()):
             destination = _destination(module, table, partitions)
             if destination:
                 claimed.add(destination[:2])
+                if (target_partitions.get(destination[:2], {}).get("partitioned")
+                        and not (partitions.get(module["name"]) or {}).get(table)):
+                    whole.add(destination[:2])
+    claimed.update(key for key, entry in target_partitions.items()
+                   if (key[0], entry["root"]) in whole)
     pairs = []
     for module in modules:
         for table in sorted(source_tables.get(module["name"], ())):
@@ -104,6 +112,8 @@ def pair_tables(modules, source_tables, target_tables, partitions=None):
             found = (partitions.get(module["name"]) or {}).get(table)
             if found:
                 pairs[-1].update(partition_of=found["parent"], partitioned=found["partitioned"])
+            if destination is not None and destination[:2] in whole:
+                pairs[-1]["target_whole"] = True
         unclaimed = sorted(table for schema, table in target_tables
                            if schema == module["schema"] and (schema, table) not in claimed)
         for table in unclaimed:
@@ -210,6 +220,8 @@ def plan_jobs(pairs, modules, source, target, target_database, checksum):
             target_job = dict(side="target", dbname=target_database, schema=target_key[0],
                               table=target_key[1], columns=plan["columns"] if plan else None,
                               bytes=target["tables"][target_key])
+            if pair.get("target_whole"):
+                target_job["whole"] = True
         indexes = []
         for job in (source_job, target_job):
             if job is None:

@@ -264,13 +264,19 @@ def _kept(null_plan, containing=None):
     return sql.SQL("") if condition is None else sql.SQL(" WHERE ") + condition
 
 
-def count_query(schema, table, null_plan=None, containing=None):
-    # ONLY: a table's own rows (see list_tables), never its inheritance children's or partitions'.
-    return sql.SQL("SELECT count(*) FROM ONLY {}.{}{}").format(sql.Identifier(schema), sql.Identifier(table),
-                                                               _kept(null_plan, containing))
+def _relation(schema, table, whole):
+    """``ONLY schema.table``: a table's own rows (see list_tables), never its inheritance children's or
+    partitions'. ``whole``: the table with its partitions, for a partitioned target whose legacy table
+    was a plain one (its partitions are compared through it)."""
+    return sql.SQL("{}{}.{}").format(sql.SQL("") if whole else sql.SQL("ONLY "), sql.Identifier(schema),
+                                     sql.Identifier(table))
 
 
-def checksum_query(schema, table, columns, null_plan=None, containing=None):
+def count_query(schema, table, null_plan=None, containing=None, whole=False):
+    return sql.SQL("SELECT count(*) FROM {}{}").format(_relation(schema, table, whole), _kept(null_plan, containing))
+
+
+def checksum_query(schema, table, columns, null_plan=None, containing=None, whole=False):
     """One scan: row count and the order-independent content checksum (see the module docstring).
 
     ``null_plan`` reads a source table as the copy did under its NULL policy. With ``containing``,
@@ -280,20 +286,19 @@ def checksum_query(schema, table, columns, null_plan=None, containing=None):
     items = [column_item(null_plan, column["name"]) if column["binary"]
              else sql.SQL('({})::text COLLATE "C"').format(column_item(null_plan, column["name"]))
              for column in columns]
-    return sql.SQL("SELECT count(*), sum(h) FROM (SELECT hash_record_extended(ROW({}), 0) AS h "
-                   "FROM ONLY {}.{}{}) AS t").format(sql.SQL(", ").join(items), sql.Identifier(schema),
-                                                     sql.Identifier(table), _kept(null_plan, containing))
+    return sql.SQL("SELECT count(*), sum(h) FROM (SELECT hash_record_extended(ROW({}), 0) AS h FROM {}{}) AS t"
+                   ).format(sql.SQL(", ").join(items), _relation(schema, table, whole), _kept(null_plan, containing))
 
 
-def count_and_checksum(cur, schema, table, columns, execute=None, null_plan=None, containing=None):
+def count_and_checksum(cur, schema, table, columns, execute=None, null_plan=None, containing=None, whole=False):
     """(rows, checksum) of a table in ``cur``'s transaction; checksum None when ``columns`` is None.
 
     The one place a checksum is computed: verification, the final backup (inside its dump's snapshot) and the
     decommission compare the same numbers. ``execute(cur, statement)`` runs it (a journal's), else ``cur.execute``.
-    ``null_plan`` and ``containing`` as for :func:`checksum_query`.
+    ``null_plan``, ``containing`` and ``whole`` as for :func:`checksum_query` and :func:`_relation`.
     """
-    statement = (count_query(schema, table, null_plan, containing) if columns is None
-                 else checksum_query(schema, table, columns, null_plan, containing))
+    statement = (count_query(schema, table, null_plan, containing, whole) if columns is None
+                 else checksum_query(schema, table, columns, null_plan, containing, whole))
     (execute or (lambda cursor, query: cursor.execute(query)))(cur, statement)
     if columns is None:
         return cur.fetchone()[0], None
@@ -305,13 +310,15 @@ def measure(pool, job):
     """Count (and checksum) one table; ``{"rows", "checksum", "query"}`` or ``{"error"}``.
 
     ``job``: dbname, schema, table, and ``columns`` (the column plan's list) for
-    a checksum or None for a count; optionally ``containing`` (see :func:`rows_containing`).
+    a checksum or None for a count; optionally ``containing`` (see :func:`rows_containing`) and ``whole``
+    (see :func:`_relation`).
     """
     containing = job.get("containing")
     try:
         with pool.session(job["dbname"]) as conn, conn.cursor() as cur:
             rows, checksum = count_and_checksum(cur, job["schema"], job["table"], job["columns"],
-                                                null_plan=job.get("null_plan"), containing=containing)
+                                                null_plan=job.get("null_plan"), containing=containing,
+                                                whole=job.get("whole", False))
             return {"rows": rows, "checksum": checksum, "query": cur.query.decode("utf-8", "replace")}
     except (psycopg2.Error, ConnectionFailure) as exc:
         reason = (getattr(exc, "pgerror", None) or str(exc)).strip().splitlines()[0]

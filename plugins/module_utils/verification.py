@@ -191,7 +191,8 @@ class Verification(object):
         try:
             target = self.read_target()
             source = self.read_sources()
-            pairs = rowdiff.pair_tables(self.modules, source["tables"], target["tables"], source["partitions"])
+            pairs = rowdiff.pair_tables(self.modules, source["tables"], target["tables"], source["partitions"],
+                                        target["partitions"])
             pairs += rowdiff.expected_pairs(self.expected, target["schemas"], target["tables"])
             column_plans, jobs, job_index = rowdiff.plan_jobs(pairs, self.modules, source, target,
                                                               self.params["target_database"], self.params["checksum"])
@@ -239,6 +240,7 @@ class Verification(object):
                 "server": self._server(pool, conn, checksum),
                 "schemas": table_stats.existing_schemas(conn, journal, schemas),
                 "tables": table_stats.list_tables(conn, journal, schemas),
+                "partitions": table_stats.list_partitions(conn, journal, schemas),
             }
             found["columns"] = table_stats.list_columns(conn, journal, schemas) if checksum else {}
             found["sequences"] = table_stats.list_sequences(conn, journal, schemas) if check_sequences else {}

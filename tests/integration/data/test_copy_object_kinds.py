@@ -311,3 +311,31 @@ def test_row_level_security_is_refused_before_anything_changes_then_bypassed(run
     # RLS is still on, and forced, in the target.
     assert run_sql(target_cluster, TARGET_DB, "SELECT relrowsecurity, relforcerowsecurity FROM pg_class "
                                               "WHERE relname = 'Secrets'") == [(True, True)]
+
+
+def test_a_plain_legacy_table_loads_into_a_partitioned_target_and_verifies_as_a_whole(
+        run_module, source_cluster, target_cluster, kinds):
+    """A migrator may partition a table the legacy schema kept plain: its rows are routed, compared as a whole."""
+    run_sql(source_cluster, SOURCE_DB, 'CREATE TABLE "Readings" (id int PRIMARY KEY, at date NOT NULL);'
+                                       "INSERT INTO \"Readings\" SELECT g, DATE '2025-06-01' + g FROM "
+                                       "generate_series(1, 400) g")
+    run_sql(target_cluster, TARGET_DB, 'CREATE TABLE kinds."Readings" (id int, at date NOT NULL, PRIMARY KEY (id, at))'
+                                       ' PARTITION BY RANGE (at);'
+                                       'CREATE TABLE kinds."Readings_2025" PARTITION OF kinds."Readings" '
+                                       "FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');"
+                                       'CREATE TABLE kinds."Readings_later" PARTITION OF kinds."Readings" DEFAULT;'
+                                       'INSERT INTO kinds."Readings" VALUES (1, \'2020-01-01\')')
+    args = copy_args(source_cluster, target_cluster, modules=[{
+        "name": "Kinds", "source_database": SOURCE_DB, "schema": SCHEMA, "tables": {"Readings": {"truncate": True}}}])
+    result = run_module("data_copy", args)
+    assert not result["failed"], result.get("msg")
+    assert by_table(result)["Readings"]["rows"] == 400
+    assert run_sql(target_cluster, TARGET_DB, 'SELECT tableoid::regclass::text, count(*) FROM kinds."Readings" '
+                                              "GROUP BY 1 ORDER BY 1") == [
+        ('kinds."Readings_2025"', 213), ('kinds."Readings_later"', 187)]
+    verified = run_module("row_count_diff", verify_args(source_cluster, target_cluster))
+    assert verified["summary"]["passed"], verified["table_text"]
+    assert by_table(verified)["Readings"]["target_rows"] == 400 and "Readings_2025" not in by_table(verified)
+    run_sql(target_cluster, TARGET_DB, 'DELETE FROM kinds."Readings_later" WHERE id = 400')
+    assert by_table(run_module("row_count_diff", verify_args(source_cluster, target_cluster)))["Readings"][
+        "state"] == "mismatch"
