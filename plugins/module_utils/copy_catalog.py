@@ -174,7 +174,7 @@ class TableJob(object):
     """One source table and everything known about its copy."""
 
     def __init__(self, module, mapping, source, source_row):
-        oid, relkind, size, total_size, readable, _root, parent = source_row[:7]
+        oid, relkind, size, total_size, readable, root, parent = source_row[:7]
         self.module = module["name"]
         self.source_database = module["source_database"]
         self.source_schema = module["source_schema"]
@@ -189,6 +189,7 @@ class TableJob(object):
         self.total_size = total_size
         self.readable = readable
         self.partition_of = parent  # the table it is a partition of, None for a table of its own
+        self.partition_root = root  # the top of its partition hierarchy, None for a table of its own
         self.source_columns = []
         self.target_oid = None
         self.target_relkind = None
@@ -508,10 +509,14 @@ class Survey(object):
             complete = state.recorded_complete(cur)
             cur.execute(ROLE_BYPASSES_RLS)
             role, bypasses = cur.fetchone()
-        missing, not_owned, rls = [], [], []
+        missing, not_owned, rls, unpartitioned = [], [], [], set()
         for job in self.jobs:
             found = existing.get((job.target_schema, job.target_table))
             if found is None:
+                root = existing.get((job.target_schema, job.partition_root))
+                if job.partition_root and root is not None and root[1] == "r":
+                    unpartitioned.add(copy_plan.source_label(job.source_database, job.source_schema,
+                                                             job.partition_root))
                 missing.append("%s (for %s)" % (job.target_label, job.source_label))
                 continue
             job.target_oid, job.target_relkind, owned, enabled, forced = found
@@ -529,6 +534,10 @@ class Survey(object):
         if missing:
             problems.append("target tables missing (the application's migrator creates them): %s"
                             % ", ".join(missing))
+        for label in sorted(unpartitioned):
+            problems.append("%s is partitioned in the source but a plain table in the target: the copy loads each "
+                            "partition into the target partition of the same name; create the target table "
+                            "partitioned like the source (migrator_mode source_ddl does)" % label)
         if not_owned:
             problems.append("the target role does not own these tables, which it must to drop and restore their "
                             "keys and indexes and to load them with TRUNCATE and COPY FREEZE: %s"

@@ -339,3 +339,16 @@ def test_a_plain_legacy_table_loads_into_a_partitioned_target_and_verifies_as_a_
     run_sql(target_cluster, TARGET_DB, 'DELETE FROM kinds."Readings_later" WHERE id = 400')
     assert by_table(run_module("row_count_diff", verify_args(source_cluster, target_cluster)))["Readings"][
         "state"] == "mismatch"
+
+
+def test_a_partitioned_legacy_table_onto_a_plain_target_table_is_refused_before_anything_changes(
+        run_module, source_cluster, target_cluster, kinds):
+    run_sql(target_cluster, TARGET_DB, 'DROP TABLE kinds."Events" CASCADE;'
+                                       'CREATE TABLE kinds."Events" (id bigint, at date, what text, ticket bigint)')
+    for check in (True, False):
+        refused = run_module("data_copy", copy_args(source_cluster, target_cluster), check=check)
+        assert refused["failed"]
+        assert ('Kinds_Legacy:public."Events" is partitioned in the source but a plain table in the target'
+                in refused["msg"]), refused["msg"]
+    assert run_sql(target_cluster, TARGET_DB, "SELECT count(*) FROM pg_namespace WHERE nspname = '_consolidation'") \
+        == [(0,)]
