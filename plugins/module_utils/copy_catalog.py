@@ -174,7 +174,7 @@ class TableJob(object):
     """One source table and everything known about its copy."""
 
     def __init__(self, module, mapping, source, source_row):
-        oid, relkind, size, total_size, readable, root, parent = source_row[:7]
+        oid, _relkind, size, total_size, readable, root, parent = source_row[:7]
         self.module = module["name"]
         self.source_database = module["source_database"]
         self.source_schema = module["source_schema"]
@@ -184,7 +184,6 @@ class TableJob(object):
         self.truncate_override = mapping.truncate
         self.source = source
         self.source_oid = oid
-        self.source_relkind = relkind
         self.size = size
         self.total_size = total_size
         self.readable = readable
