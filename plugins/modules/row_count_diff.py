@@ -21,7 +21,7 @@ description:
     target (RV(tables[].partition_of) names its parent), so a row in the wrong partition or a missing partition
     fails. A partitioned table holds no rows of its own (0 on both sides, RV(tables[].partitioned)). An inheritance
     parent and its children are compared each with its own rows.
-  - Every session sets C(row_security=off): a row-level security policy that would hide rows from the role makes
+  - Every session sets C(row_security=off), so a row-level security policy that would hide rows from the role makes
     the table an C(error), never a smaller count that could match.
   - Each table gets a state. C(match) means equal counts (and checksums). C(mismatch) means counts or checksums differ,
     or checksummed columns exist on one side only. C(missing) means the target table does not exist. C(excluded) means
