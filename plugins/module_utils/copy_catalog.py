@@ -27,12 +27,28 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.sequen
 
 # -- catalog queries (names are always bound parameters) ---------------------------------------------
 
+# Every table of the schema, leaf partitions included: a leaf holds rows and is copied as a table of its
+# own (COPY FREEZE into the same leaf of the target, its partition constraint checked there); a
+# partitioned table holds none and is listed only so that the mapping can name it. ``root`` is the
+# top of a partition's hierarchy (it decides where the partition lands), ``parent`` the table it
+# is a partition of; the RLS flags say whether reading the table needs the role to bypass RLS.
 SOURCE_TABLES = """
 SELECT c.oid, c.relname, c.relkind, pg_catalog.pg_table_size(c.oid), pg_catalog.pg_total_relation_size(c.oid),
-       pg_catalog.has_table_privilege(c.oid, 'SELECT')
+       pg_catalog.has_table_privilege(c.oid, 'SELECT'),
+       CASE WHEN c.relispartition THEN (SELECT r.relname FROM pg_catalog.pg_class r
+                                        WHERE r.oid = pg_catalog.pg_partition_root(c.oid)) END,
+       CASE WHEN c.relispartition THEN (SELECT p.relname FROM pg_catalog.pg_inherits i
+                                        JOIN pg_catalog.pg_class p ON p.oid = i.inhparent
+                                        WHERE i.inhrelid = c.oid) END,
+       c.relrowsecurity, c.relforcerowsecurity, pg_catalog.pg_has_role(c.relowner, 'USAGE')
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+WHERE n.nspname = %s AND c.relkind IN ('r', 'p')
+"""
+
+# Whether the session's role bypasses row-level security everywhere (superuser or BYPASSRLS).
+ROLE_BYPASSES_RLS = """
+SELECT current_user, r.rolsuper OR r.rolbypassrls FROM pg_catalog.pg_roles r WHERE r.rolname = current_user
 """
 
 # Columns of the given tables. "portable": the type's binary COPY form carries no database-local
@@ -61,7 +77,8 @@ ORDER BY u.table_oid, a.attnum
 """ % COLUMN_SEQUENCES
 
 TARGET_TABLES = """
-SELECT n.nspname, c.relname, c.oid, c.relkind, pg_catalog.pg_has_role(c.relowner, 'USAGE')
+SELECT n.nspname, c.relname, c.oid, c.relkind, pg_catalog.pg_has_role(c.relowner, 'USAGE'),
+       c.relrowsecurity, c.relforcerowsecurity
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = ANY(%s) AND c.relkind IN ('r', 'p')
@@ -76,10 +93,18 @@ WHERE con.contype = 'f' AND con.conparentid = 0 AND (con.conrelid = ANY(%s) OR c
 ORDER BY n.nspname, c.relname, con.conname
 """
 
+# The loaded tables and the partitioned tables above them: a foreign key of a partition is its
+# partitioned table's, cloned, and comes off and back on with it.
+WITH_ANCESTORS = """
+SELECT DISTINCT a.relid FROM pg_catalog.unnest(%s::pg_catalog.oid[]) AS t(oid),
+LATERAL (SELECT t.oid AS relid UNION SELECT relid FROM pg_catalog.pg_partition_ancestors(t.oid)) AS a
+"""
+
 # The indexes of one plain table that are dropped for its COPY and rebuilt after it, inside the
 # same transaction: all of them, primary key and unique constraints included, except those with
 # a property the definitions below do not carry (a comment, CLUSTER ON, REPLICA IDENTITY, a
-# tablespace of their own), invalid ones, and those something else depends on.
+# tablespace of their own), invalid ones, those something else depends on, and a partition's share of
+# its partitioned table's index (it cannot be dropped alone).
 TABLE_INDEXES = """
 SELECT ic.relname, con.conname, con.contype,
        CASE WHEN con.oid IS NULL THEN pg_catalog.pg_get_indexdef(i.indexrelid)
@@ -89,7 +114,7 @@ JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
 JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
 LEFT JOIN pg_catalog.pg_constraint con
        ON con.conindid = i.indexrelid AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u', 'x')
-WHERE i.indrelid = %s AND c.relkind = 'r' AND ic.relkind = 'i' AND i.indisvalid
+WHERE i.indrelid = %s AND c.relkind = 'r' AND ic.relkind = 'i' AND i.indisvalid AND NOT ic.relispartition
   AND NOT i.indisclustered AND NOT i.indisreplident AND ic.reltablespace = 0
   AND pg_catalog.obj_description(i.indexrelid, 'pg_class') IS NULL
   AND (con.oid IS NULL OR pg_catalog.obj_description(con.oid, 'pg_constraint') IS NULL)
@@ -103,11 +128,45 @@ WHERE i.indrelid = %s AND c.relkind = 'r' AND ic.relkind = 'i' AND i.indisvalid
 ORDER BY ic.relname
 """
 
+# A partition's clones of its partitioned table's triggers included: they fire on rows COPY writes
+# into the partition, and PostgreSQL lets each be disabled on the partition alone.
 TABLE_TRIGGERS = """
 SELECT t.tgname, t.tgenabled
 FROM pg_catalog.pg_trigger t
-WHERE t.tgrelid = %s AND NOT t.tgisinternal AND t.tgparentid = 0 AND t.tgenabled <> 'D'
+WHERE t.tgrelid = %s AND NOT t.tgisinternal AND t.tgenabled <> 'D'
 ORDER BY t.tgname
+"""
+
+
+# Sequences of a schema that feed no column of any table (the application calls nextval() itself).
+STANDALONE_SEQUENCES = """
+SELECT s.relname, q.seqincrement, pg_catalog.has_sequence_privilege(s.oid, 'SELECT')
+FROM pg_catalog.pg_class s
+JOIN pg_catalog.pg_namespace n ON n.oid = s.relnamespace
+JOIN pg_catalog.pg_sequence q ON q.seqrelid = s.oid
+WHERE n.nspname = %%s AND s.relkind = 'S'
+  AND NOT EXISTS (SELECT FROM (%s) u WHERE u.sequence_oid = s.oid)
+ORDER BY s.relname
+""" % COLUMN_SEQUENCES
+
+# Materialized views of a schema and whether they hold data (REFRESH ... WITH NO DATA leaves them empty).
+MATERIALIZED_VIEWS = """
+SELECT n.nspname, c.relname, c.relispopulated, pg_catalog.pg_has_role(c.relowner, 'USAGE')
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = ANY(%s) AND c.relkind = 'm'
+"""
+
+# Which relations each view and materialized view reads (through its rewrite rule), anywhere in the database.
+VIEW_DEPENDENCIES = """
+SELECT DISTINCT vn.nspname, v.relname, rn.nspname, rc.relname
+FROM pg_catalog.pg_rewrite r
+JOIN pg_catalog.pg_class v ON v.oid = r.ev_class AND v.relkind IN ('v', 'm')
+JOIN pg_catalog.pg_namespace vn ON vn.oid = v.relnamespace
+JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid = r.oid
+ AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid <> r.ev_class
+JOIN pg_catalog.pg_class rc ON rc.oid = d.refobjid AND rc.relkind IN ('v', 'm')
+JOIN pg_catalog.pg_namespace rn ON rn.oid = rc.relnamespace
 """
 
 
@@ -115,7 +174,7 @@ class TableJob(object):
     """One source table and everything known about its copy."""
 
     def __init__(self, module, mapping, source, source_row):
-        oid, relkind, size, total_size, readable = source_row
+        oid, _relkind, size, total_size, readable, root, parent = source_row[:7]
         self.module = module["name"]
         self.source_database = module["source_database"]
         self.source_schema = module["source_schema"]
@@ -125,10 +184,11 @@ class TableJob(object):
         self.truncate_override = mapping.truncate
         self.source = source
         self.source_oid = oid
-        self.source_relkind = relkind
         self.size = size
         self.total_size = total_size
         self.readable = readable
+        self.partition_of = parent  # the table it is a partition of, None for a table of its own
+        self.partition_root = root  # the top of its partition hierarchy, None for a table of its own
         self.source_columns = []
         self.target_oid = None
         self.target_relkind = None
@@ -165,6 +225,14 @@ class TableJob(object):
     def target_table_sql(self):
         return sql.SQL("{}.{}").format(sql.Identifier(self.target_schema), sql.Identifier(self.target_table))
 
+    def target_own_rows_sql(self):
+        """The target table in LOCK, TRUNCATE and emptiness checks: ``ONLY`` it, for a plain table.
+
+        An inheritance parent's children are jobs of their own. A partitioned target (a source table the
+        migrator partitioned) is loaded through its partitions as a whole, which ONLY would leave out.
+        """
+        return (sql.SQL("ONLY ") if self.target_relkind == "r" else sql.SQL("")) + self.target_table_sql()
+
     def result(self):
         return {
             "module": self.module,
@@ -172,6 +240,7 @@ class TableJob(object):
             "source_table": self.source_table,
             "target_schema": self.target_schema,
             "target_table": self.target_table,
+            "partition_of": self.partition_of,
             "rows": self.rows,
             "bytes": self.bytes,
             "source_size": self.size,
@@ -198,10 +267,17 @@ class SourceDatabase(object):
             self.snapshot = cur.fetchone()[0]
 
     def tables(self):
-        """The tables of the source schema: {name: (oid, relkind, size, total size, readable)}."""
+        """The tables of the source schema: {name: (oid, relkind, size, total size, readable, root, parent,
+        RLS enabled, RLS forced, owned by the role)}."""
         with self.conn.cursor() as cur:
             cur.execute(SOURCE_TABLES, (self.module["source_schema"],))
             return dict((row[1], (row[0],) + tuple(row[2:])) for row in cur.fetchall())
+
+    def role_bypasses_rls(self):
+        """(role name, whether it bypasses row-level security on every table)."""
+        with self.conn.cursor() as cur:
+            cur.execute(ROLE_BYPASSES_RLS)
+            return cur.fetchone()
 
     def columns(self, oids):
         return read_columns(self.conn, oids)
@@ -231,6 +307,31 @@ class SourceDatabase(object):
                                                     last_value=last_value, is_called=is_called)
         return problems
 
+    def standalone_sequences(self):
+        """The sequences no column uses, with their state (read like :meth:`read_sequences`), and problems."""
+        found, problems = [], []
+        with self.conn.cursor() as cur:
+            cur.execute(STANDALONE_SEQUENCES, (self.module["source_schema"],))
+            for name, increment, readable in cur.fetchall():
+                label = copy_plan.source_label(self.module["source_database"], self.module["source_schema"], name)
+                if not readable:
+                    problems.append("%s: no SELECT privilege on the sequence" % label)
+                    continue
+                cur.execute(sql.SQL("SELECT last_value, is_called FROM {}.{}").format(
+                    sql.Identifier(self.module["source_schema"]), sql.Identifier(name)))
+                last_value, is_called = cur.fetchone()
+                found.append(dict(source_database=self.module["source_database"], source_label=label,
+                                  source_schema=self.module["source_schema"],
+                                  target_schema=self.module["schema"], name=name, increment=increment,
+                                  last_value=last_value, is_called=is_called))
+        return found, problems
+
+    def materialized_views(self):
+        """{name: populated} of the materialized views of the source schema."""
+        with self.conn.cursor() as cur:
+            cur.execute(MATERIALIZED_VIEWS, ([self.module["source_schema"]],))
+            return dict((name, populated) for _schema, name, populated, _owned in cur.fetchall())
+
     def null_problems(self, jobs):
         """Count, in the snapshot, the NULLs each job's null-sensitive columns hold, and apply the policies.
 
@@ -242,7 +343,9 @@ class SourceDatabase(object):
             for job in jobs:
                 if not job.null_sensitive:
                     continue
-                table = sql.SQL("{}.{}").format(sql.Identifier(job.source_schema), sql.Identifier(job.source_table))
+                # ONLY: an inheritance parent's rows, not its children's (they are jobs of their own).
+                table = sql.SQL("ONLY {}.{}").format(sql.Identifier(job.source_schema),
+                                                     sql.Identifier(job.source_table))
                 job.null_counts = null_policy.count_nulls(cur, table, job.null_sensitive)
                 key_columns = null_policy.primary_key(cur, job.source_oid)
                 handled = null_policy.acting(job.null_policies)
@@ -261,7 +364,7 @@ class SourceDatabase(object):
         table = sql.SQL("{}.{}").format(sql.Identifier(job.source_schema), sql.Identifier(job.source_table))
         condition = null_policy.kept_condition(job.null_plan)
         with self.conn.cursor() as cur:
-            cur.execute(sql.SQL("SELECT count(*) FROM {}").format(table)
+            cur.execute(sql.SQL("SELECT count(*) FROM ONLY {}").format(table)
                         + (sql.SQL(" WHERE ") + condition if condition is not None else sql.SQL("")))
             return cur.fetchone()[0]
 
@@ -304,6 +407,8 @@ class Survey(object):
         self.jobs = []
         self.excluded = []
         self.data_checks = data_checks.DataCheckReport()
+        self.matviews = []  # copy_plan.refresh_order's entries: the materialized views to refresh after the copy
+        self.standalone_sequences = []  # SourceDatabase.standalone_sequences' entries, continued after the copy
 
     def run(self, open_source, control, state):
         """Raise CopyPlanError with every problem found.
@@ -319,18 +424,26 @@ class Survey(object):
             self.sources.append(source)
             tables = source.tables()
             try:
-                mappings, excluded = copy_plan.map_tables(module, list(tables))
+                mappings, excluded = copy_plan.map_tables(
+                    module, list(tables), dict((name, row[6]) for name, row in tables.items() if row[6]))
             except copy_plan.CopyPlanError as exc:
                 problems.extend(exc.problems)
                 continue
             self.excluded.extend({"source_database": module["source_database"], "source_table": name}
                                  for name in excluded)
-            jobs = [TableJob(module, mapping, source, tables[mapping.source_table]) for mapping in mappings]
+            # A partitioned table holds no rows of its own: its partitions are the jobs.
+            jobs = [TableJob(module, mapping, source, tables[mapping.source_table]) for mapping in mappings
+                    if tables[mapping.source_table][1] != "p"]
             columns = source.columns([job.source_oid for job in jobs])
+            role, bypasses = source.role_bypasses_rls()
             for job in jobs:
                 job.source_columns = columns[job.source_oid]
                 if not job.readable:
                     problems.append("%s: no SELECT privilege on the table" % job.source_label)
+                enabled, forced, owned = tables[job.source_table][7:10]
+                problem = copy_plan.rls_problem("source", job.source_label, role, bypasses, enabled, forced, owned)
+                if problem:
+                    problems.append(problem)
                 landing.append((job.source_database, job.source_table, job.target_schema, job.target_table))
             self.jobs.extend(jobs)
         problems.extend(find_collisions(landing))
@@ -354,23 +467,61 @@ class Survey(object):
                 loading = [job for job in self.jobs if job.source is source and job.loads]
                 problems.extend(source.null_problems(loading))
                 problems.extend(source.read_sequences(loading))
+                standalone, unreadable = source.standalone_sequences()
+                self.standalone_sequences.extend(standalone)
+                problems.extend(unreadable)
             if control is not None:
                 problems.extend(self.default_reference_problems(control))
+            problems.extend(self._survey_matviews(control))
         if problems:
             raise copy_plan.CopyPlanError(problems)
+
+    def _survey_matviews(self, control):
+        """Which materialized views the copy refreshes: those populated in the source, in dependency order.
+
+        Without the target (check mode before it exists) the source alone says which would be.
+        """
+        populated = {}
+        for source in self.sources:
+            for name, filled in source.materialized_views().items():
+                populated[(source.module["schema"], name)] = dict(source_database=source.module["source_database"],
+                                                                  populated=filled)
+        if control is None:
+            self.matviews = copy_plan.refresh_order(populated, None, {})
+            return []
+        with control.cursor() as cur:
+            cur.execute(MATERIALIZED_VIEWS, (sorted(set(schema for schema, _name in populated)),))
+            target = dict(((schema, name), dict(populated=filled, owned=owned))
+                          for schema, name, filled, owned in cur.fetchall())
+            cur.execute(VIEW_DEPENDENCIES)
+            edges = {}
+            for schema, name, ref_schema, ref_name in cur.fetchall():
+                edges.setdefault((schema, name), set()).add((ref_schema, ref_name))
+        control.rollback()
+        self.matviews = copy_plan.refresh_order(populated, target, edges)
+        return [copy_plan.matview_owner_problem(entry) for entry in self.matviews if not entry["owned"]]
 
     def _survey_target(self, conn, state):
         with conn.cursor() as cur:
             cur.execute(TARGET_TABLES, (sorted(set(job.target_schema for job in self.jobs)),))
             existing = dict(((row[0], row[1]), row[2:]) for row in cur.fetchall())
             complete = state.recorded_complete(cur)
-        missing, not_owned = [], []
+            cur.execute(ROLE_BYPASSES_RLS)
+            role, bypasses = cur.fetchone()
+        missing, not_owned, rls, unpartitioned = [], [], [], set()
         for job in self.jobs:
             found = existing.get((job.target_schema, job.target_table))
             if found is None:
+                root = existing.get((job.target_schema, job.partition_root))
+                if job.partition_root and root is not None and root[1] == "r":
+                    unpartitioned.add(copy_plan.source_label(job.source_database, job.source_schema,
+                                                             job.partition_root))
                 missing.append("%s (for %s)" % (job.target_label, job.source_label))
                 continue
-            job.target_oid, job.target_relkind, owned = found
+            job.target_oid, job.target_relkind, owned, enabled, forced = found
+            problem = copy_plan.rls_problem("target", job.target_label, role, bypasses, enabled, forced, owned)
+            if problem:
+                rls.append(problem)
             recorded = complete.get((job.source_database, job.source_table))
             if recorded:
                 job.action = copy_plan.SKIP_COMPLETE
@@ -382,10 +533,15 @@ class Survey(object):
         if missing:
             problems.append("target tables missing (the application's migrator creates them): %s"
                             % ", ".join(missing))
+        for label in sorted(unpartitioned):
+            problems.append("%s is partitioned in the source but a plain table in the target: the copy loads each "
+                            "partition into the target partition of the same name; create the target table "
+                            "partitioned like the source (migrator_mode source_ddl does)" % label)
         if not_owned:
             problems.append("the target role does not own these tables, which it must to drop and restore their "
                             "keys and indexes and to load them with TRUNCATE and COPY FREEZE: %s"
                             % ", ".join(not_owned))
+        problems.extend(rls)
         if problems:
             conn.rollback()
             return problems
@@ -404,7 +560,7 @@ class Survey(object):
                     problems.extend(exc.problems)
                     continue
                 problems.extend(self._survey_null_policies(cur, job, target_columns[job.target_oid]))
-                cur.execute(sql.SQL("SELECT NOT EXISTS (SELECT FROM {})").format(job.target_table_sql()))
+                cur.execute(sql.SQL("SELECT NOT EXISTS (SELECT FROM {})").format(job.target_own_rows_sql()))
                 empty = cur.fetchone()[0]
                 job.action = copy_plan.table_action(False, empty, self.truncate or job.truncate_override)
                 if job.action is None:
@@ -524,6 +680,8 @@ def foreign_keys(cur, jobs):
     oids = [job.target_oid for job in jobs]
     if not oids:
         return []
+    cur.execute(WITH_ANCESTORS, (oids,))
+    oids = [row[0] for row in cur.fetchall()]
     cur.execute(FOREIGN_KEYS, (oids, oids))
     return [dict(kind="foreign_key", target_schema=schema, target_table=table, name=name,
                  definition=definition, phase="dropped")

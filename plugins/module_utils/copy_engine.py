@@ -69,7 +69,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfil
     append_private,
     write_private_json,
 )
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.sequences import forward_setval
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.sequences import forward_setval, next_value
 
 DEADLOCK_RETRIES = 3
 
@@ -106,6 +106,7 @@ class CopyEngine(object):
         self.progress = []
         self.deferred = []
         self.sequences = []
+        self.materialized_views = []
         self.warnings = []
         self.changed = False
 
@@ -129,15 +130,16 @@ class CopyEngine(object):
         with conn.cursor() as cur:
             # A long COPY or a coordinator idle in its snapshot transaction must not be cut off by a
             # server-wide timeout; an empty search_path makes every name resolve exactly as written.
+            # row_security off: a policy that would hide rows raises an error instead (the survey names it first).
             cur.execute("SET statement_timeout = 0; SET idle_in_transaction_session_timeout = 0; "
-                        "SELECT pg_catalog.set_config('search_path', '', false)")
+                        "SET row_security = off; SELECT pg_catalog.set_config('search_path', '', false)")
         return conn
 
     def open_target(self):
         conn = self._register(connect(self.target, self.target_database))
         with conn.cursor() as cur:
             cur.execute("SET statement_timeout = 0; SET idle_in_transaction_session_timeout = 0; "
-                        "SELECT pg_catalog.set_config('search_path', '', false)")
+                        "SET row_security = off; SELECT pg_catalog.set_config('search_path', '', false)")
             cur.execute("SET maintenance_work_mem = %s", (self.maintenance_work_mem,))
         conn.commit()
         return conn
@@ -229,6 +231,8 @@ class CopyEngine(object):
                 self._copy_tables()
                 self._close_snapshots()
                 self._restore_foreign_keys()
+                self._continue_standalone_sequences()
+                self._refresh_materialized_views()
             jobs = self.survey.jobs
             summary = copy_plan.totals([job.result() for job in jobs], time.time() - started)
             summary["tables_skipped"] = len([job for job in jobs if job.status == "skipped_complete"])
@@ -247,6 +251,7 @@ class CopyEngine(object):
             "tables": [self._table_result(job) for job in self.survey.jobs],
             "excluded": self.survey.excluded,
             "sequences": self.sequences,
+            "materialized_views": self.materialized_views,
             "deferred": self.deferred,
             "queries": self.journal.queries,
             "progress": self.progress,
@@ -293,9 +298,11 @@ class CopyEngine(object):
             job.bytes = job.size
             self.changed = True
             self._say(copy_plan.format_plan_line(job.target_schema, job.target_table, job.rows, job.bytes))
+        self._refresh_materialized_views()
         conn = self._control
         if conn is None:
             return
+        self._continue_standalone_sequences()
         with conn.cursor() as cur:
             pending = self.state.recorded_foreign_keys(cur)
             for record in foreign_keys(cur, loading):
@@ -374,6 +381,79 @@ class CopyEngine(object):
             self._track()
         self._note_deferred(dict(record, kind="foreign_key", action="restored"))
         self._say("restored %s in %.1f s" % (label, time.time() - started))
+
+    # -- sequences no column uses: the application's own counters -----------------------------------
+
+    def _continue_standalone_sequences(self):
+        """Each sequence no column uses continues from its source state (never moved back).
+
+        The application may call nextval() on it for values stored anywhere; only its source state
+        tells where it must go on. One missing from the target is reported, not created.
+        """
+        conn = self._control
+        with conn.cursor() as cur:
+            for entry in self.survey.standalone_sequences:
+                target = qualified(entry["target_schema"], entry["name"])
+                name = sql.SQL("{}.{}").format(sql.Identifier(entry["target_schema"]),
+                                               sql.Identifier(entry["name"])).as_string(cur)
+                cur.execute("SELECT pg_catalog.to_regclass(%s) IS NOT NULL", (name,))
+                if not cur.fetchone()[0]:
+                    self.warnings.append("sequence %s (from %s) does not exist in the target: not continued"
+                                         % (target, entry["source_label"]))
+                    continue
+                cur.execute(sql.SQL("SELECT last_value, is_called FROM {}.{}").format(
+                    sql.Identifier(entry["target_schema"]), sql.Identifier(entry["name"])))
+                current = cur.fetchone()
+                setval = forward_setval((entry["last_value"], entry["is_called"]), *current,
+                                        increment=entry["increment"])
+                if setval is not None and next_value(*current, increment=entry["increment"]) == next_value(
+                        setval[0], setval[1], entry["increment"]):
+                    setval = None  # where it must be already: a rerun changes nothing
+                if setval is not None:
+                    self.journal.change(cur, "SELECT pg_catalog.setval(%s, %s, %s)", (name, setval[0], setval[1]))
+                    self.changed = True
+                self.sequences.append({
+                    "source_database": entry["source_database"], "source_table": None,
+                    "target_schema": entry["target_schema"], "target_table": None, "column": None,
+                    "source_sequence": qualified(entry["source_schema"], entry["name"]),
+                    "source_last_value": entry["last_value"], "source_is_called": entry["is_called"],
+                    "target_sequence": target, "target_column_extreme": None,
+                    "setval": list(setval) if setval else None})
+        if self.check_mode:
+            conn.rollback()
+        else:
+            conn.commit()
+
+    # -- materialized views: refreshed once their tables hold the copied rows ---------------------
+
+    def _refresh_materialized_views(self):
+        """REFRESH each materialized view populated in the source, those it reads first.
+
+        A view the schema step created WITH NO DATA, or one computed before this copy's rows came, is
+        stale; one already populated when nothing was copied now is left alone (an honest rerun).
+        """
+        copied = any(job.status in ("copied", "would_copy") for job in self.survey.jobs)
+        for entry in self.survey.matviews:
+            label = qualified(entry["target_schema"], entry["name"])
+            result = dict((key, entry[key]) for key in ("target_schema", "name", "source_database"))
+            if entry["populated"] and not copied:
+                self.materialized_views.append(dict(result, action="unchanged", seconds=None))
+                continue
+            started = time.time()
+            statement = sql.SQL("REFRESH MATERIALIZED VIEW {}.{}").format(sql.Identifier(entry["target_schema"]),
+                                                                          sql.Identifier(entry["name"]))
+            # Check mode may have no target connection: a source one renders the statement.
+            conn = self._control if self._control is not None else self.survey.sources[0].conn
+            with conn.cursor() as cur:
+                self.journal.change(cur, statement)
+            if self.check_mode:
+                self._say("would refresh materialized view %s" % label)
+            else:
+                conn.commit()
+                self._say("refreshed materialized view %s in %.1f s" % (label, time.time() - started))
+            self.changed = True
+            self.materialized_views.append(dict(result, action="would_refresh" if self.check_mode else "refreshed",
+                                                seconds=None if self.check_mode else round(time.time() - started, 3)))
 
     # -- copy -------------------------------------------------------------------------------------
 
@@ -471,7 +551,7 @@ class CopyEngine(object):
     def _load_table(self, job, cur, source):
         """One table's transaction on the target; in check mode (``source`` None) only its statements."""
         started = time.time()
-        table = job.target_table_sql()
+        table = job.target_own_rows_sql()
         self.journal.change(cur, sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(table))
         if job.action == copy_plan.COPY and not self.check_mode:
             # Emptiness was checked before the run; now that the table is locked, check again.

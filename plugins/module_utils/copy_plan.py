@@ -72,13 +72,26 @@ def source_label(database, schema, table):
 
 # -- which tables -----------------------------------------------------------------------------------
 
-def map_tables(module, source_tables):
+def partition_destination(module, table, root):
+    """Where one source table lands, a partition (``root``: the top of its hierarchy) beside its root.
+
+    A partition named in the mapping goes where its entry says; any other follows its root: excluded
+    with it, or into the root's schema under its own name (the partition bounds come with the
+    schema). ``root`` None: a table of its own, :func:`plan.table_destination`.
+    """
+    if root is None or root == table or table in module["tables"] or table in module["exclude_tables"]:
+        return table_destination(module, table)
+    destination = table_destination(module, root)
+    return None if destination is None else (destination[0], table, destination[2])
+
+
+def map_tables(module, source_tables, roots=None):
     """Where each table of one legacy database lands.
 
     ``module`` is a normalised module mapping (plan.build_plan); ``source_tables`` the table names
-    found in its source schema. Returns ``(mappings, excluded)``; raises CopyPlanError when an
-    override names a table the source does not have (a typo there would silently copy the table to
-    the wrong place or not at all).
+    found in its source schema, ``roots`` {partition: the top of its hierarchy}. Returns ``(mappings,
+    excluded)``; raises CopyPlanError when an override names a table the source does not have (a typo
+    there would silently copy the table to the wrong place or not at all).
     """
     present = set(source_tables)
     missing = sorted(set(module["tables"]) - present)
@@ -89,7 +102,7 @@ def map_tables(module, source_tables):
                quote_ident(module["source_schema"]))])
     mappings, excluded = [], []
     for source_table in sorted(present):
-        destination = table_destination(module, source_table)
+        destination = partition_destination(module, source_table, (roots or {}).get(source_table))
         if destination is None:
             excluded.append(source_table)
         else:
@@ -160,6 +173,25 @@ def null_sensitive_columns(source_columns, target_columns, names):
     nullable = set(column.name for column in source_columns if not column.not_null)
     return [column.name for column in target_columns
             if column.name in names and column.not_null and column.name in nullable]
+
+
+# -- row-level security ----------------------------------------------------------------------------
+
+def rls_problem(side, label, role, bypasses, enabled, forced, owned):
+    """Why ``role`` cannot read or load the table ``label`` on ``side`` past its row-level security, or None.
+
+    The copy's sessions set ``row_security = off``, so a role the policies apply to gets an error
+    rather than a silently filtered table; this names it before anything changes. A role passes as
+    superuser or BYPASSRLS (``bypasses``), or as the table's owner (``owned``) unless RLS is FORCEd.
+    """
+    if not enabled or bypasses or (owned and not forced):
+        return None
+    fix = "ALTER ROLE %s BYPASSRLS" % quote_ident(role)
+    if not forced:
+        fix += ", or make it the table's owner"
+    return ("%s: row-level security is enabled%s on the %s table and role %s is subject to its policies, so "
+            "rows would be hidden from the copy (or refused by COPY): %s"
+            % (label, " and forced" if forced else "", side, quote_ident(role), fix))
 
 
 # -- copy, skip or refuse ---------------------------------------------------------------------------
@@ -239,15 +271,18 @@ FOREIGN_KEY_ADD = "add"
 FOREIGN_KEY_VALIDATE = "validate"
 
 
-def foreign_key_steps(definition, phase):
+def foreign_key_steps(definition, phase, partitioned=False):
     """The steps that bring a dropped foreign key back, from its recorded phase.
 
     ``definition`` is pg_get_constraintdef's text. A key that was valid is added NOT VALID (a brief
     lock, no scan) and then validated in its own transaction (one anti-join scan under a lock that
     lets other validations and reads proceed); a key that was NOT VALID before comes back as it was.
-    ``phase`` is "dropped" or "added" (added NOT VALID, validation pending).
+    ``phase`` is "dropped" or "added" (added NOT VALID, validation pending). A key of a partitioned
+    table comes back valid in one step: PostgreSQL 15 cannot add one NOT VALID there.
     """
     was_not_valid = definition.rstrip().upper().endswith("NOT VALID")
+    if partitioned:
+        return [] if phase == "added" else [(FOREIGN_KEY_ADD, definition)]
     if phase == "added":
         return [] if was_not_valid else [(FOREIGN_KEY_VALIDATE, None)]
     if was_not_valid:
@@ -264,6 +299,46 @@ def trigger_enable_clause(tgenabled):
         return TRIGGER_ENABLE_CLAUSE[tgenabled]
     except KeyError:
         raise CopyPlanError(["trigger firing mode %r cannot be restored (expected O, A or R)" % (tgenabled,)]) from None
+
+
+# -- materialized views -------------------------------------------------------------------------------
+
+def refresh_order(source, target, edges):
+    """The materialized views to refresh after the copy, each after those it reads (directly or through views).
+
+    ``source`` maps (target schema, name) to ``{source_database, populated}`` as the legacy
+    database has them; ``target`` maps (schema, name) to ``{populated, owned}`` in the target, None
+    when the target was not read; ``edges`` maps a view or materialized view to the ones it reads.
+    Only those populated in the source are refreshed (one left WITH NO DATA there stays so); one
+    missing from the target is the schema step's to report. Entries: ``target_schema``, ``name``,
+    ``source_database``, ``populated`` (in the target before the copy, None when not read) and
+    ``owned`` (REFRESH needs the owner).
+    """
+    wanted = sorted(key for key, entry in source.items()
+                    if entry["populated"] and (target is None or key in target))
+    order, done = [], set()
+
+    def visit(key, path):
+        if key in done or key in path:
+            return
+        for referenced in sorted(edges.get(key, ())):
+            visit(referenced, path | {key})
+        done.add(key)
+        if key in wanted:
+            order.append(key)
+
+    for key in wanted:
+        visit(key, frozenset())
+    return [dict(target_schema=schema, name=name, source_database=source[(schema, name)]["source_database"],
+                 populated=None if target is None else target[(schema, name)]["populated"],
+                 owned=True if target is None else target[(schema, name)]["owned"])
+            for schema, name in order]
+
+
+def matview_owner_problem(entry):
+    return ("materialized view %s: the target role does not own it, and only its owner may refresh it after the "
+            "copy: ALTER MATERIALIZED VIEW %s OWNER TO <the target role>"
+            % (qualified(entry["target_schema"], entry["name"]), qualified(entry["target_schema"], entry["name"])))
 
 
 # -- progress ---------------------------------------------------------------------------------------

@@ -176,7 +176,9 @@ class CopyState(object):
             cur.execute("SELECT EXISTS (SELECT FROM pg_catalog.pg_constraint WHERE conrelid = %s::regclass "
                         "AND conname = %s)", (table.as_string(cur), record["name"]))
             phase = "added" if cur.fetchone()[0] else "dropped"
-            steps = copy_plan.foreign_key_steps(record["definition"], phase)
+            cur.execute("SELECT relkind = 'p' FROM pg_catalog.pg_class WHERE oid = %s::regclass",
+                        (table.as_string(cur),))
+            steps = copy_plan.foreign_key_steps(record["definition"], phase, partitioned=cur.fetchone()[0])
             for position, (step, definition) in enumerate(steps):
                 if step == copy_plan.FOREIGN_KEY_ADD:
                     # pg_get_constraintdef's own text, schema-qualified (its session's search_path was empty).

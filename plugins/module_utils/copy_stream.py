@@ -59,12 +59,10 @@ def copy_out_statement(job):
     if job.null_plan is not None:
         # A NULL policy reads the table through a SELECT (COALESCE, or a filter), still in the snapshot.
         return sql.SQL("COPY ({}) TO STDOUT (FORMAT {})").format(
-            null_policy.select_statement(job.null_plan, job.match.columns, table, only=job.source_relkind == "r"), fmt)
-    if job.source_relkind == "r":
-        # COPY reads a plain table itself, without the executor. Like ONLY: inheritance children
-        # are tables of their own and copied as such.
-        return sql.SQL("COPY {} ({}) TO STDOUT (FORMAT {})").format(table, columns, fmt)
-    return sql.SQL("COPY (SELECT {} FROM {}) TO STDOUT (FORMAT {})").format(columns, table, fmt)
+            null_policy.select_statement(job.null_plan, job.match.columns, table, only=True), fmt)
+    # Every job is a plain table (a partition is one; a partitioned table is no job): COPY reads it itself,
+    # without the executor. Like ONLY: inheritance children are tables of their own and copied as such.
+    return sql.SQL("COPY {} ({}) TO STDOUT (FORMAT {})").format(table, columns, fmt)
 
 
 def copy_in_statement(job, freeze):

@@ -486,7 +486,8 @@ class DataChecks(object):
             name for name in target.primary_key(job.target_oid) if name in source_names]
         if any(name not in source_names for name in key_columns):
             key_columns = []
-        table = sql.SQL("{}.{}").format(sql.Identifier(job.source_schema), sql.Identifier(job.source_table))
+        # ONLY: the rows the copy reads (an inheritance child is a job of its own).
+        table = sql.SQL("ONLY {}.{}").format(sql.Identifier(job.source_schema), sql.Identifier(job.source_table))
         context = (job, cur, table, key_columns)
 
         rules = column_rules(source_columns, target.columns[job.target_oid])
@@ -573,7 +574,8 @@ class DataChecks(object):
         child = [sql.SQL("c.{}").format(sql.Identifier(name)) for name in key.columns]
         matched = _conjunction([sql.SQL("p.{} = {}").format(sql.Identifier(name), column)
                                 for name, column in zip(key.referenced_columns, child)])
-        missing = sql.SQL("{} AND NOT EXISTS (SELECT FROM {}.{} p WHERE {})").format(
+        # ONLY, as a foreign key sees its referenced table: without its inheritance children.
+        missing = sql.SQL("{} AND NOT EXISTS (SELECT FROM ONLY {}.{} p WHERE {})").format(
             _conjunction([sql.SQL("{} IS NOT NULL").format(column) for column in child]),
             sql.Identifier(parent.source_schema), sql.Identifier(parent.source_table), matched)
         if key.match_full and len(child) > 1:

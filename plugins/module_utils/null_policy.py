@@ -310,7 +310,7 @@ def quarantine(job, source, target_cur, journal, state_schema, run_id):
     replaces its copied rows. Returns how many rows were quarantined (None in check mode).
     """
     table = sql.SQL("{}.{}").format(sql.Identifier(job.source_schema), sql.Identifier(job.source_table))
-    read = rejected_rows_query(job.null_plan, table, only=job.source_relkind == "r")
+    read = rejected_rows_query(job.null_plan, table, only=True)
     target_label = (job.target_schema, job.target_table)
     delete = sql.SQL("DELETE FROM {} WHERE source_database = %s AND source_schema = %s AND source_table = %s").format(
         quarantine_table(state_schema))

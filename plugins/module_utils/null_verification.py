@@ -36,7 +36,9 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.null_p
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.table_stats import count_and_checksum
 
-REJECTED_SOURCE = "SELECT {key}::text, hashtextextended(to_jsonb(t)::text, 0) FROM {table} AS t WHERE {condition}"
+# ONLY, as the copy reads a table: an inheritance parent's own rows (see table_stats.count_query).
+REJECTED_SOURCE = ("SELECT {key}::text, hashtextextended(to_jsonb(t)::text, 0) FROM ONLY {table} AS t "
+                   "WHERE {condition}")
 QUARANTINED_TARGET = ('SELECT key::text, hashtextextended("row"::text, 0) FROM {table} '
                       "WHERE source_database = %s AND source_schema = %s AND source_table = %s")
 COLUMN_TYPES = """
@@ -108,7 +110,7 @@ def measure_rejected(source_session, target_session, journal, pair, plan, state_
             kept = kept_condition(plan)
             if kept is not None:
                 condition = sql.SQL("({}) AND {}").format(condition, kept)
-            run_read(cur, journal, sql.SQL("SELECT {}::text FROM {} AS t WHERE {}").format(key, table, condition))
+            run_read(cur, journal, sql.SQL("SELECT {}::text FROM ONLY {} AS t WHERE {}").format(key, table, condition))
             found["defaulted"] = sorted(row[0] or "(no primary key)" for row in cur.fetchall())
     if plan.quarantine:
         with target_session.cursor() as cur:

@@ -4,10 +4,10 @@
 """Proof by content: was a legacy table written after it was read, and does it still hold what was verified?
 
 A table's *write counters* are ``pg_stat_user_tables``' ``n_tup_ins``,
-``n_tup_upd`` and ``n_tup_del`` (summed over a partitioned table's
-partitions). They count attempted writes, committed or rolled back, and only
-grow until the statistics are reset (``pg_stat_reset()``, a crash, the table
-recreated), when they go down. Any difference between two reads means the
+``n_tup_upd`` and ``n_tup_del`` of that table alone (a partition is a table
+of its own; a partitioned table's stay at zero). They count attempted
+writes, committed or rolled back, and only grow until the statistics are
+reset (``pg_stat_reset()``, a crash, the table recreated), when they go down. Any difference between two reads means the
 table was, or may have been, written in between; equal reads mean it was not.
 The copy records them per table, verification and decommission read them
 again, and a table whose counters moved must prove its content by checksum.
@@ -40,18 +40,16 @@ __metaclass__ = type
 
 COUNTER_KEYS = ("inserted", "updated", "deleted")
 
-# One query per database, whatever the number of rows. Partitions are summed into their root, as the copy and the
-# verification read a partitioned table as one (pg_partition_tree lists nothing for a table that is not
-# partitioned). track_counts off leaves every counter at zero: the caller gets None.
+# One query per database, whatever the number of rows. Each table on its own, partitions included, as the copy
+# and the verification read them (a partitioned table holds no rows: its counters stay at zero).
+# track_counts off leaves every counter at zero: the caller gets None.
 COUNTERS_QUERY = """
-SELECT n.nspname::text, c.relname::text, sum(s.n_tup_ins)::bigint, sum(s.n_tup_upd)::bigint,
-       sum(s.n_tup_del)::bigint, pg_catalog.current_setting('track_counts')::bool
+SELECT n.nspname::text, c.relname::text, s.n_tup_ins, s.n_tup_upd, s.n_tup_del,
+       pg_catalog.current_setting('track_counts')::bool
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-CROSS JOIN LATERAL (SELECT c.oid AS relid UNION SELECT t.relid FROM pg_catalog.pg_partition_tree(c.oid) AS t) AS p
-JOIN pg_catalog.pg_stat_user_tables s ON s.relid = p.relid
-WHERE n.nspname = ANY(%s) AND c.relkind IN ('r', 'p') AND NOT c.relispartition
-GROUP BY 1, 2
+JOIN pg_catalog.pg_stat_user_tables s ON s.relid = c.oid
+WHERE n.nspname = ANY(%s) AND c.relkind IN ('r', 'p')
 """
 
 

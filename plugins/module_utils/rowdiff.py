@@ -37,11 +37,11 @@ __metaclass__ = type
 
 import copy
 
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.copy_plan import partition_destination
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import (
     PlanError,
     identifier_problem,
     schema_problem,
-    table_destination,
 )
 
 STATES = ("match", "mismatch", "missing", "extra", "excluded", "present", "error")
@@ -65,32 +65,55 @@ def _pair(module, kind, source_table=None, target=None, target_exists=False):
     }
 
 
-def pair_tables(modules, source_tables, target_tables):
+def _destination(module, table, partitions):
+    """Where a legacy table lands; a partition beside the root of its hierarchy, as the copy puts it."""
+    root = (partitions.get(module["name"]) or {}).get(table, {}).get("root")
+    return partition_destination(module, table, root)
+
+
+def pair_tables(modules, source_tables, target_tables, partitions=None, target_partitions=None):
     """Pair every legacy table with its destination; find the target tables nothing maps to.
 
     ``modules`` are normalised module mappings (plan.build_plan), ``source_tables``
     maps a module name to the table names of its source schema, ``target_tables``
     is the set of (schema, table) that exist in the target database (at least
-    every table of every schema a module maps to). Returns pairs in report
-    order: per module, its legacy tables by name, then the extra and excluded
-    tables of its schema.
+    every table of every schema a module maps to), ``partitions`` maps a module
+    name to table_stats.list_partitions of its source schema, by table name.
+    Returns pairs in report order: per module, its legacy tables by name, then
+    the extra and excluded tables of its schema. A partition is a pair of its
+    own (``partition_of`` names its parent), a partitioned table one that holds
+    no rows (``partitioned``). ``target_partitions`` is table_stats.list_partitions
+    of the target: a plain legacy table that lands on a partitioned one is
+    compared with it as a whole (``target_whole``), its partitions with it.
     """
+    partitions = partitions or {}
+    target_partitions = target_partitions or {}
     target_tables = set(target_tables)
-    claimed = set()
+    claimed, whole = set(), set()
     for module in modules:
         for table in source_tables.get(module["name"], ()):
-            destination = table_destination(module, table)
+            destination = _destination(module, table, partitions)
             if destination:
                 claimed.add(destination[:2])
+                if (target_partitions.get(destination[:2], {}).get("partitioned")
+                        and not (partitions.get(module["name"]) or {}).get(table)):
+                    whole.add(destination[:2])
+    claimed.update(key for key, entry in target_partitions.items()
+                   if (key[0], entry["root"]) in whole)
     pairs = []
     for module in modules:
         for table in sorted(source_tables.get(module["name"], ())):
-            destination = table_destination(module, table)
+            destination = _destination(module, table, partitions)
             if destination is None:
                 pairs.append(_pair(module, "excluded", source_table=table))
             else:
                 target = destination[:2]
                 pairs.append(_pair(module, "copied", table, target, target in target_tables))
+            found = (partitions.get(module["name"]) or {}).get(table)
+            if found:
+                pairs[-1].update(partition_of=found["parent"], partitioned=found["partitioned"])
+            if destination is not None and destination[:2] in whole:
+                pairs[-1]["target_whole"] = True
         unclaimed = sorted(table for schema, table in target_tables
                            if schema == module["schema"] and (schema, table) not in claimed)
         for table in unclaimed:
@@ -197,6 +220,8 @@ def plan_jobs(pairs, modules, source, target, target_database, checksum):
             target_job = dict(side="target", dbname=target_database, schema=target_key[0],
                               table=target_key[1], columns=plan["columns"] if plan else None,
                               bytes=target["tables"][target_key])
+            if pair.get("target_whole"):
+                target_job["whole"] = True
         indexes = []
         for job in (source_job, target_job):
             if job is None:
@@ -268,6 +293,16 @@ def classify(pair, source=None, target=None, columns=None):
     return _row(pair, "mismatch" if reasons else "match", reasons, source, target, columns)
 
 
+def mark_partitions(rows, pairs):
+    """The rows with their pair's place in a partition hierarchy: ``partition_of`` and ``partitioned``.
+
+    A partition is reported as a table of its own with its parent named; a partitioned table
+    holds no rows of its own (its count is 0 on both sides, its partitions carry the rows).
+    """
+    return [dict(row, partition_of=pair.get("partition_of"), partitioned=bool(pair.get("partitioned")))
+            for row, pair in zip(rows, pairs)]
+
+
 # -- sequences ----------------------------------------------------------------------------------
 
 def sequence_checks(pairs, target_sequences, source_sequences):
@@ -293,6 +328,30 @@ def sequence_checks(pairs, target_sequences, source_sequences):
                          source_next_value=None)
             legacy = [candidate for candidate in legacy_columns if candidate["column"] == found["column"]]
             checks.append((pair, entry, legacy[0] if pair["kind"] == "copied" and legacy else None))
+    return checks
+
+
+def standalone_sequence_checks(modules, source_sequences, target_sequences):
+    """The sequences of each legacy schema that feed no column, paired with the same sequence in the module schema.
+
+    ``source_sequences`` maps a legacy database to table_stats.list_standalone_sequences of it,
+    ``target_sequences`` is that of the target database. Returns (entry, legacy) like
+    :func:`sequence_checks`, entries without a table or column; a sequence missing from the
+    target carries ``error``. The application alone calls nextval() on such a sequence, so only
+    its legacy state tells where it must go on: the target must not be behind it.
+    """
+    checks = []
+    for module in modules:
+        found = dict((item["sequence"], item) for item in target_sequences.get(module["schema"], ()))
+        for legacy in source_sequences.get(module["source_database"], {}).get(module["source_schema"], ()):
+            legacy = dict(legacy, sequence_schema=module["source_schema"])
+            entry = dict(module=module["name"], target_schema=module["schema"], target_table=None, column=None,
+                         sequence_schema=module["schema"], sequence=legacy["sequence"],
+                         increment=legacy["increment"], next_value=None, column_max=None, source_sequence=None,
+                         source_next_value=None)
+            if legacy["sequence"] not in found:
+                entry["error"] = "the sequence does not exist in the target schema"
+            checks.append((entry, legacy))
     return checks
 
 

@@ -10,7 +10,7 @@ renders the same whatever the login role's or the server's defaults are.
 Counts are exact ``count(*)``. A content checksum is one scan per table::
 
     SELECT count(*), sum(h) FROM (
-        SELECT hash_record_extended(ROW(<columns sorted by name>), 0) AS h FROM <table>) AS t
+        SELECT hash_record_extended(ROW(<columns sorted by name>), 0) AS h FROM ONLY <table>) AS t
 
 ``sum()`` of a bigint accumulates in 128 bits and returns numeric: it cannot
 overflow and does not depend on row order. A column goes into the ROW as it is
@@ -56,6 +56,9 @@ SESSION_SETTINGS = (
     ("lc_monetary", "C"),
     ("search_path", ""),
     ("jit", "off"),
+    # A row-level security policy must never filter what is counted: with it off, a role the policies
+    # apply to gets an error instead of a smaller count.
+    ("row_security", "off"),
 )
 
 # Built-in types (by fixed OID) whose hash function tells every two distinct values
@@ -137,20 +140,53 @@ def existing_schemas(conn, journal, schemas):
 
 
 def list_tables(conn, journal, schemas):
-    """{(schema, table): size in bytes} of the ordinary and partitioned tables of ``schemas``.
+    """{(schema, table): size in bytes} of the ordinary and partitioned tables of ``schemas``, partitions included.
 
-    Partitions are left out: a partitioned table's count covers them, and its
-    size is the sum of theirs.
+    Every table is counted on its own (:func:`count_query` reads ``ONLY`` it): a partition holds its
+    rows, a partitioned table none (size 0), an inheritance parent its own rows and not its children's.
+    """
+    with conn.cursor() as cur:
+        journal.execute(
+            cur, "SELECT n.nspname::text, c.relname::text, pg_table_size(c.oid)::bigint"
+            " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = ANY(%s) AND c.relkind IN ('r', 'p')"
+            " AND c.relpersistence <> 't'", (list(schemas),))
+        return dict(((schema, table), size) for schema, table, size in cur.fetchall())
+
+
+def list_partitions(conn, journal, schemas):
+    """{(schema, table): {root, parent, partitioned}} of the tables of ``schemas`` in a partition hierarchy.
+
+    ``root`` is the top of the hierarchy (None for the top itself), ``parent`` the table it is a partition
+    of, ``partitioned`` whether it holds no rows of its own (its partitions do).
     """
     with conn.cursor() as cur:
         journal.execute(
             cur, "SELECT n.nspname::text, c.relname::text,"
-            " CASE c.relkind WHEN 'p' THEN (SELECT coalesce(sum(pg_table_size(p.relid)), 0)"
-            " FROM pg_partition_tree(c.oid) AS p) ELSE pg_table_size(c.oid) END::bigint"
+            " CASE WHEN c.relispartition THEN (SELECT r.relname::text FROM pg_class r"
+            " WHERE r.oid = pg_partition_root(c.oid)) END,"
+            " (SELECT p.relname::text FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent"
+            " WHERE i.inhrelid = c.oid AND c.relispartition), c.relkind = 'p'"
             " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-            " WHERE n.nspname = ANY(%s) AND c.relkind IN ('r', 'p') AND NOT c.relispartition"
-            " AND c.relpersistence <> 't'", (list(schemas),))
-        return dict(((schema, table), size) for schema, table, size in cur.fetchall())
+            " WHERE n.nspname = ANY(%s) AND (c.relkind = 'p' OR (c.relkind = 'r' AND c.relispartition))",
+            (list(schemas),))
+        return dict(((schema, table), {"root": root, "parent": parent, "partitioned": partitioned})
+                    for schema, table, root, parent, partitioned in cur.fetchall())
+
+
+def list_standalone_sequences(conn, journal, schemas):
+    """{schema: [{sequence, increment}]} of the sequences of ``schemas`` that feed no column."""
+    with conn.cursor() as cur:
+        journal.execute(
+            cur, "SELECT n.nspname::text, s.relname::text, ps.seqincrement FROM pg_class s"
+            " JOIN pg_namespace n ON n.oid = s.relnamespace JOIN pg_sequence ps ON ps.seqrelid = s.oid"
+            " WHERE n.nspname = ANY(%s) AND s.relkind = 'S'"
+            " AND NOT EXISTS (SELECT FROM (" + COLUMN_SEQUENCES + ") u WHERE u.sequence_oid = s.oid)"
+            " ORDER BY 1, 2", (list(schemas),))
+        found = {}
+        for schema, sequence, increment in cur.fetchall():
+            found.setdefault(schema, []).append({"sequence": sequence, "increment": increment})
+        return found
 
 
 def list_columns(conn, journal, schemas):
@@ -228,12 +264,19 @@ def _kept(null_plan, containing=None):
     return sql.SQL("") if condition is None else sql.SQL(" WHERE ") + condition
 
 
-def count_query(schema, table, null_plan=None, containing=None):
-    return sql.SQL("SELECT count(*) FROM {}.{}{}").format(sql.Identifier(schema), sql.Identifier(table),
-                                                          _kept(null_plan, containing))
+def _relation(schema, table, whole):
+    """``ONLY schema.table``: a table's own rows (see list_tables), never its inheritance children's or
+    partitions'. ``whole``: the table with its partitions, for a partitioned target whose legacy table
+    was a plain one (its partitions are compared through it)."""
+    return sql.SQL("{}{}.{}").format(sql.SQL("") if whole else sql.SQL("ONLY "), sql.Identifier(schema),
+                                     sql.Identifier(table))
 
 
-def checksum_query(schema, table, columns, null_plan=None, containing=None):
+def count_query(schema, table, null_plan=None, containing=None, whole=False):
+    return sql.SQL("SELECT count(*) FROM {}{}").format(_relation(schema, table, whole), _kept(null_plan, containing))
+
+
+def checksum_query(schema, table, columns, null_plan=None, containing=None, whole=False):
     """One scan: row count and the order-independent content checksum (see the module docstring).
 
     ``null_plan`` reads a source table as the copy did under its NULL policy. With ``containing``,
@@ -243,20 +286,19 @@ def checksum_query(schema, table, columns, null_plan=None, containing=None):
     items = [column_item(null_plan, column["name"]) if column["binary"]
              else sql.SQL('({})::text COLLATE "C"').format(column_item(null_plan, column["name"]))
              for column in columns]
-    return sql.SQL("SELECT count(*), sum(h) FROM (SELECT hash_record_extended(ROW({}), 0) AS h FROM {}.{}{}) AS t"
-                   ).format(sql.SQL(", ").join(items), sql.Identifier(schema), sql.Identifier(table),
-                            _kept(null_plan, containing))
+    return sql.SQL("SELECT count(*), sum(h) FROM (SELECT hash_record_extended(ROW({}), 0) AS h FROM {}{}) AS t"
+                   ).format(sql.SQL(", ").join(items), _relation(schema, table, whole), _kept(null_plan, containing))
 
 
-def count_and_checksum(cur, schema, table, columns, execute=None, null_plan=None, containing=None):
+def count_and_checksum(cur, schema, table, columns, execute=None, null_plan=None, containing=None, whole=False):
     """(rows, checksum) of a table in ``cur``'s transaction; checksum None when ``columns`` is None.
 
     The one place a checksum is computed: verification, the final backup (inside its dump's snapshot) and the
     decommission compare the same numbers. ``execute(cur, statement)`` runs it (a journal's), else ``cur.execute``.
-    ``null_plan`` and ``containing`` as for :func:`checksum_query`.
+    ``null_plan``, ``containing`` and ``whole`` as for :func:`checksum_query` and :func:`_relation`.
     """
-    statement = (count_query(schema, table, null_plan, containing) if columns is None
-                 else checksum_query(schema, table, columns, null_plan, containing))
+    statement = (count_query(schema, table, null_plan, containing, whole) if columns is None
+                 else checksum_query(schema, table, columns, null_plan, containing, whole))
     (execute or (lambda cursor, query: cursor.execute(query)))(cur, statement)
     if columns is None:
         return cur.fetchone()[0], None
@@ -268,13 +310,15 @@ def measure(pool, job):
     """Count (and checksum) one table; ``{"rows", "checksum", "query"}`` or ``{"error"}``.
 
     ``job``: dbname, schema, table, and ``columns`` (the column plan's list) for
-    a checksum or None for a count; optionally ``containing`` (see :func:`rows_containing`).
+    a checksum or None for a count; optionally ``containing`` (see :func:`rows_containing`) and ``whole``
+    (see :func:`_relation`).
     """
     containing = job.get("containing")
     try:
         with pool.session(job["dbname"]) as conn, conn.cursor() as cur:
             rows, checksum = count_and_checksum(cur, job["schema"], job["table"], job["columns"],
-                                                null_plan=job.get("null_plan"), containing=containing)
+                                                null_plan=job.get("null_plan"), containing=containing,
+                                                whole=job.get("whole", False))
             return {"rows": rows, "checksum": checksum, "query": cur.query.decode("utf-8", "replace")}
     except (psycopg2.Error, ConnectionFailure) as exc:
         reason = (getattr(exc, "pgerror", None) or str(exc)).strip().splitlines()[0]

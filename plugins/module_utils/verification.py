@@ -191,7 +191,8 @@ class Verification(object):
         try:
             target = self.read_target()
             source = self.read_sources()
-            pairs = rowdiff.pair_tables(self.modules, source["tables"], target["tables"])
+            pairs = rowdiff.pair_tables(self.modules, source["tables"], target["tables"], source["partitions"],
+                                        target["partitions"])
             pairs += rowdiff.expected_pairs(self.expected, target["schemas"], target["tables"])
             column_plans, jobs, job_index = rowdiff.plan_jobs(pairs, self.modules, source, target,
                                                               self.params["target_database"], self.params["checksum"])
@@ -207,6 +208,7 @@ class Verification(object):
             rows = null_verification.account_verification(
                 self.pools, self.journal, rows, pairs, with_policy, self.params["target_database"],
                 self.params["state_schema"], column_plans)
+            rows = rowdiff.mark_partitions(rows, pairs)
             self.prove(pairs, rows, column_plans, source, target)
             sequences = self.check_sequences(pairs, source, target) if self.params["check_sequences"] else []
         finally:
@@ -238,13 +240,17 @@ class Verification(object):
                 "server": self._server(pool, conn, checksum),
                 "schemas": table_stats.existing_schemas(conn, journal, schemas),
                 "tables": table_stats.list_tables(conn, journal, schemas),
+                "partitions": table_stats.list_partitions(conn, journal, schemas),
             }
             found["columns"] = table_stats.list_columns(conn, journal, schemas) if checksum else {}
             found["sequences"] = table_stats.list_sequences(conn, journal, schemas) if check_sequences else {}
+            found["standalone_sequences"] = (table_stats.list_standalone_sequences(conn, journal, schemas)
+                                             if check_sequences else {})
         return found
 
     def read_sources(self):
-        found = {"server": None, "tables": {}, "sizes": {}, "columns": {}, "sequences": {}}
+        found = {"server": None, "tables": {}, "sizes": {}, "columns": {}, "sequences": {}, "partitions": {},
+                 "standalone_sequences": {}}
         if not self.modules:
             return found
         params, pool, journal = self.params, self.pools["source"], self.journal
@@ -261,10 +267,15 @@ class Verification(object):
                     sizes = table_stats.list_tables(conn, journal, [schema])
                     found["tables"][module["name"]] = [table for _schema, table in sizes]
                     found["sizes"][database] = sizes
+                    found["partitions"][module["name"]] = dict(
+                        (table, entry) for (_schema, table), entry in
+                        table_stats.list_partitions(conn, journal, [schema]).items())
                     if params["checksum"]:
                         found["columns"][database] = table_stats.list_columns(conn, journal, [schema])
                     if params["check_sequences"]:
                         found["sequences"][database] = table_stats.list_sequences(conn, journal, [schema])
+                        found["standalone_sequences"][database] = table_stats.list_standalone_sequences(
+                            conn, journal, [schema])
             except ConnectionFailure as exc:
                 problems.append(str(exc))
         if problems:
@@ -284,7 +295,8 @@ class Verification(object):
         written = []
         for index, pair in enumerate(pairs):
             rows[index].update(copy_snapshot=None, write_counters=None, written_after_copy=None)
-            if recorded is None or pair["kind"] != "copied":
+            # A partitioned table holds no rows, so the copy records none: its partitions carry the proof.
+            if recorded is None or pair["kind"] != "copied" or pair.get("partitioned"):
                 continue
             record = recorded.get((pair["source_database"], pair["source_table"])) or {}
             copied = record.get("write_counters")
@@ -383,5 +395,21 @@ class Verification(object):
                     entry["source_next_value"] = self._next_value("source", pair["source_database"], legacy)
             except psycopg2.Error as exc:
                 entry["error"] = postgres_problem(exc)
+            results.append(rowdiff.check_sequence(entry))
+        return results + self.check_standalone_sequences(source, target)
+
+    def check_standalone_sequences(self, source, target):
+        """The sequences no column uses: each must stand at or beyond its legacy sequence."""
+        results = []
+        for entry, legacy in rowdiff.standalone_sequence_checks(self.modules, source["standalone_sequences"],
+                                                                target["standalone_sequences"]):
+            module = [item for item in self.modules if item["name"] == entry["module"]][0]
+            entry["source_sequence"] = qualified(legacy["sequence_schema"], legacy["sequence"])
+            if "error" not in entry:
+                try:
+                    entry["next_value"] = self._next_value("target", self.params["target_database"], entry)
+                    entry["source_next_value"] = self._next_value("source", module["source_database"], legacy)
+                except psycopg2.Error as exc:
+                    entry["error"] = postgres_problem(exc)
             results.append(rowdiff.check_sequence(entry))
         return results

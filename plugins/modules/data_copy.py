@@ -57,14 +57,33 @@ description:
     in the table's transaction. Tables without a policy keep the plain binary C(COPY). One line of RV(progress)
     per column says what the policy did.
   - Every sequence owned by a copied target column (C(serial) or identity) continues after the copied values. It
-    is set to the source sequence's state, or past the highest value of the column if that is higher.
+    is set to the source sequence's state, or past the highest value of the column if that is higher. So does a
+    sequence a column default calls C(nextval) on without owning it. A sequence of the legacy schema that no
+    column uses (the application calls C(nextval) itself) is set to its source state in the module's schema after
+    the copy, never moved back.
+  - Each partition of a partitioned table is a table of its own; it is copied from the source partition into the
+    target partition of the same name (C(COPY FREEZE), its partition constraint checked there) and reported with
+    RV(tables[].partition_of). A partitioned table holds no rows itself and has no entry. A partition goes where
+    its partition hierarchy's root goes (its schema, its exclusion) unless the mapping names the partition itself.
+    An inheritance parent and its children are tables of their own too, each read and loaded C(ONLY) itself.
+    Foreign keys of or to a partitioned table come off with it and back valid in one step (PostgreSQL 15 cannot
+    add one C(NOT VALID) there).
+  - Triggers a partition has from its partitioned table are disabled on the partition for its load like its own.
+  - Every session sets C(row_security=off), so a row-level security policy can never hide rows from the copy
+    (PostgreSQL raises an error instead). Before anything changes, also in check mode, every table with row-level
+    security enabled is checked on both sides. The role must be superuser or C(BYPASSRLS), or own the table when
+    RLS is not C(FORCE)d; otherwise the problem names the table, the role and the fix.
+  - After the copy, every materialized view of the module's schema that is populated in the legacy database is
+    refreshed, each after the views it reads (directly or through a view); see RV(materialized_views). One left
+    C(WITH NO DATA) in the source stays so. A rerun that copies nothing leaves populated ones alone.
   - No superuser shortcut is used, so the privileges below are all it needs, on a managed service as well.
     C(session_replication_role=replica) would not help, because the foreign keys must be dropped anyway for
     C(TRUNCATE).
   - On the source the role needs C(CONNECT) on each legacy database, C(USAGE) on the source schema, C(SELECT) on
     every table copied and on the sequences those tables own. It calls the function C(pg_export_snapshot), which
     every role may. On the target the role must own the target tables (C(ALTER TABLE), C(TRUNCATE), C(COPY FREEZE))
-    and have C(USAGE) on their schemas. It also needs C(CREATE) on the target database the first time, when the
+    and the materialized views it refreshes, and have C(USAGE) on their schemas. Tables under row-level security
+    need the bypass described above. It also needs C(CREATE) on the target database the first time, when the
     O(state_schema) does not exist yet.
 options:
   target_database:
@@ -138,7 +157,7 @@ attributes:
       - Changes nothing on either server and creates no state schema. It reads the source inside the same
         snapshots and reports the tables that would be copied, with exact row counts (a C(count) in the snapshot)
         and source sizes, the tables already recorded as complete, the keys, indexes and triggers that would be
-        dropped and rebuilt, and the statements that would run.
+        dropped and rebuilt, the materialized views that would be refreshed, and the statements that would run.
       - Fails on every problem a real run would fail on before moving data, such as missing target tables,
         mismatched columns or non-empty target tables.
       - When O(target_database) does not exist yet, because an earlier step of the same play would create it, the
@@ -233,6 +252,10 @@ tables:
       description: Table name in the target database.
       type: str
       sample: Products
+    partition_of:
+      description: The table this one is a partition of (its parent, in the source); null for a table of its own.
+      type: str
+      sample: Events_2025
     rows:
       description: Rows copied (C(copied)), recorded (C(skipped_complete)) or counted in the snapshot (C(would_copy)).
       type: int
@@ -289,6 +312,8 @@ sequences:
   description:
     - Sequences owned by copied target columns and where they continue; in check mode, the ones that would be set
       (C(setval) still null because the copied values are not known yet).
+    - Sequences no column uses have no table and no column (C(source_table), C(target_table), C(column) null);
+      C(setval) is null when the target sequence stood there already.
   returned: always
   type: list
   elements: dict
@@ -304,6 +329,17 @@ sequences:
       target_sequence: identity."DataProtectionKeys_Id_seq"
       target_column_extreme: 12
       setval: [12, true]
+materialized_views:
+  description:
+    - The materialized views populated in the legacy databases, in the order they are refreshed after the copy.
+    - C(action) is C(refreshed) (C(would_refresh) in check mode), or C(unchanged) when this run copied no table and
+      the view is populated already.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {target_schema: product, name: ProductCounts, source_database: ClassifiedAds_Product, action: refreshed,
+       seconds: 0.2}
 deferred:
   description:
     - Keys, indexes and triggers taken away for the load and brought back.

@@ -17,6 +17,12 @@ description:
     schema on the O(source) server with an exact C(count(*)), and the rows of the table it maps to in
     O(target_database) on the O(target) server. Table overrides and exclusions are applied as in the rest of the
     collection.
+  - Each table is counted C(ONLY) itself. A partition is a table of its own, compared with the same partition of the
+    target (RV(tables[].partition_of) names its parent), so a row in the wrong partition or a missing partition
+    fails. A partitioned table holds no rows of its own (0 on both sides, RV(tables[].partitioned)). An inheritance
+    parent and its children are compared each with its own rows.
+  - Every session sets C(row_security=off), so a row-level security policy that would hide rows from the role makes
+    the table an C(error), never a smaller count that could match.
   - Each table gets a state. C(match) means equal counts (and checksums). C(mismatch) means counts or checksums differ,
     or checksummed columns exist on one side only. C(missing) means the target table does not exist. C(excluded) means
     left out by name and not counted. C(error) means a side could not be read.
@@ -30,7 +36,8 @@ description:
     C(extra_float_digits), C(bytea_output), empty C(search_path)), whatever the server or role defaults are.
   - With O(check_sequences=true), checks every serial or identity column of the compared target tables. Its sequence's
     next value must be greater than the largest value in the column and not behind the legacy sequence of the same
-    column. Otherwise the sequence is reported C(behind).
+    column. Otherwise the sequence is reported C(behind). A sequence of the legacy schema that no column uses must
+    exist in the module's schema and stand at or beyond its legacy state (C(target_table) and C(column) null).
   - With O(expect_tables), checks that schemas and tables exist in the target database. This is the fresh-deployment
     check (I(Verify Schemas Created)), and it needs no legacy database.
   - Proof by content. When the C(classifiedads.consolidation.data_copy) of O(run_id) recorded the sources' write
@@ -207,6 +214,12 @@ tables:
     kind:
       description: C(copied), C(excluded), C(extra) or C(expected).
       type: str
+    partition_of:
+      description: The legacy table's parent when it is a partition, else V(null).
+      type: str
+    partitioned:
+      description: Whether the legacy table is partitioned (it holds no rows; its partitions are entries of their own).
+      type: bool
     state:
       description: C(match), C(mismatch), C(missing), C(extra), C(excluded), C(present) or C(error).
       type: str

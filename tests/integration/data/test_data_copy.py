@@ -312,7 +312,7 @@ def test_progress_is_returned_and_logged_line_by_line(copied):
 
 def test_queries_are_the_statements_not_the_data(copied):
     queries = copied["first"]["queries"]
-    assert 'TRUNCATE "identity"."Users"' in queries
+    assert 'TRUNCATE ONLY "identity"."Users"' in queries
     assert any(q.startswith('COPY "public"."Products" (') and "TO STDOUT (FORMAT binary)" in q for q in queries)
     assert any(q.startswith('ALTER TABLE "identity"."UserRoles" ADD CONSTRAINT "FK_UserRoles_Users_UserId" ')
                and q.endswith("NOT VALID") for q in queries)

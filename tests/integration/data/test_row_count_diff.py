@@ -457,16 +457,21 @@ def test_hostile_names_partitions_and_collations(verify, odd_pair, target_cluste
                     report_dir=str(tmp_path))
     assert not result["failed"], result["msg"]
     rows = rows_by_target(result)
-    assert set(rows) == {(odd_pair["schema"], HOSTILE), (odd_pair["schema"], "Events")}
+    assert set(rows) == {(odd_pair["schema"], HOSTILE), (odd_pair["schema"], "Events"),
+                         (odd_pair["schema"], "Events_2025"), (odd_pair["schema"], "Events_2026")}
     assert rows[(odd_pair["schema"], HOSTILE)]["state"] == "match"
-    assert rows[(odd_pair["schema"], "Events")]["target_rows"] == 3
+    # Each partition is compared on its own; the partitioned table holds no rows of its own.
+    assert rows[(odd_pair["schema"], "Events")]["target_rows"] == 0 and rows[(odd_pair["schema"], "Events")][
+        "partitioned"]
+    assert [rows[(odd_pair["schema"], f"Events_{year}")]["target_rows"] for year in (2025, 2026)] == [1, 2]
+    assert rows[(odd_pair["schema"], "Events_2025")]["partition_of"] == "Events"
     assert [entry["column"] for entry in result["sequences"]] == ["pipe|col"]
     assert execute(target_cluster, odd_pair["target_database"], "SELECT count(*) FROM pg_namespace"
                    " WHERE nspname = 'public'") == [(1,)]
 
     markdown = (tmp_path / "verification.md").read_text()
     table_lines = [line for line in markdown.splitlines() if line.startswith("| `Odd\\|module`")]
-    assert len(table_lines) == 2
+    assert len(table_lines) == 4
     for line in table_lines:
         assert line.replace("\\|", "").count("|") == 8  # 7 cells: no name added a column
     assert '."a""; DROP TABLE x; --"` | 2 | 2 | match | same |' in markdown

@@ -13,7 +13,7 @@ MODULE = {"name": "Product", "source_database": "ClassifiedAds_Product", "source
 
 def job(source_table="Products", target_schema="product", target_table="Products"):
     return TableJob(MODULE, copy_plan.TableMapping(source_table, target_schema, target_table, False), None,
-                    (16400, "r", 8192, 24576, True))
+                    (16400, "r", 8192, 24576, True, None, None, False, False, True))
 
 
 def test_a_job_names_both_tables_as_messages_show_them():
@@ -44,7 +44,7 @@ def test_the_result_of_a_surveyed_job_reports_sizes_and_no_format_until_columns_
     products = job()
     assert products.result() == {
         "module": "Product", "source_database": "ClassifiedAds_Product", "source_table": "Products",
-        "target_schema": "product", "target_table": "Products", "rows": None, "bytes": None,
+        "target_schema": "product", "target_table": "Products", "partition_of": None, "rows": None, "bytes": None,
         "source_size": 8192, "seconds": None, "status": None, "format": None, "null_policy": {}, "quarantined": None,
     }
     products.match = copy_plan.ColumnMatch(["Id"], "text")

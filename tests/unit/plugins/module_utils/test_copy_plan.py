@@ -309,3 +309,68 @@ def test_only_copied_columns_nullable_in_the_source_and_not_null_in_the_target_a
     target = [col("Id", "uuid")._replace(not_null=True), col("UserId", "uuid")._replace(not_null=True),
               col("Type"), col("Made", generated=True)._replace(not_null=True)]
     assert copy_plan.null_sensitive_columns(source, target, ["Id", "UserId", "Type"]) == ["UserId"]
+
+
+# -- partitions, row-level security, materialized views ----------------------------------------------
+
+def test_a_partition_lands_beside_its_root_and_is_excluded_with_it():
+    module = normalised(tables={"Events": {"schema": "history"}}, exclude_tables=["Archive"])
+    roots = {"Events_2025": "Events", "Events_2025_low": "Events", "Archive_2019": "Archive"}
+    mappings, excluded = copy_plan.map_tables(module, ["Events", "Events_2025", "Events_2025_low", "Archive",
+                                                       "Archive_2019", "Plain"], roots)
+    assert [(m.source_table, m.target_schema, m.target_table) for m in mappings] == [
+        ("Events", "history", "Events"), ("Events_2025", "history", "Events_2025"),
+        ("Events_2025_low", "history", "Events_2025_low"), ("Plain", "auditlog", "Plain")]
+    assert excluded == ["Archive", "Archive_2019"]
+
+
+def test_a_partition_named_in_the_mapping_goes_where_its_entry_says():
+    module = normalised(tables={"Events": {"schema": "history"}, "Events_2025": {"schema": "cold"}})
+    assert copy_plan.partition_destination(module, "Events_2025", "Events") == ("cold", "Events_2025", False)
+    assert copy_plan.partition_destination(module, "Events_2026", "Events") == ("history", "Events_2026", False)
+    assert copy_plan.partition_destination(module, "Events", None) == ("history", "Events", False)
+
+
+@pytest.mark.parametrize("bypasses, enabled, forced, owned", [
+    (False, False, False, False),  # no RLS
+    (True, True, True, False),  # superuser or BYPASSRLS
+    (False, True, False, True),  # the owner, RLS not forced
+])
+def test_a_role_that_may_bypass_row_level_security_passes(bypasses, enabled, forced, owned):
+    assert copy_plan.rls_problem("source", "db:public.t", "copier", bypasses, enabled, forced, owned) is None
+
+
+def test_a_role_subject_to_row_level_security_is_named_with_the_fix():
+    forced = copy_plan.rls_problem("source", 'db:public."Secrets"', HOSTILE, False, True, True, True)
+    assert forced == ('db:public."Secrets": row-level security is enabled and forced on the source table and role '
+                      '"a""; DROP TABLE x; --" is subject to its policies, so rows would be hidden from the copy (or '
+                      'refused by COPY): ALTER ROLE "a""; DROP TABLE x; --" BYPASSRLS')
+    assert copy_plan.rls_problem("target", 'kinds."T"', "copier", False, True, False, False).endswith(
+        "ALTER ROLE copier BYPASSRLS, or make it the table's owner")
+
+
+def test_a_foreign_key_of_a_partitioned_table_comes_back_valid_in_one_step():
+    assert copy_plan.foreign_key_steps(FK, "dropped", partitioned=True) == [("add", FK)]
+    assert copy_plan.foreign_key_steps(FK, "added", partitioned=True) == []
+
+
+def matview(populated):
+    return {"source_database": "Legacy", "populated": populated}
+
+
+def test_materialized_views_refresh_after_what_they_read_even_through_a_view():
+    source = {("s", "top"): matview(True), ("s", "base"): matview(True), ("s", "empty"): matview(False),
+              ("s", "gone"): matview(True)}
+    target = dict((key, {"populated": False, "owned": True}) for key in [("s", "top"), ("s", "base"), ("s", "empty")])
+    edges = {("s", "top"): {("s", "middle")}, ("s", "middle"): {("s", "base")}}
+    order = copy_plan.refresh_order(source, target, edges)
+    # Populated in the source only; one missing from the target is left to the schema step.
+    assert [entry["name"] for entry in order] == ["base", "top"]
+    assert order[0] == {"target_schema": "s", "name": "base", "source_database": "Legacy", "populated": False,
+                        "owned": True}
+
+
+def test_without_the_target_the_source_alone_says_which_would_refresh():
+    order = copy_plan.refresh_order({("s", "a"): matview(True), ("s", "b"): matview(False)}, None, {})
+    assert [(entry["name"], entry["populated"], entry["owned"]) for entry in order] == [("a", None, True)]
+    assert "ALTER MATERIALIZED VIEW s.a OWNER TO" in copy_plan.matview_owner_problem(order[0])

@@ -21,9 +21,9 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.copy_s
 MODULE = {"name": "Product", "source_database": "ClassifiedAds_Product", "source_schema": "public"}
 
 
-def job(source_relkind="r", target_relkind="r", columns=("Id", "Code"), copy_format="binary", table="Products"):
+def job(target_relkind="r", columns=("Id", "Code"), copy_format="binary", table="Products"):
     made = TableJob(MODULE, TableMapping(table, "product", table, False), None,
-                    (16400, source_relkind, 8192, 16384, True))
+                    (16400, "r", 8192, 16384, True, None, None, False, False, True))
     made.target_relkind = target_relkind
     made.match = ColumnMatch(list(columns), copy_format)
     return made
@@ -43,11 +43,6 @@ def text(statement):
 def test_a_plain_source_table_is_read_by_copy_itself_in_the_matched_column_order():
     assert text(copy_out_statement(job(columns=("Code", "Id")))) == \
         'COPY "public"."Products" ("Code", "Id") TO STDOUT (FORMAT binary)'
-
-
-def test_a_partitioned_source_table_is_read_through_a_select():
-    assert text(copy_out_statement(job(source_relkind="p"))) == \
-        'COPY (SELECT "Id", "Code" FROM "public"."Products") TO STDOUT (FORMAT binary)'
 
 
 def test_a_plain_target_table_is_loaded_frozen():

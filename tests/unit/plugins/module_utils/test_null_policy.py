@@ -162,10 +162,10 @@ def test_the_verification_counts_and_checksums_the_source_as_the_copy_read_it():
     assert render(checksum_query("public", "UserClaims", columns, PLAN)) == (
         "SELECT count(*), sum(h) FROM (SELECT hash_record_extended(ROW(\"Id\", (COALESCE("
         f"{HOSTILE_SQL}, CAST('x''); DROP TABLE y; --' AS text)))::text COLLATE \"C\", \"UserId\"), 0) AS h "
-        'FROM "public"."UserClaims" WHERE "UserId" IS NOT NULL) AS t')
+        'FROM ONLY "public"."UserClaims" WHERE "UserId" IS NOT NULL) AS t')
     assert render(count_query("public", "UserClaims", PLAN)) == (
-        'SELECT count(*) FROM "public"."UserClaims" WHERE "UserId" IS NOT NULL')
-    assert render(count_query("public", "UserClaims")) == 'SELECT count(*) FROM "public"."UserClaims"'
+        'SELECT count(*) FROM ONLY "public"."UserClaims" WHERE "UserId" IS NOT NULL')
+    assert render(count_query("public", "UserClaims")) == 'SELECT count(*) FROM ONLY "public"."UserClaims"'
 
 
 # -- the verification's judgement -------------------------------------------------------------------

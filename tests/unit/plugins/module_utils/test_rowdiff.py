@@ -458,3 +458,42 @@ def test_a_rehearsal_sets_apart_only_differing_tables_the_application_wrote():
     summary = rowdiff.summarize(excused, seqs)
     assert summary["rehearsal_writes"] == 1 and summary["sequences_failed"] == 1 and not summary["passed"]
     assert rows[0]["ok"] is False  # the input is left as it was
+
+
+# -- partitions and sequences no column uses -----------------------------------------------------
+
+def test_each_partition_is_a_pair_of_its_own_beside_its_root_and_named_with_its_parent():
+    plan = modules({"name": "Product", "source_database": "ClassifiedAds_Product", "schema": "product",
+                    "tables": {"Events": {"schema": "history"}}})
+    partitions = {"Product": {"Events": {"root": None, "parent": None, "partitioned": True},
+                              "Events_2025": {"root": "Events", "parent": "Events", "partitioned": True},
+                              "Events_2025_low": {"root": "Events", "parent": "Events_2025", "partitioned": False}}}
+    tables = ["Events", "Events_2025", "Events_2025_low", "Products"]
+    target = {("history", "Events"), ("history", "Events_2025"), ("product", "Products")}
+    pairs = rowdiff.pair_tables(plan, {"Product": tables}, target, partitions)
+    assert [(p["source_table"], p["target_schema"], p["target_exists"], p.get("partition_of"), p.get("partitioned"))
+            for p in pairs] == [
+        ("Events", "history", True, None, True),
+        ("Events_2025", "history", True, "Events", True),
+        ("Events_2025_low", "history", False, "Events_2025", False),  # a missing partition is a missing table
+        ("Products", "product", True, None, None),
+    ]
+    rows = rowdiff.mark_partitions([rowdiff.classify(pair, counted(0), counted(0)) for pair in pairs[:2]], pairs)
+    assert [(row["partition_of"], row["partitioned"]) for row in rows] == [(None, True), ("Events", True)]
+    assert rowdiff.classify(pairs[2], counted(4))["state"] == "missing"
+
+
+def test_a_sequence_no_column_uses_is_checked_against_its_legacy_one():
+    plan = modules()
+    checks = rowdiff.standalone_sequence_checks(
+        plan, {"ClassifiedAds_Product": {"public": [{"sequence": "invoices", "increment": 1},
+                                                    {"sequence": "gone", "increment": 1}]}},
+        {"product": [{"sequence": "invoices", "increment": 1}]})
+    assert [(entry["sequence_schema"], entry["sequence"], entry.get("error"), legacy["sequence_schema"])
+            for entry, legacy in checks] == [
+        ("product", "invoices", None, "public"),
+        ("product", "gone", "the sequence does not exist in the target schema", "public")]
+    entry = dict(checks[0][0], next_value=10, source_next_value=4322)
+    assert rowdiff.check_sequence(entry)["state"] == "behind"
+    assert rowdiff.check_sequence(dict(entry, next_value=4322))["state"] == "ok"
+    assert rowdiff.check_sequence(checks[1][0])["state"] == "error"
