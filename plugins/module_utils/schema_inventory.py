@@ -489,8 +489,9 @@ def describe_change(source, target):
             continue
         if key == "columns":
             old_columns, new_columns = dict(old or []), dict(new or [])
-            for column in [name for name, _text in old or []] + [name for name, _text in new or []
-                                                                  if name not in old_columns]:
+            names = [name for name, _text in old or []]
+            names += [name for name, _text in new or [] if name not in old_columns]
+            for column in names:
                 if column not in new_columns:
                     lines.append("column %s: missing in the target" % column)
                 elif column not in old_columns:
@@ -598,6 +599,6 @@ def excluded_lines(comparison):
 
 
 def stale_lines(comparison):
-    return ["%s %s (reason given: %s): matches no object on either side" % (entry["kind"], entry["name"],
-                                                                             entry["reason"])
-            for entry in comparison["stale_exclusions"]]
+    """One line per exclusion that matched no object on either side."""
+    return ["%s %s (reason given: %s): matches no object on either side" % (
+        entry["kind"], entry["name"], entry["reason"]) for entry in comparison["stale_exclusions"]]

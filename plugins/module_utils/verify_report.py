@@ -331,9 +331,8 @@ def fidelity_verdict(summary):
     """The verdict line's part on the schema (empty without a schema comparison)."""
     if summary.get("schema_fidelity") is None:
         return ""
-    count = summary["schema_differences"]
-    words = "; schema: %d difference(s) (%s)" % (count, "enforced" if summary["schema_fidelity"] == "enforce"
-                                                  else "reported, not enforced")
+    how = "enforced" if summary["schema_fidelity"] == "enforce" else "reported, not enforced"
+    words = "; schema: %d difference(s) (%s)" % (summary["schema_differences"], how)
     if summary.get("schema_errors"):
         words += ", %d module(s) unreadable" % summary["schema_errors"]
     return words
@@ -381,9 +380,9 @@ def fidelity_markdown(fidelity):
         align = ["---"] + ["---:"] * (len(headings) - 1)
         lines += ["| " + " | ".join(headings) + " |", "| " + " | ".join(align) + " |"]
         lines += ["| " + " | ".join(line) + " |" for line in cells]
-        for title, found in (("Differences", difference_lines(module)), ("Excluded (with reason)",
-                                                                          excluded_lines(module)),
-                             ("Stale exclusions (match no object)", stale_lines(module))):
+        listed = (("Differences", difference_lines(module)), ("Excluded (with reason)", excluded_lines(module)),
+                  ("Stale exclusions (match no object)", stale_lines(module)))
+        for title, found in listed:
             if found:
                 lines += ["", "%s:" % title, ""] + ["- " + md_code(line) for line in found]
     return lines

@@ -217,7 +217,8 @@ DAMAGE = [
 ]
 
 
-@pytest.mark.parametrize("kind, name, state, statement", DAMAGE, ids=[f"{kind}-{state}" for kind, _n, state, _s in DAMAGE])
+@pytest.mark.parametrize("kind, name, state, statement", DAMAGE,
+                         ids=[f"{kind}-{state}" for kind, _name, state, _statement in DAMAGE])
 def test_one_changed_object_fails_enforce_and_is_reported_in_report_mode(verify, target, target_cluster, tmp_path,
                                                                          kind, name, state, statement):
     execute(target_cluster, TARGET, statement)
