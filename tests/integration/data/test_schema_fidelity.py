@@ -86,9 +86,8 @@ REFRESH MATERIALIZED VIEW order_counts;
 
 HOSTILE_TABLE = sql.Identifier(HOSTILE)
 # A table whose name is SQL: its objects must be named, compared and reported as they are.
-HOSTILE_SCHEMA = sql.SQL("CREATE TABLE {table} (id integer PRIMARY KEY, {column} text); "
-                         "COMMENT ON COLUMN {table}.{column} IS 'hostile'").format(table=HOSTILE_TABLE,
-                                                                                  column=HOSTILE_TABLE)
+HOSTILE_SCHEMA = sql.SQL("CREATE TABLE {table} (id integer PRIMARY KEY, {table} text); "
+                         "COMMENT ON COLUMN {table}.{table} IS 'hostile'").format(table=HOSTILE_TABLE)
 
 ROLE = f"""DO $$ BEGIN CREATE ROLE {READER}; EXCEPTION WHEN duplicate_object THEN NULL; END $$"""
 
@@ -223,8 +222,7 @@ DAMAGE = [
     ("comment", f"column {HOSTILE}.{HOSTILE}", "missing",
      sql.SQL("COMMENT ON COLUMN product.{table}.{table} IS NULL").format(table=HOSTILE_TABLE)),
     ("constraint", f"{HOSTILE}.{HOSTILE}_pkey", "missing",
-     sql.SQL("ALTER TABLE product.{table} DROP CONSTRAINT {pkey}").format(table=HOSTILE_TABLE,
-                                                                           pkey=sql.Identifier(HOSTILE + "_pkey"))),
+     sql.SQL("ALTER TABLE product.{} DROP CONSTRAINT {}").format(HOSTILE_TABLE, sql.Identifier(HOSTILE + "_pkey"))),
     ("partition", "orders_2027", "extra", "CREATE TABLE product.orders_2027 PARTITION OF product.orders "
      "FOR VALUES FROM ('2027-01-01') TO ('2028-01-01')"),
 ]
