@@ -36,12 +36,8 @@ EXCLUDE_TABLES_REASON = "exclude_tables"
 SCHEMA_PLACEHOLDER = "<schema>"
 MAX_SHOWN = 200  # characters of a definition shown in a difference
 
-RELATION_WORDS = {"r": "table", "p": "table", "v": "view", "m": "materialized_view", "S": "sequence",
-                  "f": "table"}
 POLICY_COMMANDS = {"r": "SELECT", "a": "INSERT", "w": "UPDATE", "d": "DELETE", "*": "ALL"}
 TRIGGER_STATES = {"O": "enabled", "D": "disabled", "R": "enabled replica", "A": "enabled always"}
-PRIVILEGE_OBJECTS = {"r": "table", "p": "table", "v": "view", "m": "materialized_view", "S": "sequence",
-                     "f": "table"}
 DEFAULT_ACL_OBJECTS = {"r": "tables", "S": "sequences", "f": "functions", "T": "types", "n": "schemas"}
 
 # -- reading ------------------------------------------------------------------------------------
