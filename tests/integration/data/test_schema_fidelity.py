@@ -25,6 +25,7 @@ READER = "fidelity_reader"
 MODULE = {"name": "Shop", "source_database": LEGACY, "schema": "product", "exclude_tables": ["audit_note"]}
 
 LEGACY_SCHEMA = """
+CREATE EXTENSION citext SCHEMA public;
 CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
 CREATE DOMAIN positive_price AS numeric(12, 2) NOT NULL CONSTRAINT price_positive CHECK (VALUE > 0);
 CREATE TYPE dimensions AS (width integer, height integer);
@@ -36,7 +37,8 @@ CREATE TABLE customers (
     mood mood NOT NULL DEFAULT 'ok',
     size dimensions,
     band price_band,
-    invoice bigint NOT NULL DEFAULT nextval('invoice_number')
+    invoice bigint NOT NULL DEFAULT nextval('invoice_number'),
+    nickname citext
 );
 ALTER TABLE customers ALTER COLUMN email SET STATISTICS 500;
 CREATE TABLE orders (
@@ -63,6 +65,7 @@ CREATE FUNCTION touch_note() RETURNS trigger LANGUAGE plpgsql SET search_path = 
     AS $$ BEGIN NEW.note := coalesce(NEW.note, 'none'); RETURN NEW; END $$;
 CREATE FUNCTION add_price(numeric, numeric) RETURNS numeric LANGUAGE sql IMMUTABLE AS $$ SELECT $1 + $2 $$;
 CREATE AGGREGATE price_sum(numeric) (SFUNC = add_price, STYPE = numeric, INITCOND = '0');
+CREATE PROCEDURE forget_notes(before date) LANGUAGE sql AS $$ UPDATE orders SET note = NULL WHERE placed < before $$;
 CREATE TRIGGER orders_note BEFORE INSERT ON orders FOR EACH ROW EXECUTE FUNCTION touch_note();
 CREATE VIEW big_customers AS SELECT c.id, c.email FROM customers c WHERE order_total(c.id) > 100;
 CREATE MATERIALIZED VIEW order_counts AS SELECT customer_id, count(*) AS n FROM orders GROUP BY customer_id;
@@ -115,7 +118,8 @@ def legacy(source_cluster, target_cluster):
 def pristine(legacy, source_cluster, target_cluster, tmp_path_factory):
     """The legacy schema moved faithfully: dumped, restored, renamed (as source_ddl's pg_dump route does)."""
     archive = tmp_path_factory.mktemp("fidelity") / "legacy.dump"
-    subprocess.run([source_cluster.bin("pg_dump"), "--format=custom", "--schema=public", f"--file={archive}",
+    subprocess.run([source_cluster.bin("pg_dump"), "--format=custom", "--schema=public", "--extension=citext",
+                    f"--file={archive}",
                     f"--dbname={legacy}"], env=dict(os.environ, **source_cluster.libpq_env()), check=True)
     create_database(target_cluster, PRISTINE)
     execute(target_cluster, PRISTINE, "DROP SCHEMA public")  # the archive creates it
@@ -170,8 +174,7 @@ def test_a_faithful_move_passes_in_enforce_mode_with_every_kind_found(verify, ta
     counts = dict((entry["kind"], (entry["source"], entry["target"])) for entry in module["kinds"])
     # Every kind of the fixture is found on both sides, the same number of times.
     for kind in KINDS:
-        if kind != "extension":
-            assert counts[kind][0] > 0 and counts[kind][0] == counts[kind][1], (kind, counts[kind])
+        assert counts[kind][0] > 0 and counts[kind][0] == counts[kind][1], (kind, counts[kind])
     assert counts["partition"] == (4, 4)
     assert kind_of(result, "index")["source"] >= 8
     # The excluded table went with its objects, for the stated reason.
@@ -183,6 +186,18 @@ def test_a_faithful_move_passes_in_enforce_mode_with_every_kind_found(verify, ta
     markdown = (tmp_path / "verification.md").read_text()
     assert "## Schema fidelity" in markdown and "| kind | source | target |" in markdown
     assert warnings_log(tmp_path) == ""
+
+
+def test_an_extension_the_target_keeps_in_another_schema_is_the_same(verify, target, target_cluster):
+    # Where the target already has an extension, or its placement puts it elsewhere, the module schema lacks it.
+    execute(target_cluster, TARGET, "ALTER EXTENSION citext SET SCHEMA public")
+    result = verify(schema_fidelity="enforce")
+    assert not result["failed"], result["msg"]
+    assert kind_of(result, "extension")["source"] == 1 and kind_of(result, "extension")["missing"] == []
+    execute(target_cluster, TARGET, "ALTER TABLE product.customers DROP COLUMN nickname; DROP EXTENSION citext")
+    gone = verify(schema_fidelity="enforce")
+    assert gone["failed"] and kind_of(gone, "extension")["missing"] == ["citext"]
+    assert "column nickname: missing in the target" in gone["msg"]
 
 
 def test_off_reads_nothing_of_the_schema(verify, target):
