@@ -19,6 +19,13 @@ comment ``<object kind> <object name>``). ``verbatim`` is present where the
 definition normalises the schema's own name (a function's ``SET search_path``):
 two objects are the same when their definitions, or their verbatim texts, are.
 
+Not compared: the schema itself (its name, owner, ACL and comment are the
+mapping's and the schemas step's) and the owners of objects (a migrator or a
+restore runs as another role); a grant to an object's own owner is ownership,
+not a grant, and is left out with it. Function bodies are compared as text: a
+body that names the legacy schema moves unchanged, and is the schema plan's
+finding, not a difference here.
+
 :func:`compare` is pure: per kind the counts, what is missing from the target,
 what only the target has, what differs, and what an exclusion (with its reason)
 set apart; exclusions that match nothing are returned as stale.
