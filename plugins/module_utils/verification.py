@@ -156,7 +156,11 @@ class Verification(object):
             write_counters=any(row.get("written_after_copy") is not None for row in rows),
             schema_fidelity=fidelity), rows, sequences, summary)
         returned_report, changed = self.publish(report)
-        self.log_fidelity_warnings(fidelity, returned_report["written"])
+        if fidelity:
+            self.warnings.extend(verify_report.fidelity_warnings(fidelity))
+        if self.warnings and returned_report["written"]:
+            # With the report they belong to: a rerun that finds the report unchanged adds no line.
+            append_warnings(params["report_dir"], "row_count_diff", self.warnings)
         table_text = verify_report.render_text(rows, sequences, summary, params["checksum"], fidelity)
         verdict = verify_report.verdict_line(summary)
         result = dict(changed=changed, msg=verdict, tables=rows, sequences=sequences, summary=summary,
@@ -314,18 +318,6 @@ class Verification(object):
         summary.update(schema_fidelity=fidelity["mode"], schema_differences=fidelity["differences"],
                        schema_errors=fidelity["errors"], passed=summary["passed"] and fidelity["passed"])
         return fidelity
-
-    def log_fidelity_warnings(self, fidelity, report_written):
-        """Differences that do not fail (report mode) and stale exclusions warn, in the result and in warnings.log.
-
-        They are logged with the report they belong to: a rerun that finds the report unchanged adds no line.
-        """
-        if not fidelity:
-            return
-        messages = verify_report.fidelity_warnings(fidelity)
-        self.warnings.extend(messages)
-        if messages and report_written:
-            append_warnings(self.params["report_dir"], "row_count_diff", messages)
 
     # -- proof by content -------------------------------------------------------------------------
 
