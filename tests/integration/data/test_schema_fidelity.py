@@ -139,12 +139,12 @@ def target(pristine, target_cluster):
 
 @pytest.fixture
 def verify(run_module, source_cluster, target_cluster, tmp_path):
-    def run(module=None, **extra):
+    def run(module=None, check=False, **extra):
         args = dict(source=endpoint(source_cluster), target=endpoint(target_cluster), modules=[module or MODULE],
                     target_database=TARGET, run_id="run-1", report_dir=str(tmp_path), check_sequences=False,
                     checksum=True)
         args.update(extra)
-        return run_module("row_count_diff", args)
+        return run_module("row_count_diff", args, check=check)
 
     return run
 
@@ -266,6 +266,18 @@ def test_one_changed_object_fails_enforce_and_is_reported_in_report_mode(verify,
     assert reported["summary"]["passed"] and fidelity_of(reported)["differences"] >= 1
     assert f"{kind} {name}" in warnings_log(tmp_path)
     assert json.dumps(f"{kind} {name}")[1:-1] in json.dumps(reported.get("warnings"))
+
+
+def test_check_mode_compares_and_logs_nothing_a_rerun_logs_nothing_new(verify, target, target_cluster, tmp_path):
+    execute(target_cluster, TARGET, "COMMENT ON TABLE product.customers IS NULL")
+    checked = verify(schema_fidelity="enforce", check=True)
+    assert checked["failed"] and "comment table customers: missing in the target" in checked["msg"]
+    assert not (tmp_path / "verification.json").exists() and warnings_log(tmp_path) == ""
+    first = verify(schema_fidelity="report")
+    assert first["changed"] and warnings_log(tmp_path).count("comment table customers") == 1
+    again = verify(schema_fidelity="report")
+    assert not again["changed"] and warnings_log(tmp_path).count("comment table customers") == 1
+    assert "comment table customers" in json.dumps(again.get("warnings"))  # still said, just not logged twice
 
 
 def test_an_exclusion_with_a_reason_turns_the_failure_into_a_pass(verify, target, target_cluster, tmp_path):
