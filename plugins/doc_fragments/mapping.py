@@ -59,6 +59,24 @@ options:
           - M(classifiedads.consolidation.row_count_diff) compares the legacy table with the policy applied.
         type: dict
         default: {}
+      schema_exclusions:
+        description:
+          - Schema-fidelity differences this module accepts, each a dictionary with C(kind), C(name) and C(reason).
+            M(classifiedads.consolidation.row_count_diff) lists such an object as excluded with its reason instead
+            of counting it as a difference, whether it is missing, extra or changed.
+          - C(kind) is one of C(table), C(partition), C(index), C(constraint), C(sequence), C(type), C(function)
+            (functions, procedures and aggregates), C(trigger), C(view), C(materialized_view), C(policy), C(rls) (a
+            table's row-level security flags), C(grant), C(comment), C(rule), C(statistics) or C(extension).
+          - C(name) is the object's name relative to its schema, as the verification report writes it. Examples are
+            C(Orders), C(Orders.Orders_pkey) (an index, constraint, trigger, policy, rule or statistics object of a
+            table), C(order_total(customer bigint)) (a function), C(table Orders reporting) (a grant, as object kind,
+            object name and grantee) and C(column Orders.Note) (a comment, as object kind and object name).
+          - C(reason) must say why the difference is acceptable. It is written to the reports.
+          - An exclusion that matches no object on either side is reported as stale. The objects of a table left
+            out by C(exclude_tables) are excluded without being listed here, with the reason C(exclude_tables).
+        type: list
+        elements: dict
+        default: []
   exclude_tables:
     description:
       - Tables left out of every legacy database. The default leaves out EF Core's migration history, which the

@@ -30,6 +30,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.displa
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.errors import ConsolidationError
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.null_policy import normalize_columns
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import backup_files, run_files
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.schema_inventory import KINDS as SCHEMA_KINDS
 
 MAX_IDENTIFIER_BYTES = 63
 RESERVED_SCHEMAS = ("information_schema",)
@@ -51,6 +52,7 @@ def mapping_argument_spec():
             source_schema=dict(type="str", default="public"),
             exclude_tables=dict(type="list", elements="str", default=[]),
             tables=dict(type="dict", default={}),
+            schema_exclusions=dict(type="list", elements="dict", default=[]),
         )),
         exclude_tables=dict(type="list", elements="str", default=list(DEFAULT_EXCLUDE_TABLES)),
     )
@@ -142,6 +144,8 @@ def normalize_module(raw, global_excludes):
         if columns:
             entry["columns"] = columns
         tables[source_table] = entry
+    exclusions, exclusion_problems = normalize_schema_exclusions(label, raw.get("schema_exclusions"))
+    problems.extend(exclusion_problems)
     if problems:
         raise PlanError(problems)
     return {
@@ -151,7 +155,42 @@ def normalize_module(raw, global_excludes):
         "schema": raw["schema"],
         "exclude_tables": excludes,
         "tables": tables,
+        "schema_exclusions": exclusions,
     }
+
+
+def normalize_schema_exclusions(label, raw):
+    """([{kind, name, reason}], problems): the schema-fidelity differences a module accepts, each with its reason.
+
+    ``kind`` is one of the inventory's kinds (schema_inventory.KINDS), ``name``
+    the object's schema-relative name as the verification report writes it.
+    """
+    exclusions, problems, seen = [], [], set()
+    if raw is None:
+        return exclusions, problems
+    if not isinstance(raw, list):
+        return exclusions, ["%s: schema_exclusions must be a list of {kind, name, reason}, got %r" % (label, raw)]
+    for index, entry in enumerate(raw):
+        where = "%s: schema_exclusions[%d]" % (label, index)
+        if not isinstance(entry, dict):
+            problems.append("%s must be a dictionary with kind, name and reason, got %r" % (where, entry))
+            continue
+        unknown = sorted(set(entry) - {"kind", "name", "reason"})
+        if unknown:
+            problems.append("%s has unknown keys %s (expected kind, name, reason)" % (where, ", ".join(unknown)))
+        kind, name, reason = entry.get("kind"), entry.get("name"), entry.get("reason")
+        reason = reason.strip() if isinstance(reason, str) else reason
+        if kind not in SCHEMA_KINDS:
+            problems.append("%s: kind %r is not one of %s" % (where, kind, ", ".join(SCHEMA_KINDS)))
+        if not isinstance(name, str) or not name:
+            problems.append("%s: name must be a non-empty string (the object's name as the report writes it)" % where)
+        if not isinstance(reason, str) or not reason:
+            problems.append("%s: reason must say why the difference is accepted" % where)
+        if (kind, name) in seen:
+            problems.append("%s: %s %s is excluded twice" % (where, kind, name))
+        seen.add((kind, name))
+        exclusions.append({"kind": kind, "name": name, "reason": reason})
+    return exclusions, problems
 
 
 def build_plan(modules, target_database, source, target, global_excludes=None):

@@ -21,6 +21,7 @@ import os
 import re
 import tempfile
 
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import utc_timestamp, visible
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.errors import ConsolidationError
 
 # A run id (and the backup set id, which is the run id): it names directories, so no separators.
@@ -42,6 +43,7 @@ REHEARSAL_REPORT = "rehearsal.json"
 FENCE_RECORD = "fence.json"
 DISCARDED_WRITES = "discarded_writes.json"
 SCHEMA_PLAN = "schema_plan.json"  # source_ddl: per module what the schema move restores, finds and refuses
+WARNINGS_LOG = "warnings.log"  # every step's warnings, so that they outlive the play's stdout
 FAILURE_RECORD = "failure-{module}-{stamp}.json"  # a failed module's statements and partial results
 # <backup_root>/<run id>
 MANIFEST = "manifest.json"
@@ -61,6 +63,7 @@ RUN_FILES = {
     "fence_record": FENCE_RECORD,
     "discarded_writes": DISCARDED_WRITES,
     "schema_plan": SCHEMA_PLAN,
+    "warnings_log": WARNINGS_LOG,
 }
 
 
@@ -135,6 +138,18 @@ def append_private(path, text):
         os.write(fd, text.encode("utf-8"))
     finally:
         os.close(fd)
+
+
+def append_warnings(run_dir, origin, messages):
+    """Append each message to ``warnings.log`` of ``run_dir`` as one line: ``<UTC time> <origin>: <message>``.
+
+    ``origin`` names the step or module that warns. A message's control characters are made visible, so that
+    one warning is always one line. Returns the log's path.
+    """
+    stamp = utc_timestamp()
+    path = os.path.join(run_dir, WARNINGS_LOG)
+    append_private(path, "".join("%s %s: %s\n" % (stamp, visible(origin), visible(message)) for message in messages))
+    return path
 
 
 def write_private_json(path, data):

@@ -30,6 +30,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils import
     null_verification,
     proof,
     rowdiff,
+    schema_inventory,
     table_stats,
     verify_report,
 )
@@ -50,6 +51,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan i
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import (
     VERIFICATION_MARKDOWN,
     VERIFICATION_REPORT,
+    append_warnings,
     read_json,
     run_id_problem,
     write_private_file,
@@ -134,6 +136,7 @@ class Verification(object):
         self.modules, self.expected = validate(params)
         self.pools = {}
         self.warnings = []
+        self.fidelity = None
 
     def run(self):
         """(result, failure): the module's result, and the failure message when the task must fail, else None."""
@@ -145,16 +148,23 @@ class Verification(object):
         elapsed = round(time.time() - started, 3)
         summary = rowdiff.summarize(rows, sequences)
         summary["written_after_copy"] = len(verify_report.written_after_copy(rows))
+        fidelity = self.judge_schema_fidelity(summary)
         report = verify_report.build_report(dict(
             run_id=params["run_id"], backup_set=params["backup_set"], target_database=params["target_database"],
             generated_at=utc_timestamp(whole_seconds=True), checksum=params["checksum"],
             check_sequences=params["check_sequences"], servers=servers, fence=params.get("fence"),
-            write_counters=any(row.get("written_after_copy") is not None for row in rows)), rows, sequences, summary)
+            write_counters=any(row.get("written_after_copy") is not None for row in rows),
+            schema_fidelity=fidelity), rows, sequences, summary)
         returned_report, changed = self.publish(report)
-        table_text = verify_report.render_text(rows, sequences, summary, params["checksum"])
+        if fidelity:
+            self.warnings.extend(verify_report.fidelity_warnings(fidelity))
+        if self.warnings and returned_report["written"]:
+            # With the report they belong to: a rerun that finds the report unchanged adds no line.
+            append_warnings(params["report_dir"], "row_count_diff", self.warnings)
+        table_text = verify_report.render_text(rows, sequences, summary, params["checksum"], fidelity)
         verdict = verify_report.verdict_line(summary)
         result = dict(changed=changed, msg=verdict, tables=rows, sequences=sequences, summary=summary,
-                      written_after_copy=report["written_after_copy"],
+                      written_after_copy=report["written_after_copy"], schema_fidelity=fidelity,
                       report=returned_report, table_text=table_text, servers=servers, queries=self.journal.queries,
                       elapsed=elapsed, warnings=self.warnings)
         if summary["passed"] or not params["fail_on_mismatch"]:
@@ -211,6 +221,7 @@ class Verification(object):
             rows = rowdiff.mark_partitions(rows, pairs)
             self.prove(pairs, rows, column_plans, source, target)
             sequences = self.check_sequences(pairs, source, target) if self.params["check_sequences"] else []
+            self.fidelity = self.read_schema_fidelity()
         finally:
             for pool in self.pools.values():
                 pool.close()
@@ -281,6 +292,43 @@ class Verification(object):
         if problems:
             raise VerificationAborted(problems)
         return found
+
+    # -- schema fidelity --------------------------------------------------------------------------
+
+    def read_schema_fidelity(self):
+        """Per module, the comparison of the legacy schema's inventory with the target's; None when off."""
+        mode = self.params.get("schema_fidelity") or "report"
+        if mode == "off" or not self.modules:
+            return None
+        compared = []
+        for module in self.modules:
+            entry = {"module": module["name"], "source": qualified(module["source_database"], module["source_schema"]),
+                     "target": qualified(self.params["target_database"], module["schema"])}
+            # Tables an override placed in another schema are the module's too.
+            elsewhere = [(override["schema"], override["table"]) for override in module["tables"].values()
+                         if override["schema"] != module["schema"]]
+            try:
+                with self.pools["source"].session(module["source_database"]) as conn:
+                    source = schema_inventory.read_inventory(conn, self.journal, module["source_schema"])
+                with self.pools["target"].session(self.params["target_database"]) as conn:
+                    target = schema_inventory.read_inventory(conn, self.journal, module["schema"], elsewhere)
+            except psycopg2.Error as exc:
+                entry["error"] = postgres_problem(exc)
+                compared.append(entry)
+                continue
+            entry.update(schema_inventory.compare(source, target, module.get("schema_exclusions") or [],
+                                                  module["exclude_tables"]))
+            compared.append(entry)
+        return compared
+
+    def judge_schema_fidelity(self, summary):
+        """The report's schema_fidelity section; in enforce mode a difference fails ``summary``."""
+        if self.fidelity is None:
+            return None
+        fidelity = verify_report.fidelity_section(self.params.get("schema_fidelity") or "report", self.fidelity)
+        summary.update(schema_fidelity=fidelity["mode"], schema_differences=fidelity["differences"],
+                       schema_errors=fidelity["errors"], passed=summary["passed"] and fidelity["passed"])
+        return fidelity
 
     # -- proof by content -------------------------------------------------------------------------
 

@@ -23,6 +23,11 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.displa
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.proof import describe_delta
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.rowdiff import STATES
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.schema_inventory import (
+    difference_lines,
+    excluded_lines,
+    stale_lines,
+)
 
 REPORT_FORMAT = 1
 REPORT_KIND = "classifiedads.consolidation.verification"
@@ -90,6 +95,7 @@ def verdict_line(summary):
             line += ", %d unreadable" % (summary["sequences_failed"] - summary["sequences_behind"])
     if summary.get("rehearsal_writes"):
         line += "; %d written by the application during the rehearsal (not compared)" % summary["rehearsal_writes"]
+    line += fidelity_verdict(summary)
     return line + (" - PASSED" if summary["passed"] else " - FAILED")
 
 
@@ -156,8 +162,8 @@ def sequence_cells(sequences):
     return SEQUENCE_HEADINGS, cells
 
 
-def render_text(rows, sequences, summary, with_checksum):
-    """The plain-text report: the table, sequences, problems and the verdict."""
+def render_text(rows, sequences, summary, with_checksum, fidelity=None):
+    """The plain-text report: the table, sequences, problems, the schema's differences and the verdict."""
     parts = [render_table(*table_cells(rows, with_checksum), numeric=NUMERIC_COLUMNS)]
     if sequences:
         parts.append(render_table(*sequence_cells(sequences), numeric=NUMERIC_COLUMNS))
@@ -172,6 +178,9 @@ def render_text(rows, sequences, summary, with_checksum):
     found = problems(rows, sequences)
     if found:
         parts.append("\n".join(["problems:"] + ["  - " + visible(line) for line in found]))
+    if fidelity and fidelity_lines(fidelity):
+        parts.append("\n".join(["schema fidelity (%s):" % fidelity["mode"]]
+                               + ["  - " + visible(line) for line in fidelity_lines(fidelity)]))
     parts.append(verdict_line(summary))
     return "\n\n".join(parts) + "\n"
 
@@ -255,6 +264,8 @@ def render_markdown(report):
         lines += ["", "## Written after the copy", "",
                   "Their write counters moved since the copy read them; each must match by content.", ""]
         lines += ["- " + md_code(line) for line in written]
+    if report.get("schema_fidelity"):
+        lines += ["", "## Schema fidelity", ""] + fidelity_markdown(report["schema_fidelity"])
     found = problems(report["tables"], report["sequences"])
     if found:
         lines += ["", "## Problems", ""] + ["- " + md_code(line) for line in found]
@@ -267,8 +278,8 @@ def build_report(meta, rows, sequences, summary):
 
     ``meta`` carries run_id, backup_set, generated_at, target_database,
     checksum, check_sequences, servers ({source, target}: address, version), fence
-    (the run's write fence, {mode, reason}; None when not given) and write_counters (whether the
-    copy's write counters were compared).
+    (the run's write fence, {mode, reason}; None when not given), write_counters (whether the
+    copy's write counters were compared) and schema_fidelity (:func:`fidelity_section`, None when off).
     """
     report = {"format": REPORT_FORMAT, "kind": REPORT_KIND}
     for key in ("run_id", "backup_set", "generated_at", "target_database", "checksum", "check_sequences", "servers",
@@ -277,6 +288,7 @@ def build_report(meta, rows, sequences, summary):
     report["checksum_method"] = CHECKSUM_METHOD if meta.get("checksum") else None
     report.update(tables=rows, sequences=sequences, written_after_copy=written_after_copy(rows), summary=summary,
                   passed=summary["passed"])
+    report["schema_fidelity"] = meta.get("schema_fidelity")
     return report
 
 
@@ -289,3 +301,88 @@ def same_result(old, new):
 
 def _without_time(report):
     return dict((key, value) for key, value in report.items() if key != "generated_at")
+
+
+# -- schema fidelity ----------------------------------------------------------------------------
+
+FIDELITY_HEADINGS = ("kind", "source", "target", "missing", "extra", "changed", "excluded")
+
+
+def fidelity_section(mode, modules):
+    """The report's ``schema_fidelity``: per module its comparison (schema_inventory.compare), and the verdict.
+
+    ``modules`` are dicts with module, source, target (labels) and either the
+    comparison's keys or ``error`` (the schema could not be read). In ``enforce``
+    mode any difference or unreadable schema fails; in ``report`` mode nothing does.
+    """
+    for module in modules:
+        module["passed"] = mode != "enforce" or (not module.get("error") and not module["differences"])
+    return {
+        "mode": mode,
+        "modules": modules,
+        "differences": sum(module.get("differences") or 0 for module in modules),
+        "errors": sum(1 for module in modules if module.get("error")),
+        "stale_exclusions": sum(len(module.get("stale_exclusions") or []) for module in modules),
+        "passed": all(module["passed"] for module in modules),
+    }
+
+
+def fidelity_verdict(summary):
+    """The verdict line's part on the schema (empty without a schema comparison)."""
+    if summary.get("schema_fidelity") is None:
+        return ""
+    how = "enforced" if summary["schema_fidelity"] == "enforce" else "reported, not enforced"
+    words = "; schema: %d difference(s) (%s)" % (summary["schema_differences"], how)
+    if summary.get("schema_errors"):
+        words += ", %d module(s) unreadable" % summary["schema_errors"]
+    return words
+
+
+def fidelity_lines(fidelity, differences=True):
+    """One line per difference and unreadable schema (unless not ``differences``) and per stale exclusion,
+    each prefixed with its module."""
+    lines = []
+    for module in fidelity["modules"]:
+        prefix = "module %s: " % module["module"]
+        if module.get("error"):
+            lines += [prefix + "schema not compared: " + module["error"]] if differences else []
+            continue
+        lines += [prefix + line for line in difference_lines(module)] if differences else []
+        lines += [prefix + "stale schema exclusion " + line for line in stale_lines(module)]
+    return lines
+
+
+def fidelity_warnings(fidelity):
+    """What warns rather than fails: in report mode every difference, in any mode every stale exclusion."""
+    return ["schema fidelity, " + line for line in fidelity_lines(fidelity, differences=fidelity["mode"] != "enforce")]
+
+
+def fidelity_cells(module):
+    cells = []
+    for entry in module["kinds"]:
+        cells.append([entry["kind"], str(entry["source"]), str(entry["target"]), str(len(entry["missing"])),
+                      str(len(entry["extra"])), str(len(entry["changed"])), str(len(entry["excluded"]))])
+    return FIDELITY_HEADINGS, cells
+
+
+def fidelity_markdown(fidelity):
+    """The Markdown lines of the schema-fidelity section: per module, the table by kind and the differences named."""
+    mode_words = {"enforce": "enforced: a difference not excluded fails the verification",
+                  "report": "reported: differences are listed (and written to warnings.log) but do not fail"}
+    lines = ["Mode: %s (%s)." % (md_code(fidelity["mode"]), mode_words.get(fidelity["mode"], fidelity["mode"]))]
+    for module in fidelity["modules"]:
+        lines += ["", "### %s: %s -> %s" % (md_code(module["module"]), md_code(module["source"]),
+                                            md_code(module["target"])), ""]
+        if module.get("error"):
+            lines.append("- schema not compared: %s" % md_code(module["error"]))
+            continue
+        headings, cells = fidelity_cells(module)
+        align = ["---"] + ["---:"] * (len(headings) - 1)
+        lines += ["| " + " | ".join(headings) + " |", "| " + " | ".join(align) + " |"]
+        lines += ["| " + " | ".join(line) + " |" for line in cells]
+        listed = (("Differences", difference_lines(module)), ("Excluded (with reason)", excluded_lines(module)),
+                  ("Stale exclusions (match no object)", stale_lines(module)))
+        for title, found in listed:
+            if found:
+                lines += ["", "%s:" % title, ""] + ["- " + md_code(line) for line in found]
+    return lines

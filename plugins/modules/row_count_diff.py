@@ -50,8 +50,19 @@ description:
     the commit at worst; a write closer to the verification than that is caught by O(checksum=true) alone.
   - Tables are measured on both servers at the same time, O(workers) tables at a time on each, largest first, each in
     its own read-only session.
+  - Schema fidelity. With O(schema_fidelity) other than V(off), reads for each module the objects of every kind in
+    the legacy source schema and in the module's target schema (plus the tables an override placed in another
+    schema). The kinds are tables, partitions, indexes, constraints, sequences (their parameters, not their values),
+    types, functions, triggers, views, materialized views, policies, RLS flags, grants, comments, rules, extended
+    statistics and extensions. Definitions are printed by the server with the schema being read first in
+    C(search_path), so a legacy C(public) and a consolidated C(product) print the same text for the same object.
+  - Each module then gets per kind the counts on both sides and the objects missing in the target, only in the
+    target, or defined differently. A difference named in the module's C(schema_exclusions) (kind, name, reason) or
+    belonging to a table of C(exclude_tables) is listed as excluded with its reason. An exclusion that matches no
+    object is reported as stale.
   - Writes C(verification.json) and C(verification.md) to O(report_dir), which is kept at mode 0700, with both files
-    at mode 0600.
+    at mode 0600. Its warnings (schema differences in C(report) mode, stale exclusions, records it could not read) are also
+    appended to C(warnings.log) there, once per new report.
 author:
   - ClassifiedAds platform team (@classifiedads)
 extends_documentation_fragment:
@@ -140,6 +151,16 @@ options:
         It has C(mode) (C(read_only) or C(none)) and C(reason), the operator's reason for C(none).
       - Omitted means no fence is recorded.
     type: dict
+  schema_fidelity:
+    description:
+      - V(enforce) fails the verification on any schema difference that is not excluded, and on a schema that cannot
+        be read. Use it where the target schema was made from the legacy one (C(migrator_mode=source_ddl)).
+      - V(report) lists the differences in the reports, as warnings and in C(warnings.log) of O(report_dir), without
+        failing. Use it where an application's own migrator made the target schema.
+      - V(off) compares no schema.
+    type: str
+    choices: [enforce, report, "off"]
+    default: report
 notes:
   - Nothing is written to any database. Every session is read-only (C(default_transaction_read_only)).
   - Counts are exact and taken table by table, not from one snapshot. The application must not write to either side
@@ -431,12 +452,48 @@ summary:
     rehearsal_writes:
       description: With O(rehearsal), the differing tables set apart because the application wrote them after the copy.
       type: int
+    schema_fidelity:
+      description: The O(schema_fidelity) mode the schema was compared in; absent with V(off).
+      type: str
+    schema_differences:
+      description: Schema differences not excluded, over all modules; absent with O(schema_fidelity=off).
+      type: int
+    schema_errors:
+      description: Modules whose schema could not be read; absent with O(schema_fidelity=off).
+      type: int
     passed:
       description: Whether the verification passed.
       type: bool
   sample: {"tables": 34, "match": 31, "mismatch": 0, "missing": 0, "extra": 0, "extra_with_rows": 0, "excluded": 6,
            "present": 0, "error": 0, "failed": 0, "sequences": 2, "sequences_behind": 0,
            "sequences_failed": 0, "passed": true}
+schema_fidelity:
+  description:
+    - The schema comparison, V(null) with O(schema_fidelity=off) or without modules. C(mode), C(passed),
+      C(differences) (not excluded, over all modules), C(errors) (modules whose schema could not be read),
+      C(stale_exclusions) (their number) and C(modules).
+    - Each module has C(module), C(source) and C(target) (database and schema), C(passed), C(differences),
+      C(stale_exclusions) (kind, name, reason), C(error) when its schema could not be read, and C(kinds).
+    - Each kind has C(kind), C(source) and C(target) (objects found on each side), C(missing) and C(extra) (names),
+      C(changed) (C(name) and C(differences), how the definitions differ) and C(excluded) (C(name), C(reason),
+      and C(difference), which is C(missing), C(extra), C(changed) or C(same)).
+  returned: always
+  type: dict
+  sample:
+    mode: enforce
+    passed: false
+    differences: 1
+    errors: 0
+    stale_exclusions: 0
+    modules:
+      - module: Shop
+        source: shop_legacy.public
+        target: Shop.product
+        passed: false
+        differences: 1
+        stale_exclusions: []
+        kinds:
+          - {kind: policy, source: 2, target: 1, missing: [customers.own_rows], extra: [], changed: [], excluded: []}
 report:
   description: Where the report files are.
   returned: always
@@ -506,6 +563,7 @@ def main():
             fence=dict(type="dict"),
             state_schema=dict(type="str", default="_consolidation"),
             rehearsal=dict(type="bool", default=False),
+            schema_fidelity=dict(type="str", default="report", choices=["enforce", "report", "off"]),
         ),
         needs=("target",),
         unique_queries=True,

@@ -244,6 +244,10 @@ def test_faithful_copy_matches_by_count_checksum_and_sequences(verify, consolida
     assert (f'| `Product` | `"ClassifiedAds_Product".public."Products"` | `product."Products"` | {products} |'
             f' {products} | match | same |') in markdown
     assert "**PASSED**" in markdown
+    # The schema is compared and reported (the default), never failing a run whose migrator made the schema.
+    assert report["schema_fidelity"]["mode"] == "report" and report["schema_fidelity"]["passed"]
+    assert [module["module"] for module in report["schema_fidelity"]["modules"]] == [m["name"] for m in MODULES]
+    assert "## Schema fidelity" in markdown
     assert 'product."Products"' in result["table_text"] and "PASSED" in result["table_text"]
     assert any('count(*)' in query and '"product"."Products"' in query for query in result["queries"])
     assert "set_config('default_transaction_read_only', 'on', false)" in result["queries"][0]

@@ -34,6 +34,7 @@ def test_defaults_are_filled_in_and_global_excludes_merged():
     assert plan == [{
         "name": "Product", "source_database": "ClassifiedAds_Product", "source_schema": "public",
         "schema": "product", "exclude_tables": ["Local", "__EFMigrationsHistory"], "tables": {},
+        "schema_exclusions": [],
     }]
 
 
@@ -91,6 +92,34 @@ def test_override_keys_and_excluded_overrides_are_checked():
                            "ClassifiedAds", SOURCE, OTHER)
     assert "unknown keys colour" in problems[0]
     assert "both excluded and overridden" in problems[1]
+
+
+def test_schema_exclusions_are_kept_with_their_reasons():
+    plan = build_plan([module(schema_exclusions=[
+        {"kind": "policy", "name": "Products.own_rows", "reason": "  the application filters rows itself "}])],
+        "ClassifiedAds", SOURCE, OTHER)
+    assert plan[0]["schema_exclusions"] == [
+        {"kind": "policy", "name": "Products.own_rows", "reason": "the application filters rows itself"}]
+
+
+def test_schema_exclusions_need_a_known_kind_a_name_and_a_reason():
+    problems = problems_of([module(schema_exclusions=[
+        {"kind": "tables", "name": "Products", "reason": "typo in the kind"},
+        {"kind": "view", "name": "", "reason": "no name"},
+        {"kind": "grant", "name": "table Products reader", "reason": "   "},
+        {"kind": "view", "name": "v", "reason": "r", "why": "unknown key"},
+        {"kind": "view", "name": "v", "reason": "twice"},
+        "policy Products.own_rows",
+    ])], "ClassifiedAds", SOURCE, OTHER)
+    assert problems[0] == ("module 'Product': schema_exclusions[0]: kind 'tables' is not one of table, partition, "
+                           "index, constraint, sequence, type, function, trigger, view, materialized_view, policy, "
+                           "rls, grant, comment, rule, statistics, extension")
+    assert "schema_exclusions[1]: name must be a non-empty string" in problems[1]
+    assert "schema_exclusions[2]: reason must say why" in problems[2]
+    assert "schema_exclusions[3] has unknown keys why" in problems[3]
+    assert "schema_exclusions[4]: view v is excluded twice" in problems[4]
+    assert "schema_exclusions[5] must be a dictionary" in problems[5]
+    assert len(problems) == 6
 
 
 def test_excluded_tables_have_no_destination_and_are_not_expected():
