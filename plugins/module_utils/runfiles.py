@@ -41,6 +41,9 @@ ROLLBACK_RECORD = "rollback.json"
 REHEARSAL_REPORT = "rehearsal.json"
 FENCE_RECORD = "fence.json"
 DISCARDED_WRITES = "discarded_writes.json"
+CONTRACT_CHANGES = "contract_changes.json"  # contract changes a resumed run took
+STATE_RECORD = "state.json"  # the target's state schema as it was dropped at the run's completion
+QUARANTINED_ROWS = "quarantined_rows.json"  # row data a NULL policy kept out, kept from the dropped state schema
 FAILURE_RECORD = "failure-{module}-{stamp}.json"  # a failed module's statements and partial results
 # <backup_root>/<run id>
 MANIFEST = "manifest.json"
@@ -59,6 +62,9 @@ RUN_FILES = {
     "rollback_record": ROLLBACK_RECORD,
     "fence_record": FENCE_RECORD,
     "discarded_writes": DISCARDED_WRITES,
+    "contract_changes": CONTRACT_CHANGES,
+    "state_record": STATE_RECORD,
+    "quarantined_rows": QUARANTINED_ROWS,
 }
 
 
