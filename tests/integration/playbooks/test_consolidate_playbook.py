@@ -215,8 +215,8 @@ def test_the_completed_run_drops_its_state_schema_keeping_its_record(consolidate
 def test_second_run_changes_nothing(consolidated, workspace, consolidate, target_cluster):
     latest = (workspace["root"] / "runs" / "latest").read_text().strip()
     run_dir = workspace["root"] / "runs" / latest
-    records = {name: (run_dir / name).read_text() for name in ("state.json", "quarantined_rows.json",
-                                                                "verification.json")}
+    names = ("state.json", "quarantined_rows.json", "verification.json")
+    records = {name: (run_dir / name).read_text() for name in names}
     output, changed = consolidate(workspace)
     assert changed == 0, output[-6000:]
     # The lease it took for the rerun went again with its schema; the records stand as the run left them.

@@ -35,8 +35,8 @@ def base_vars(legacy_rc, tmp_path_factory, source_cluster, target_cluster):
                 consolidation_run_id=RUN_ID)
 
 
-def module_named(variables, name):
-    return next(module for module in variables["consolidation_modules"] if module["name"] == name)
+def module_named(modules, name):
+    return next(module for module in modules if module["name"] == name)
 
 
 def target_schemas(target_cluster):
@@ -58,7 +58,7 @@ def interrupted(base_vars, run_playbook, target_cluster):
 def test_a_schema_renamed_after_step_2_is_refused_and_nothing_changes(interrupted, base_vars, run_playbook,
                                                                       target_cluster):
     variables = json.loads(json.dumps(base_vars))
-    module_named(variables, "Storage")["schema"] = "files"
+    module_named(variables["consolidation_modules"], "Storage")["schema"] = "files"
     plan_before = (interrupted / "plan.json").read_bytes()
     schemas_before = target_schemas(target_cluster)
     done = run_playbook("classifiedads.consolidation.consolidate", variables=variables, expect_rc=2)
@@ -70,10 +70,10 @@ def test_a_schema_renamed_after_step_2_is_refused_and_nothing_changes(interrupte
     assert not (interrupted / "contract_changes.json").exists()
 
 
-def test_a_table_excluded_before_the_copy_is_taken_reported_and_left_uncopied(interrupted, base_vars, run_playbook,
-                                                                             source_cluster, target_cluster):
+def test_a_table_excluded_before_the_copy_is_taken_reported_and_left_uncopied(
+        interrupted, base_vars, run_playbook, source_cluster, target_cluster):
     variables = json.loads(json.dumps(base_vars))
-    module_named(variables, "Product")["exclude_tables"] = ["AuditLogEntries"]
+    module_named(variables["consolidation_modules"], "Product")["exclude_tables"] = ["AuditLogEntries"]
     legacy_rows = query(source_cluster, f"{PREFIX}_Product", 'SELECT count(*) FROM "AuditLogEntries"')[0][0]
     assert legacy_rows > 0, "the legacy table is empty: excluding it would prove nothing"
     done = run_playbook("classifiedads.consolidation.consolidate", variables=variables)
@@ -81,7 +81,7 @@ def test_a_table_excluded_before_the_copy_is_taken_reported_and_left_uncopied(in
     assert f"took a changed contract (plan.json rewritten, recorded in {interrupted / 'contract_changes.json'}): " \
            f"{change}" in done.output, done.output[-6000:]
     plan = json.loads((interrupted / "plan.json").read_text())
-    assert "AuditLogEntries" in module_named(plan, "Product")["exclude_tables"]
+    assert "AuditLogEntries" in module_named(plan["modules"], "Product")["exclude_tables"]
     record = json.loads((interrupted / "contract_changes.json").read_text())
     assert [amendment["changes"] for amendment in record["amendments"]] == [[change]]
     assert (interrupted / "contract_changes.json").stat().st_mode & 0o777 == 0o600
