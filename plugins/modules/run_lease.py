@@ -52,8 +52,8 @@ options:
     default: present
   complete:
     description:
-      - With O(state=absent), the run has completed (the end of C(consolidate.yml)): in the same transaction that
-        deletes the lease, the run's state in the target database (the copy's records in O(state_schema), the
+      - With O(state=absent), the run has completed (the end of C(consolidate.yml)), so in the same transaction that
+        deletes the lease the run's state in the target database (the copy's records in O(state_schema), the
         quarantined rows, the lease table) is written to O(run_dir) and dropped, schemas and all. The rows a NULL
         policy quarantined go to C(quarantined_rows.json) (0600), the rest to C(state.json) (0600), which also marks
         the run complete for its reruns. Tables of other owners in a state schema are never touched (the schema then
@@ -110,6 +110,8 @@ lease:
       description: Check mode only, the sessions that hold the advisory lock right now (backend pid and name).
       type: list
       elements: dict
+  sample: {action: taken_over, holder: {run_id: 20261204T2300Z, host: ops1, pid: 4242, state: gone,
+           acquired_at: '2026-12-04T23:00:01Z', heartbeat: '2026-12-04T23:07:45Z'}}
 state:
   description:
     - With O(state=absent), what became (check mode, would become) of the run's state in the target database.
@@ -119,8 +121,6 @@ state:
   type: dict
   sample: {dropped: [_consolidation], kept: null, record: /var/lib/classifiedads-consolidation/runs/R/state.json,
            quarantined_rows: 3, quarantine_file: /var/lib/classifiedads-consolidation/runs/R/quarantined_rows.json}
-  sample: {action: taken_over, holder: {run_id: 20261204T2300Z, host: ops1, pid: 4242, state: gone,
-           acquired_at: '2026-12-04T23:00:01Z', heartbeat: '2026-12-04T23:07:45Z'}}
 '''
 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils import lease as leases
