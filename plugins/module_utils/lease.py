@@ -307,15 +307,25 @@ class TargetLease(object):
             return action, public_holder(holder, state)
         return self._on_target(work) or (None, None)
 
-    def release(self):
-        """Delete the lease if it is ours: (released, holder as shown)."""
+    def release(self, finish=None):
+        """Delete the lease if it is ours: (released, holder as shown).
+
+        ``finish(cur)`` then runs in the same transaction (the run's state is dropped with its lease, so
+        that no other run can take the database in between).
+        """
         def work(cur):
             holder = read_holder(cur)
             if holder is None or not same_holder(holder, self.identity):
                 return False, public_holder(holder, self.state_of(holder))
             delete_holder(cur)
+            if finish is not None:
+                finish(cur)
             return True, public_holder(holder)
         return self._on_target(work) or (False, None)
+
+    def peek(self, look):
+        """``look(cur)`` in a transaction on the target database (check mode: it must only read); None without one."""
+        return self._on_target(look)
 
     def inspect(self):
         """Check mode: (database exists, holder, its state, sessions holding the lock), changing nothing."""

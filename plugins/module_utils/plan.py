@@ -330,3 +330,146 @@ def run_plan(run_id, resumed, run_root, backup_root, mode, target_database, modu
         "source": dict(public_endpoint(source), **source_facts),
         "target": dict(public_endpoint(target), **target_facts),
     }
+
+
+# -- a resumed run's contract ------------------------------------------------------------------------
+#
+# A resumed run (same run id) may be given a contract that differs from the one its plan.json records.
+# contract_changes names each difference; judge_contract_changes decides, from how far the run has got,
+# which of them the run can still take (plan.json is rewritten) and which it cannot any more (refused).
+# The rule, per field (also in roles/consolidation/defaults/main.yml):
+#   target database, mode              never: they name what the whole run works on
+#   module added, table re-included    until the verification (the resumed steps create, migrate and copy it)
+#   module removed, schema renamed     until its target schema exists (step 2 created objects in it)
+#   source database or schema          until the backup (step 1 saved the old one)
+#   table excluded, override changed   until the copy starts (it may have copied or placed the table already)
+#   anything                           never once the run is complete (its state was dropped, its report stands)
+
+# The stages a run can have reached, in order; RUN_STAGES[i] is reached when its evidence exists.
+RUN_STAGES = ("opened", "backed_up", "copy_started", "verified", "completed")
+STAGE_WORDS = {
+    "backed_up": "step 1 has backed up the legacy databases",
+    "copy_started": "step 4 has started copying",
+    "verified": "step 5 has verified the copy",
+    "completed": "the run has completed",
+}
+
+
+def _override_words(entry):
+    words = "%s.%s" % (entry["schema"], entry["table"])
+    if entry.get("truncate"):
+        words += ", truncate"
+    if entry.get("columns"):
+        words += ", columns %s" % ", ".join("%s on_null %s" % (name, column.get("on_null"))
+                                            for name, column in sorted(entry["columns"].items()))
+    return words
+
+
+def contract_changes(stored, new):
+    """Pure: every difference between a stored plan and a new one, as ``{kind, module, field, text, ...}``.
+
+    ``stored``/``new`` are plans as :func:`run_plan` returns them (``modules`` normalised). ``kind``
+    is what :func:`judge_contract_changes` decides on; ``text`` names the change for the operator.
+    """
+    changes = []
+
+    def add(kind, module, field, text, **extra):
+        changes.append(dict(extra, kind=kind, module=module, field=field, text=text))
+
+    for field in ("target_database", "mode"):
+        if stored.get(field) != new.get(field):
+            add(field, None, field, "%s %s -> %s" % (field, stored.get(field), new.get(field)))
+    before = dict((module["name"], module) for module in stored.get("modules") or [])
+    after = dict((module["name"], module) for module in new.get("modules") or [])
+    for name in sorted(set(before) - set(after)):
+        add("module_removed", name, "modules", "module %s removed (schema %s)" % (name, before[name]["schema"]),
+            schema=before[name]["schema"])
+    for name in sorted(set(after) - set(before)):
+        add("module_added", name, "modules", "module %s added (schema %s)" % (name, after[name]["schema"]),
+            schema=after[name]["schema"])
+    for name in sorted(set(before) & set(after)):
+        old, now = before[name], after[name]
+        label = "module %s: " % name
+        if old["schema"] != now["schema"]:
+            add("schema_renamed", name, "schema", label + "schema %s -> %s" % (old["schema"], now["schema"]),
+                schema=old["schema"])
+        for field in ("source_database", "source_schema"):
+            if old[field] != now[field]:
+                add("source_changed", name, field, label + "%s %s -> %s" % (field, old[field], now[field]))
+        gained = sorted(set(now["exclude_tables"]) - set(old["exclude_tables"]))
+        lost = sorted(set(old["exclude_tables"]) - set(now["exclude_tables"]))
+        if gained:
+            add("tables_excluded", name, "exclude_tables", label + "exclude_tables gained " + ", ".join(gained))
+        if lost:
+            add("tables_included", name, "exclude_tables", label + "exclude_tables lost " + ", ".join(lost))
+        for table in sorted(set(old["tables"]) | set(now["tables"])):
+            was, becomes = old["tables"].get(table), now["tables"].get(table)
+            if was == becomes:
+                continue
+            if was is None:
+                text = "table %s override added (%s)" % (table, _override_words(becomes))
+            elif becomes is None:
+                text = "table %s override removed (was %s)" % (table, _override_words(was))
+            else:
+                text = "table %s override %s -> %s" % (table, _override_words(was), _override_words(becomes))
+            add("override_changed", name, "tables", label + text)
+    return changes
+
+
+# kind -> the first stage at which the change is refused (None: judged on the target's schemas instead).
+REFUSED_FROM = {
+    "target_database": "opened",
+    "mode": "opened",
+    "module_added": "verified",
+    "tables_included": "verified",
+    "source_changed": "backed_up",
+    "tables_excluded": "copy_started",
+    "override_changed": "copy_started",
+    "module_removed": None,
+    "schema_renamed": None,
+}
+WHY_REFUSED = {
+    "target_database": "a run works on one target database",
+    "mode": "a run is either a data consolidation or a fresh deployment from its start",
+    "module_added": "its tables would be missing from the verification report the later steps rely on",
+    "tables_included": "the table would be missing from the verification report the later steps rely on",
+    "source_changed": "the backup set holds the database as it was first named",
+    "tables_excluded": "the copy may have copied it already",
+    "override_changed": "the copy may have placed or filled the table already",
+    "module_removed": "step 2 has created its schema %s in the target (and the later steps may have filled it)",
+    "schema_renamed": "step 2 has created the schema %s in the target (and the later steps may have filled it)",
+}
+REFUSAL_FIX = ("rerun with the contract the run was opened with (plan.json of run {run_id}), or roll the run back "
+               "with rollback.yml and start a new run with the new contract (-e consolidation_run_id=<new id>)")
+
+
+def judge_contract_changes(changes, stage, target_schemas_present):
+    """Pure: ``(applied, refused)`` of :func:`contract_changes`' list for a run that has reached ``stage``.
+
+    ``stage`` is one of RUN_STAGES; ``target_schemas_present`` the schemas that exist in the target
+    database now. A refused change gains ``why``: the step it is too late for.
+    """
+    reached = RUN_STAGES.index(stage)
+    applied, refused = [], []
+    for change in changes:
+        first_refused = REFUSED_FROM[change["kind"]]
+        if stage == "completed":
+            why = "the run has completed: its verification report is what rollback and decommission rely on"
+        elif first_refused is None:
+            why = (WHY_REFUSED[change["kind"]] % change["schema"]
+                   if change["schema"] in target_schemas_present else None)
+        elif reached >= RUN_STAGES.index(first_refused):
+            why = WHY_REFUSED[change["kind"]]
+            if first_refused != "opened":
+                why = "%s: %s" % (STAGE_WORDS[stage], why)
+        else:
+            why = None
+        (refused if why else applied).append(dict(change, why=why) if why else change)
+    return applied, refused
+
+
+def refusal_message(refused, run_id):
+    """Why a resumed run stops before anything changes: each refused change, why, and the way out."""
+    return ("the contract of run %s changed in a way the run cannot take any more: %s; nothing was changed; %s"
+            % (run_id, "; ".join("%s (%s)" % (change["text"], change["why"]) for change in refused),
+               REFUSAL_FIX.format(run_id=run_id)))

@@ -21,6 +21,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.displa
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import (
     LATEST_POINTER,
     PLAN,
+    read_json,
     write_private_file,
     write_private_json,
 )
@@ -223,3 +224,39 @@ def open_run(plan, run_root):
     if not plan.get("rehearsal"):
         write_private_file(os.path.join(run_root, LATEST_POINTER), plan["run_id"] + "\n")
     return True
+
+
+def run_stage(plan):
+    """How far the run named by ``plan`` has got, one of plan.RUN_STAGES, read from its run directory and backup set.
+
+    Each stage leaves its evidence before it changes anything: the backup set's manifest (step 1), the
+    copy's progress log (step 4), the verification report (step 5), the state record (completion).
+    """
+    files = plan["files"]
+    for stage, path in (("completed", files["state_record"]), ("verified", files["verification_report"]),
+                        ("copy_started", files["data_copy_log"]), ("backed_up", plan["backup_files"]["manifest"])):
+        if os.path.exists(path):
+            return stage
+    return "opened"
+
+
+def completion(plan):
+    """The run's completion (when, and what was kept of the dropped state schema), or None while it runs."""
+    record = read_json(plan["files"]["state_record"])
+    if not record:
+        return None
+    return {"completed_at": record.get("completed_at"), "state_record": plan["files"]["state_record"]}
+
+
+def amend_run(plan, applied, now=None):
+    """Rewrite ``plan.json`` with the contract a resumed run took, and append what changed to its record.
+
+    Both files are replaced atomically (0600): a crash leaves the old plan or the new one, and
+    ``contract_changes.json`` lists every amendment with its time.
+    """
+    path = plan["files"]["contract_changes"]
+    record = read_json(path) or {"run_id": plan["run_id"], "amendments": []}
+    record["amendments"].append({"at": (now or datetime.datetime.now(datetime.timezone.utc)).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"), "changes": [change["text"] for change in applied]})
+    write_private_json(path, record)
+    write_private_json(plan["files"]["plan"], plan)

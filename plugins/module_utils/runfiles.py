@@ -44,6 +44,9 @@ FENCE_RECORD = "fence.json"
 DISCARDED_WRITES = "discarded_writes.json"
 SCHEMA_PLAN = "schema_plan.json"  # source_ddl: per module what the schema move restores, finds and refuses
 WARNINGS_LOG = "warnings.log"  # every step's warnings, so that they outlive the play's stdout
+CONTRACT_CHANGES = "contract_changes.json"  # contract changes a resumed run took
+STATE_RECORD = "state.json"  # the target's state schema as it was dropped at the run's completion
+QUARANTINED_ROWS = "quarantined_rows.json"  # row data a NULL policy kept out, kept from the dropped state schema
 FAILURE_RECORD = "failure-{module}-{stamp}.json"  # a failed module's statements and partial results
 # <backup_root>/<run id>
 MANIFEST = "manifest.json"
@@ -64,6 +67,9 @@ RUN_FILES = {
     "discarded_writes": DISCARDED_WRITES,
     "schema_plan": SCHEMA_PLAN,
     "warnings_log": WARNINGS_LOG,
+    "contract_changes": CONTRACT_CHANGES,
+    "state_record": STATE_RECORD,
+    "quarantined_rows": QUARANTINED_ROWS,
 }
 
 

@@ -20,6 +20,11 @@ description:
     the target role must be allowed to create what the consolidation needs.
   - Resolves the run id and creates the run directory (mode 0700) with C(plan.json), the handle that later steps and
     C(rollback.yml) use. In check mode nothing is created.
+  - A resumed run (its run directory exists) whose contract differs from the one its C(plan.json) records takes
+    each change the run can still take, rewriting C(plan.json) and appending the change to C(contract_changes.json)
+    (RV(contract_changes)), and fails, changing nothing, naming every change it can no longer take (a schema renamed
+    after step 2 created it, a table excluded after the copy started, any change after completion). The rule per
+    field is in the consolidation role's C(defaults/main.yml).
 author:
   - ClassifiedAds platform team (@classifiedads)
 extends_documentation_fragment:
@@ -120,7 +125,8 @@ plan:
       description:
         - Full path of every file the run directory may hold, by purpose, so that no role spells a file name.
         - C(plan), C(migrator_log), C(data_copy_log), C(verification_report), C(verification_markdown),
-          C(decommission_record), C(rollback_record), C(fence_record).
+          C(decommission_record), C(rollback_record), C(fence_record), C(contract_changes), C(state_record),
+          C(quarantined_rows).
       type: dict
       sample: {plan: /var/lib/classifiedads-consolidation/runs/20261124T040000Z/plan.json}
     backup_dir:
@@ -166,12 +172,28 @@ plan:
     expected_tables:
       description: Where every copied legacy table must exist in the target, as schema to table names (existing mode).
       type: dict
+    completed:
+      description:
+        - Null while the run is under way; once it has completed (its state schema dropped, see C(run_lease)),
+          C(completed_at) and the C(state_record) file that keeps what the schema held.
+      type: dict
     source:
       description: Source server facts (address, version, legacy databases with size and tables).
       type: dict
     target:
       description: Target server facts (address, version, whether the database exists, login role rights).
       type: dict
+contract_changes:
+  description: The changes of a resumed run's contract this call took (check mode, would take), one sentence each.
+  returned: success
+  type: list
+  elements: str
+  sample: ["module Product: exclude_tables gained AuditLogEntries"]
+refused_changes:
+  description: On failure, the contract changes the run can no longer take, each with C(text) and C(why).
+  returned: failure
+  type: list
+  elements: dict
 '''
 
 import os
@@ -183,11 +205,16 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.module
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import (
     build_plan,
+    contract_changes,
     fence_plan,
+    judge_contract_changes,
+    refusal_message,
     run_plan,
     target_schemas,
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.preflight import (
+    amend_run,
+    completion,
     decide_mode,
     inspect_source,
     inspect_target,
@@ -196,10 +223,15 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.prefli
     rehearsal_facts,
     rehearsal_run_id,
     resolve_run_id,
+    run_stage,
     server_problems,
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.rehearsal import scratch_database
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import run_id_problem
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import (
+    PLAN,
+    read_json,
+    run_id_problem,
+)
 
 
 def main():
@@ -231,9 +263,16 @@ def main():
         rehearsal_of = target_database
         with module.failures():
             target_database = scratch_database(rehearsal_of, params["rehearsal_database"])
+        run_id, resumed = rehearsal_run_id(params["run_id"]), False
+    else:
+        run_id, resumed = resolve_run_id(params["run_id"], params["run_root"], target_database)
     with module.failures():
+        # A resumed run's plan as first opened (or last amended): its contract is compared with this one.
+        stored = read_json(os.path.join(params["run_root"], run_id, PLAN))
         source_facts = inspect_source(params["source"], modules)
-        target_facts = inspect_target(params["target"], target_database, target_schemas(modules))
+        # The stored plan's schemas too: a removed module's or a renamed schema may exist already.
+        target_facts = inspect_target(params["target"], target_database,
+                                      target_schemas(modules) + target_schemas((stored or {}).get("modules") or []))
     if params["rehearsal"]:
         target_facts = rehearsal_facts(target_facts)
 
@@ -250,18 +289,29 @@ def main():
     if problems:
         module.fail(problems, message="preflight found %d problem(s): %s" % (len(problems), "; ".join(problems)))
 
-    if params["rehearsal"]:
-        run_id, resumed = rehearsal_run_id(params["run_id"]), False
-    else:
-        run_id, resumed = resolve_run_id(params["run_id"], params["run_root"], target_database)
     plan = run_plan(run_id, resumed, params["run_root"], params["backup_root"], mode, target_database,
                     modules, params["exclude_tables"], params["source"], params["target"], source_facts, target_facts,
                     reason, fence, rehearsal_of)
-    changed = not os.path.isdir(plan["run_dir"])
+    with module.failures():
+        plan["completed"] = completion(plan)
+    applied = []
+    if stored:
+        applied, refused = judge_contract_changes(contract_changes(stored, plan), run_stage(plan),
+                                                  set(target_facts["schemas"]))
+        if refused:
+            module.fail([refusal_message(refused, run_id)], refused_changes=refused)
+    changed = not os.path.isdir(plan["run_dir"]) or bool(applied)
+    if applied:
+        module.warn("run %s takes a changed contract%s: %s" % (
+            run_id, " (check mode: would rewrite its plan.json)" if module.check_mode else ", plan.json rewritten",
+            "; ".join(change["text"] for change in applied)))
     if changed and not module.check_mode:
         with module.failures():
-            open_run(plan, params["run_root"])
-    module.exit_json(changed=changed, plan=plan)
+            if stored:
+                amend_run(plan, applied)
+            else:
+                open_run(plan, params["run_root"])
+    module.exit_json(changed=changed, plan=plan, contract_changes=[change["text"] for change in applied])
 
 
 if __name__ == "__main__":

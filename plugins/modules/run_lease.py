@@ -50,6 +50,24 @@ options:
     type: str
     choices: [present, absent]
     default: present
+  complete:
+    description:
+      - With O(state=absent), the run has completed (the end of C(consolidate.yml)), so in the same transaction that
+        deletes the lease the run's state in the target database (the copy's records in O(state_schema), the
+        quarantined rows, the lease table) is written to O(run_dir) and dropped, schemas and all. The rows a NULL
+        policy quarantined go to C(quarantined_rows.json) (0600), the rest to C(state.json) (0600), which also marks
+        the run complete for its reruns. Tables of other owners in a state schema are never touched (the schema then
+        stays), and foreign keys the copy has still to put back keep everything in place.
+      - Without it only a lease schema left empty by the release is dropped.
+    type: bool
+    default: false
+  run_dir:
+    description: The run directory, for O(complete).
+    type: path
+  state_schema:
+    description: Schema of the target database where the data copy recorded the run (C(data_copy_state_schema)).
+    type: str
+    default: _consolidation
   takeover:
     description:
       - Take the lease over from a holder that is still alive or whose liveness cannot be checked from this host (it
@@ -69,6 +87,8 @@ EXAMPLES = r'''
     target_database: ClassifiedAds
     run_id: "{{ consolidation_plan.run_id }}"
     state: absent
+    complete: true
+    run_dir: "{{ consolidation_plan.run_dir }}"
 '''
 
 RETURN = r'''
@@ -92,6 +112,15 @@ lease:
       elements: dict
   sample: {action: taken_over, holder: {run_id: 20261204T2300Z, host: ops1, pid: 4242, state: gone,
            acquired_at: '2026-12-04T23:00:01Z', heartbeat: '2026-12-04T23:07:45Z'}}
+state:
+  description:
+    - With O(state=absent), what became (check mode, would become) of the run's state in the target database.
+    - C(dropped) the schemas dropped; C(kept) why the state stays (null when it does not); C(record) the
+      C(state.json) written; C(quarantined_rows) how many quarantined rows went to C(quarantine_file).
+  returned: O(state=absent)
+  type: dict
+  sample: {dropped: [_consolidation], kept: null, record: /var/lib/classifiedads-consolidation/runs/R/state.json,
+           quarantined_rows: 3, quarantine_file: /var/lib/classifiedads-consolidation/runs/R/quarantined_rows.json}
 '''
 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils import lease as leases
@@ -99,13 +128,18 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.module
     ConsolidationModule,
     argument_spec,
 )
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.run_state import RunState
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import run_files
 
 DONE = {leases.ACQUIRE: "acquired", leases.KEEP: "kept", leases.TAKE_OVER: "taken_over", None: "pending"}
 WOULD = {leases.ACQUIRE: "would_acquire", leases.KEEP: "would_keep", leases.TAKE_OVER: "would_take_over"}
 
 
-def inspect(module):
-    """Check mode: who holds the lease and what a real run would do, with nothing taken."""
+def inspect(module, state_after):
+    """Check mode: who holds the lease and what a real run would do, with nothing taken.
+
+    ``state_after`` (:class:`RunState`, in check mode) learns what the release would do with the run's state.
+    """
     params = module.params
     target = leases.TargetLease(params["target"], params["target_database"], module.controller.identity(),
                                 params["run_id"])
@@ -114,6 +148,9 @@ def inspect(module):
                   working=[dict(backend_pid=pid, name=name) for pid, name in sessions])
     if params["state"] == "absent":
         mine = holder is not None and leases.same_holder(holder, target.identity)
+        if mine:
+            # What the release would do with the run's state, read in a transaction that changes nothing.
+            target.peek(state_after.finish)
         return dict(report, action="would_release" if mine else "not_held")
     try:
         if sessions:
@@ -125,6 +162,12 @@ def inspect(module):
     return dict(report, action=WOULD[action] if exists else "pending")
 
 
+def run_state(module):
+    params = module.params
+    return RunState(params["run_id"], params["target_database"], params["state_schema"],
+                    run_files(params["run_dir"]) if params["run_dir"] else None, params["complete"], module.check_mode)
+
+
 def main():
     module = ConsolidationModule(
         argument_spec(
@@ -132,17 +175,27 @@ def main():
             run_id=dict(type="str", required=True),
             state=dict(type="str", default="present", choices=["present", "absent"]),
             takeover=dict(type="bool", default=False),
+            complete=dict(type="bool", default=False),
+            run_dir=dict(type="path"),
+            state_schema=dict(type="str", default="_consolidation"),
         ),
+        required_if=[("complete", True, ("run_dir",))],
         needs=("target",),
         check_lease=False,  # deciding about the lease is this module's own work
     )
     params = module.params
     with module.failures():
+        state = run_state(module)
         if module.check_mode:
-            module.exit_json(changed=False, lease=inspect(module))
+            lease = inspect(module, state)
+            if params["state"] == "absent":
+                module.exit_json(changed=False, lease=lease, state=state.outcome)
+            module.exit_json(changed=False, lease=lease)
         if params["state"] == "absent":
-            released, holder = module.lease.release()
-            module.exit_json(changed=False, lease=dict(action="released" if released else "not_held", holder=holder))
+            released, holder = module.lease.release(state.finish)
+            # Dropping a schema only the lease made undoes bookkeeping; recording and dropping a run's state changes.
+            module.exit_json(changed=bool(state.outcome["record"] and state.outcome["dropped"]), state=state.outcome,
+                             lease=dict(action="released" if released else "not_held", holder=holder))
         action, holder = module.lease.acquire(params["takeover"])
     if action == leases.TAKE_OVER:
         module.warn("took over the lease on %s from %s (%s)" % (

@@ -6,7 +6,9 @@ set scenarios up are in this directory's ``conftest.py``.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
+import json
 import os
 import signal
 import threading
@@ -95,14 +97,32 @@ def without_data(fingerprint: dict, *tables: str) -> dict:
     return {**fingerprint, "data": {name: value for name, value in fingerprint["data"].items() if name not in tables}}
 
 
-def copied_tables(info, database) -> dict:
+def without_state_schema(fingerprint: dict) -> dict:
+    """A :func:`database_fingerprint` minus the state schema ``_consolidation``: a completed run has dropped
+    it, and a later play that fails (a refused rollback, say) keeps the lease it took there, as a failed run
+    does."""
+    def ours(row):
+        return str(row[0]) == "_consolidation" or str(row[0]).startswith("_consolidation.")
+
+    kept = {name: [row for row in rows if not ours(row)] for name, rows in fingerprint.items() if name != "data"}
+    kept["data"] = {name: value for name, value in fingerprint["data"].items()
+                    if not name.startswith("_consolidation.")}
+    return kept
+
+
+def copied_tables(info, database, run_dir=None) -> dict:
     """{(source database, source table): completed_at} that the data copy recorded in ``database``
-    (empty while the database or its state schema does not exist)."""
+    (empty while the database or its state schema does not exist); once the run has completed and
+    dropped its state schema, as ``state.json`` in ``run_dir`` keeps them."""
     try:
         rows = run_sql(info, database, "SELECT source_database, source_table, completed_at "
                                        "FROM _consolidation.copied_tables")
     except psycopg2.Error:
-        return {}
+        record = Path(run_dir) / "state.json" if run_dir is not None else None
+        if record is None or not record.exists():
+            return {}
+        rows = [(row["source_database"], row["source_table"], datetime.datetime.fromisoformat(row["completed_at"]))
+                for row in json.loads(record.read_text())["copied_tables"]]
     return {(source_database, table): completed for source_database, table, completed in rows}
 
 

@@ -49,7 +49,7 @@ def test_killing_ansible_playbook_leaves_no_module_working_and_the_rerun_resumes
 
     resumed = run.play()
     assert "took over the lease" in resumed.output or "taken_over" in resumed.output, resumed.output[-4000:]
-    after = copied_tables(target_cluster, run.target_database)
+    after = copied_tables(target_cluster, run.target_database, run.run_dir())  # the completed run's record
     # The tables committed before the kill were kept, not copied again.
     assert {table: after[table] for table in recorded} == recorded
     assert (f"{PREFIX}_Notification", BIG_TABLE) in after

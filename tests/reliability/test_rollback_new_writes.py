@@ -8,7 +8,7 @@ import stat
 
 from conftest import execute, run_sql
 
-from reliability.harness import database_fingerprint, without_data
+from reliability.harness import database_fingerprint, without_state_schema
 
 NEW_PRODUCT = ('INSERT INTO product."Products" ("Id", "Code", "Name", "Description", "CreatedDateTime") '
                "VALUES (gen_random_uuid(), 'NEW-1', 'written after the cutover', 'by the application', now())")
@@ -32,7 +32,7 @@ def test_rollback_after_writes_to_the_consolidated_database_refuses_listing_them
     run_sql(target_cluster, run.target_database, NEW_PRODUCT)
 
     def state():
-        return (without_data(database_fingerprint(target_cluster, run.target_database), "_consolidation.lease"),
+        return (without_state_schema(database_fingerprint(target_cluster, run.target_database)),
                 legacy_settings(source_cluster, product_db))
 
     before = state()

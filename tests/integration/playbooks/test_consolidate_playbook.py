@@ -119,11 +119,18 @@ def test_run_consolidates_and_verifies(consolidated, target_cluster, workspace):
     assert {schema for _name, schema in MODULES} <= schemas
 
 
-def test_every_table_matches_the_legacy_source(consolidated, source_cluster, target_cluster):
+def quarantined_rows(workspace):
+    """The rows a NULL policy kept out, as the completed run exported them from its dropped state schema."""
+    latest = (workspace["root"] / "runs" / "latest").read_text().strip()
+    return json.loads((workspace["root"] / "runs" / latest / "quarantined_rows.json").read_text())["rows"]
+
+
+def test_every_table_matches_the_legacy_source(consolidated, source_cluster, target_cluster, workspace):
     source_snapshot = consolidated["before"][0]
     target = server_snapshot(target_cluster)[TARGET_DB]["counts"]
-    quarantined = dict(query(target_cluster, TARGET_DB, "SELECT source_table, count(*) FROM "
-                                                        "_consolidation.quarantined_rows GROUP BY 1"))
+    quarantined = {}
+    for row in quarantined_rows(workspace):
+        quarantined[row["source_table"]] = quarantined.get(row["source_table"], 0) + 1
     for name, schema in MODULES:
         for table, count in source_snapshot[f"{PREFIX}_{name}"]["counts"].items():
             table_name = table.split(".", 1)[1]
@@ -136,8 +143,9 @@ def test_every_table_matches_the_legacy_source(consolidated, source_cluster, tar
 def test_null_shadow_keys_are_found_before_the_copy_and_quarantined_by_the_defaults(consolidated, source_cluster,
                                                                                     target_cluster, workspace):
     """The quirky legacy Identity database holds claims whose shadow key is NULL; the shipped defaults quarantine
-    them: --check already names them, the run copies the rest, keeps them in the state schema, restores the foreign
-    keys validated, and the verification passes listing every quarantined key."""
+    them: --check already names them, the run copies the rest, keeps them in the state schema (exported to the run
+    directory when the run completes), restores the foreign keys validated, and the verification passes listing
+    every quarantined key."""
     notes = ['identity.\\"UserClaims\\".\\"UserId\\": 1 NULL -> quarantined (policy)',
              'identity.\\"RoleClaims\\".\\"RoleId\\": 2 NULLs -> quarantined (policy)']
     for output in (consolidated["check_output"], consolidated["output"]):
@@ -147,8 +155,7 @@ def test_null_shadow_keys_are_found_before_the_copy_and_quarantined_by_the_defau
                                             'SELECT \'{"Id": "\' || "Id" || \'"}\' FROM "UserClaims" '
                                             'WHERE "UserId" IS NULL UNION ALL SELECT \'{"Id": "\' || "Id" || \'"}\' '
                                             'FROM "RoleClaims" WHERE "RoleId" IS NULL ORDER BY 1')]
-    kept = query(target_cluster, TARGET_DB, "SELECT key::text, target_schema, run_id FROM "
-                                            "_consolidation.quarantined_rows ORDER BY 1")
+    kept = sorted((json.dumps(row["key"]), row["target_schema"], row["run_id"]) for row in quarantined_rows(workspace))
     latest = (workspace["root"] / "runs" / "latest").read_text().strip()
     assert [row[0] for row in kept] == legacy_nulls and {row[1:] for row in kept} == {("identity", latest)}
     assert query(target_cluster, TARGET_DB, "SELECT conname, convalidated FROM pg_constraint WHERE conname IN "
@@ -188,9 +195,33 @@ def test_legacy_databases_refuse_writes_after_the_cutover_and_serve_reads(consol
     assert {entry["state"] for entry in record["databases"]} == {"fenced"}
 
 
-def test_second_run_changes_nothing(consolidated, workspace, consolidate):
+def state_schema_exists(target_cluster):
+    return query(target_cluster, TARGET_DB, "SELECT to_regnamespace('_consolidation') IS NOT NULL") == [(True,)]
+
+
+def test_the_completed_run_drops_its_state_schema_keeping_its_record(consolidated, target_cluster, workspace):
+    assert not state_schema_exists(target_cluster)
+    latest = (workspace["root"] / "runs" / "latest").read_text().strip()
+    run_dir = workspace["root"] / "runs" / latest
+    for name in ("state.json", "quarantined_rows.json"):
+        assert (run_dir / name).stat().st_mode & 0o777 == 0o600, name
+    record = json.loads((run_dir / "state.json").read_text())
+    assert record["run_id"] == latest and record["quarantined_rows"]["count"] == 3
+    copied = {(row["source_database"], row["source_table"]) for row in record["copied_tables"]}
+    assert (f"{PREFIX}_Identity", "UserClaims") in copied and (f"{PREFIX}_Product", "Products") in copied
+    assert "is complete: its state (_consolidation) was dropped" in consolidated["output"]
+
+
+def test_second_run_changes_nothing(consolidated, workspace, consolidate, target_cluster):
+    latest = (workspace["root"] / "runs" / "latest").read_text().strip()
+    run_dir = workspace["root"] / "runs" / latest
+    names = ("state.json", "quarantined_rows.json", "verification.json")
+    records = {name: (run_dir / name).read_text() for name in names}
     output, changed = consolidate(workspace)
     assert changed == 0, output[-6000:]
+    # The lease it took for the rerun went again with its schema; the records stand as the run left them.
+    assert not state_schema_exists(target_cluster)
+    assert {name: (run_dir / name).read_text() for name in records} == records
 
 
 def test_new_rows_continue_after_the_copied_sequences(consolidated, target_cluster):
