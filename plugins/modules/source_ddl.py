@@ -195,6 +195,9 @@ def main():
     for outcome in planned:
         for warning in outcome["warnings"]:
             module.warn("module %s: %s" % (outcome["module"], warning))
+        # What a rename cannot carry must be seen by whoever reads the plan, not only found in a file.
+        for finding in outcome["findings"]:
+            module.warn("module %s: function %s: %s" % (outcome["module"], finding["function"], finding["finding"]))
     module.exit_json(changed=changed, modules=planned, queries=module.journal.queries,
                      commands=module.journal.commands)
 
