@@ -61,8 +61,8 @@ description:
     belonging to a table of C(exclude_tables) is listed as excluded with its reason. An exclusion that matches no
     object is reported as stale.
   - Writes C(verification.json) and C(verification.md) to O(report_dir), which is kept at mode 0700, with both files
-    at mode 0600. Its warnings (schema differences in C(report) mode, stale exclusions, records it could not read) are also
-    appended to C(warnings.log) there, once per new report.
+    at mode 0600. Its warnings (schema differences in C(report) mode, stale exclusions, records it could not read)
+    are also appended to C(warnings.log) there, once per new report.
 author:
   - ClassifiedAds platform team (@classifiedads)
 extends_documentation_fragment:
