@@ -352,3 +352,15 @@ def test_a_partitioned_legacy_table_onto_a_plain_target_table_is_refused_before_
                 in refused["msg"]), refused["msg"]
     assert run_sql(target_cluster, TARGET_DB, "SELECT count(*) FROM pg_namespace WHERE nspname = '_consolidation'") \
         == [(0,)]
+
+
+def test_a_foreign_key_to_a_partitioned_table_from_a_table_not_loaded_comes_off_and_back(
+        run_module, source_cluster, target_cluster, kinds):
+    """TRUNCATE of a partition is refused while another table's key references its partitioned table."""
+    result = run_module("data_copy", copy_args(source_cluster, target_cluster,
+                                               exclude_tables=["__EFMigrationsHistory", "EventNotes"]))
+    assert not result["failed"], result.get("msg")
+    assert ("EventNotes", "EventNotes_event_id_event_at_fkey", "restored") in [
+        (entry["target_table"], entry["name"], entry["action"]) for entry in result["deferred"]]
+    assert run_sql(target_cluster, TARGET_DB, "SELECT convalidated FROM pg_constraint WHERE conname = "
+                                              "'EventNotes_event_id_event_at_fkey' AND conparentid = 0") == [(True,)]
