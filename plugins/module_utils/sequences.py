@@ -16,7 +16,11 @@ __metaclass__ = type
 
 # (table_oid, attnum, sequence_oid) for every column fed by a sequence; callers join pg_class with
 # relkind 'S' on sequence_oid (the first arm also lists indexes and the like, which that join drops).
+# A partition loaded on its own takes its values from its partitioned ancestors' sequences too: in PostgreSQL 15
+# an identity column exists on the partitioned table only, so the third arm gives each partition's column (matched
+# by name: a partition's attnum may differ) the sequences of the same column of every ancestor.
 COLUMN_SEQUENCES = """
+WITH fed AS (
 SELECT d.refobjid AS table_oid, d.refobjsubid AS attnum, d.objid AS sequence_oid
 FROM pg_catalog.pg_depend d
 WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
@@ -27,6 +31,16 @@ SELECT ad.adrelid, ad.adnum, d.refobjid
 FROM pg_catalog.pg_attrdef ad
 JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND d.objid = ad.oid
  AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+)
+SELECT table_oid, attnum, sequence_oid FROM fed
+UNION
+SELECT a.attrelid, a.attnum, fed.sequence_oid
+FROM fed
+JOIN pg_catalog.pg_class p ON p.oid = fed.table_oid AND p.relkind = 'p'
+JOIN pg_catalog.pg_attribute pa ON pa.attrelid = fed.table_oid AND pa.attnum = fed.attnum
+CROSS JOIN LATERAL pg_catalog.pg_partition_tree(p.oid) t
+JOIN pg_catalog.pg_attribute a ON a.attrelid = t.relid AND a.attname = pa.attname AND NOT a.attisdropped
+WHERE t.relid <> p.oid
 """
 
 
