@@ -88,10 +88,13 @@ def parse_toc(text):
 
 
 def is_schema_entry(entry, schemas):
-    """The schema itself, or its comment or grants: those belong to the schemas role in the target."""
+    """The schema itself, or its comment: those belong to the schemas role in the target.
+
+    Its grants are not: a role that may USAGE the legacy schema must still reach the tables it was granted.
+    """
     if entry["kind"] == "SCHEMA" and entry["catalog"] == PG_NAMESPACE_OID:
         return any(entry["rest"].startswith("- %s " % name) for name in schemas)
-    if entry["kind"] in ("COMMENT", "ACL"):
+    if entry["kind"] == "COMMENT":
         return any(entry["rest"].startswith("- SCHEMA %s " % name) for name in schemas)
     return False
 

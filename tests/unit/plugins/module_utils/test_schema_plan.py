@@ -52,9 +52,10 @@ def test_toc_entries_carry_their_kind_even_when_it_has_several_words():
                      "MATERIALIZED VIEW", "CONSTRAINT", "FK CONSTRAINT", "SCHEMA"]
 
 
-def test_the_schema_its_comment_and_grants_are_left_out_of_the_restore_and_nothing_else():
+def test_the_schema_and_its_comment_are_left_out_of_the_restore_and_nothing_else():
     listed = sp.restore_list(sp.parse_toc(TOC), ["public"])
-    assert "SCHEMA - public " not in listed and "- SCHEMA public" not in listed
+    assert "SCHEMA - public " not in listed and "COMMENT - SCHEMA public" not in listed
+    assert "ACL - SCHEMA public" in listed  # its grants travel with it
     assert "SCHEMA - publicity postgres" in listed  # a schema whose name merely starts alike stays
     assert "COMMENT public TABLE t postgres" in listed and "FUNCTION public f()" in listed
 
@@ -62,7 +63,7 @@ def test_the_schema_its_comment_and_grants_are_left_out_of_the_restore_and_nothi
 def test_objects_are_counted_per_kind_without_the_schema_entries():
     assert sp.count_kinds(sp.parse_toc(TOC), ["public", "publicity"]) == {
         "FUNCTION": 1, "TABLE": 1, "COMMENT": 1, "SEQUENCE": 1, "SEQUENCE OWNED BY": 1, "MATERIALIZED VIEW": 1,
-        "CONSTRAINT": 1, "FK CONSTRAINT": 1}
+        "CONSTRAINT": 1, "FK CONSTRAINT": 1, "ACL": 1}
 
 
 SCRIPT = """\\restrict abc
