@@ -19,8 +19,9 @@ comment ``<object kind> <object name>``). ``verbatim`` is present where the
 definition normalises the schema's own name (a function's ``SET search_path``):
 two objects are the same when their definitions, or their verbatim texts, are.
 
-Not compared: the schema itself (its name, owner, ACL and comment are the
-mapping's and the schemas step's) and the owners of objects (a migrator or a
+Not compared: the schema itself (its name, owner and comment are the
+mapping's and the schemas step's; its grants to other roles are compared, as
+``schema (module schema) <grantee>``) and the owners of objects (a migrator or a
 restore runs as another role); a grant to an object's own owner is ownership,
 not a grant, and is left out with it. Function bodies are compared as text: a
 body that names the legacy schema moves unchanged, and is the schema plan's
@@ -235,6 +236,14 @@ SELECT d.defaclobjtype::text, pg_get_userbyid(d.defaclrole)::text,
        a.privilege_type, a.is_grantable
   FROM pg_default_acl d, aclexplode(d.defaclacl) AS a
  WHERE d.defaclnamespace = %(namespace)s
+"""
+
+# The schema's own grants, the owner's left out: its name differs between the sides, its grantees must not.
+SCHEMA_GRANTS_QUERY = """
+SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee)::text END,
+       a.privilege_type, a.is_grantable
+  FROM pg_namespace n, aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) AS a
+ WHERE n.oid = %(namespace)s AND a.grantee <> n.nspowner
 """
 
 COMMENTS_QUERY = """
@@ -454,6 +463,8 @@ class InventoryReader(object):
         for objtype, role, grantee, privilege, grantable in self._rows(cur, DEFAULT_GRANTS_QUERY, params):
             collect(("default_privileges", "%s for %s" % (DEFAULT_ACL_OBJECTS.get(objtype, objtype), role), None),
                     grantee, privilege, grantable)
+        for grantee, privilege, grantable in self._rows(cur, SCHEMA_GRANTS_QUERY, params):
+            collect(("schema", "(module schema)", None), grantee, privilege, grantable)
         for (kind, name, table, grantee), privileges in grants.items():
             add("grant", "%s %s %s" % (kind, name, grantee), table, _privileges(privileges))
 

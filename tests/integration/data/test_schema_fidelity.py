@@ -125,7 +125,10 @@ def pristine(legacy, source_cluster, target_cluster, tmp_path_factory):
     execute(target_cluster, PRISTINE, "DROP SCHEMA public")  # the archive creates it
     subprocess.run([target_cluster.bin("pg_restore"), "--exit-on-error", f"--dbname={PRISTINE}", str(archive)],
                    env=dict(os.environ, **target_cluster.libpq_env()), check=True)
-    execute(target_cluster, PRISTINE, "ALTER SCHEMA public RENAME TO product; CREATE SCHEMA public")
+    # The archive's CREATE SCHEMA public leaves out what PostgreSQL 15 grants on a database's own public schema
+    # (USAGE to PUBLIC); source_ddl's scratch database keeps it, so the twin does too.
+    execute(target_cluster, PRISTINE, "ALTER SCHEMA public RENAME TO product; CREATE SCHEMA public; "
+                                      "GRANT USAGE ON SCHEMA product TO PUBLIC")
     yield PRISTINE
     drop_database(target_cluster, PRISTINE)
 
@@ -214,6 +217,7 @@ DAMAGE = [
      "ALTER POLICY insert_happy ON product.customers WITH CHECK (mood = 'ok')"),
     ("rls", "customers", "missing", "ALTER TABLE product.customers DISABLE ROW LEVEL SECURITY"),
     ("grant", "table customers fidelity_reader", "changed", "REVOKE INSERT ON product.customers FROM fidelity_reader"),
+    ("grant", "schema (module schema) PUBLIC", "missing", "REVOKE USAGE ON SCHEMA product FROM PUBLIC"),
     ("grant", "column orders.note fidelity_reader", "missing",
      "REVOKE UPDATE (note) ON product.orders FROM fidelity_reader"),
     ("view", "big_customers", "changed",
