@@ -34,6 +34,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.null_p
     table_policies,
     target_defaults,
 )
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.run_state import recorded_quarantine
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.table_stats import count_and_checksum
 
 # ONLY, as the copy reads a table: an inheritance parent's own rows (see table_stats.count_query).
@@ -89,12 +90,13 @@ def verification_plan(source_session, target_session, journal, pair, policies):
     return NullPlan(defaults_found, quarantine, key_columns), problems
 
 
-def measure_rejected(source_session, target_session, journal, pair, plan, state_schema):
+def measure_rejected(source_session, target_session, journal, pair, plan, state_schema, recorded=None):
     """What the plan keeps out of one table, on both sides, and which rows it defaults.
 
     Returns ``{"source": {key: hash}, "quarantined": {key: hash} or None (no quarantine table),
     "defaulted": [key]}``; keys are the rows' key objects as jsonb text (the whole row's hash
-    stands in for a table without a primary key).
+    stands in for a table without a primary key). ``recorded``: the quarantined rows a completed run
+    kept in its run directory when it dropped the state schema (run_state), read when the table is gone.
     """
     found = {"source": {}, "quarantined": {}, "defaulted": []}
     table = _table_sql(pair["source_schema"], pair["source_table"])
@@ -120,6 +122,9 @@ def measure_rejected(source_session, target_session, journal, pair, plan, state_
                 run_read(cur, journal, sql.SQL(QUARANTINED_TARGET).format(table=quarantine_table(state_schema)),
                          (pair["source_database"], pair["source_schema"], pair["source_table"]))
                 found["quarantined"] = _by_key(cur.fetchall())
+            elif recorded is not None:
+                found["quarantined"] = _by_key(recorded_quarantine(recorded, pair["source_database"],
+                                                                   pair["source_schema"], pair["source_table"]))
             else:
                 found["quarantined"] = None
     return found
@@ -214,7 +219,8 @@ def prepare_verification(pools, journal, modules, pairs, jobs, job_index, target
     return prepared
 
 
-def account_verification(pools, journal, rows, pairs, prepared, target_database, state_schema, column_plans):
+def account_verification(pools, journal, rows, pairs, prepared, target_database, state_schema, column_plans,
+                         recorded_quarantine_rows=None):
     """The verification's rows with every policy table judged by :func:`judge`.
 
     Each also gains ``source_whole``: the legacy table's count and checksum as it is, without the
@@ -228,7 +234,7 @@ def account_verification(pools, journal, rows, pairs, prepared, target_database,
         pair = pairs[index]
         with pools["source"].session(pair["source_database"]) as source, \
                 pools["target"].session(target_database) as target:
-            rejected = measure_rejected(source, target, journal, pair, plan, state_schema)
+            rejected = measure_rejected(source, target, journal, pair, plan, state_schema, recorded_quarantine_rows)
             columns = column_plans[index]["columns"] if column_plans[index] else None
             with source.cursor() as cur:
                 whole_rows, whole_checksum = count_and_checksum(cur, pair["source_schema"], pair["source_table"],

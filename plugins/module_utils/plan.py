@@ -343,7 +343,7 @@ def run_plan(run_id, resumed, run_root, backup_root, mode, target_database, modu
 #   module removed, schema renamed     until its target schema exists (step 2 created objects in it)
 #   source database or schema          until the backup (step 1 saved the old one)
 #   table excluded, override changed   until the copy starts (it may have copied or placed the table already)
-#   anything                           never once the run is complete (its state was dropped, its report stands)
+#   anything                           never once the run is complete (its report is the baseline of what follows)
 
 # The stages a run can have reached, in order; RUN_STAGES[i] is reached when its evidence exists.
 RUN_STAGES = ("opened", "backed_up", "copy_started", "verified", "completed")

@@ -10,8 +10,9 @@ nothing after completion reads it from there:
 
 * rollback compares the database with the verification report (:mod:`target_writes`) and restores the
   backup set; decommission judges the verification report and the final backup (:mod:`decommission`);
-* a rerun of a completed run skips the copy and the verification (the plan's ``completed``), so their
-  records are not needed again;
+* a rerun of a completed run skips the copy (the plan's ``completed``); its verification, run again,
+  reads the copy's records and the quarantine from the run directory (:func:`recorded_proof`,
+  :func:`recorded_quarantine`);
 * the quarantined rows are data an operator must still review: they go to ``quarantined_rows.json``
   (0600) before the table is dropped; the copy's records go to ``state.json`` (0600).
 
@@ -32,8 +33,10 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.connec
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import quote_ident, utc_timestamp
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.lease import LEASE_SCHEMA, LEASE_TABLE
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.null_policy import QUARANTINE_TABLE
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.proof import COUNTER_KEYS
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import (
     read_json,
+    run_files,
     write_private_json,
 )
 
@@ -82,6 +85,40 @@ def quarantine_record(run_id, target_database, found, now):
             "exported_at": now, "rows": rows}
 
 
+def recorded_proof(record, run_id):
+    """Pure: what CopyState.recorded_proof read from the live table, from a completed run's ``state.json``.
+
+    ``{(source database, source table): {snapshot, write_counters}}``, None when the record holds nothing of
+    ``run_id``.
+    """
+    found = {}
+    for row in (record or {}).get("copied_tables") or []:
+        if row.get("run_id") != run_id:
+            continue
+        counters = [row.get("source_" + key) for key in COUNTER_KEYS]
+        found[(row["source_database"], row["source_table"])] = {
+            "snapshot": row.get("source_snapshot"),
+            "write_counters": None if None in counters else dict(zip(COUNTER_KEYS, counters))}
+    return found or None
+
+
+def recorded_quarantine(rows, source_database, source_schema, source_table):
+    """Pure: ``[(key text, digest)]`` of one legacy table's quarantined rows, from ``quarantined_rows.json``'s rows."""
+    return [(row["key_text"], row["row_digest"]) for row in rows
+            if (row["source_database"], row["source_schema"], row["source_table"])
+            == (source_database, source_schema, source_table)]
+
+
+def completed_records(run_dir):
+    """(state.json, quarantined rows) of a completed run in ``run_dir``; (None, None) while it is not complete."""
+    files = run_files(run_dir)
+    record = read_json(files["state_record"])
+    if record is None:
+        return None, None
+    quarantine = read_json(files["quarantined_rows"]) or {}
+    return record, quarantine.get("rows") or []
+
+
 # -- on the target ----------------------------------------------------------------------------------
 
 
@@ -91,14 +128,21 @@ def schema_exists(cur, schema):
 
 
 def read_tables(cur, schema, tables):
-    """{table: [row as a dict]} of those of ``tables`` that exist in ``schema``, every column as JSON has it."""
+    """{table: [row as a dict]} of those of ``tables`` that exist in ``schema``, every column as JSON has it.
+
+    A quarantined row also keeps its key and digest as the verification takes them from the live table
+    (``key_text``, ``row_digest``: null_verification.QUARANTINED_TARGET), so that a verification after
+    the drop compares the same values (:func:`recorded_quarantine`).
+    """
     found = {}
     for table in tables:
         name = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
         cur.execute("SELECT pg_catalog.to_regclass(%s) IS NOT NULL", (name.as_string(cur),))
         if cur.fetchone()[0]:
-            cur.execute(sql.SQL("SELECT pg_catalog.row_to_json(t)::text FROM {} t ORDER BY t.{}").format(
-                name, sql.Identifier(ORDER[table])))
+            extra = sql.SQL(', key::text AS key_text, pg_catalog.hashtextextended("row"::text, 0) AS row_digest'
+                            if table == QUARANTINE_TABLE else "")
+            cur.execute(sql.SQL("SELECT pg_catalog.row_to_json(t)::text FROM (SELECT *{} FROM {}) t ORDER BY t.{}")
+                        .format(extra, name, sql.Identifier(ORDER[table])))
             found[table] = [json.loads(row[0]) for row in cur.fetchall()]
     return found
 

@@ -30,6 +30,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils import
     null_verification,
     proof,
     rowdiff,
+    run_state,
     schema_inventory,
     table_stats,
     verify_report,
@@ -217,7 +218,7 @@ class Verification(object):
                     for pair, indexes, plan in zip(pairs, job_index, column_plans)]
             rows = null_verification.account_verification(
                 self.pools, self.journal, rows, pairs, with_policy, self.params["target_database"],
-                self.params["state_schema"], column_plans)
+                self.params["state_schema"], column_plans, self.completed_records()[1])
             rows = rowdiff.mark_partitions(rows, pairs)
             self.prove(pairs, rows, column_plans, source, target)
             sequences = self.check_sequences(pairs, source, target) if self.params["check_sequences"] else []
@@ -381,7 +382,16 @@ class Verification(object):
                                      "compared" % (quote_ident(self.params["state_schema"]), postgres_problem(exc)))
                 return None
             self.journal.record(cur)
+        if recorded is None:
+            # A completed run dropped its state schema, keeping the records in its run directory.
+            recorded = run_state.recorded_proof(self.completed_records()[0], self.params["run_id"])
         return recorded
+
+    def completed_records(self):
+        """(state.json, quarantined rows) a completed run kept in the run directory, or (None, None)."""
+        if not self.params["report_dir"]:
+            return None, None
+        return run_state.completed_records(self.params["report_dir"])
 
     def read_write_counters(self, pairs):
         """{(database, schema, table): counters} now, one catalog query per legacy database (proof.read_counters)."""

@@ -100,9 +100,10 @@ def without_data(fingerprint: dict, *tables: str) -> dict:
 def without_state_schema(fingerprint: dict) -> dict:
     """A :func:`database_fingerprint` minus the state schema ``_consolidation``: a completed run has dropped
     it, and a later play that fails (a refused rollback, say) keeps the lease it took there, as a failed run
-    does."""
+    does. Toast tables go too: the lease table's gets a new name each time, and every toast table only
+    mirrors a table the fingerprint lists anyway."""
     def ours(row):
-        return str(row[0]) == "_consolidation" or str(row[0]).startswith("_consolidation.")
+        return str(row[0]) == "_consolidation" or str(row[0]).startswith(("_consolidation.", "pg_toast."))
 
     kept = {name: [row for row in rows if not ours(row)] for name, rows in fingerprint.items() if name != "data"}
     kept["data"] = {name: value for name, value in fingerprint["data"].items()

@@ -74,8 +74,8 @@ def show_policies(run_root: Path) -> None:
               "defaults (roles/consolidation/defaults/main.yml):")
         for line in found:
             print("  " + line)
-        print(f"The quarantined rows are in _consolidation.quarantined_rows; every key is listed in {run_dir}/"
-              "verification.md.")
+        print(f"The quarantined rows are in {run_dir}/quarantined_rows.json (kept from the state schema the completed "
+              f"run dropped); every key is listed in {run_dir}/verification.md.")
 
 
 if __name__ == "__main__":

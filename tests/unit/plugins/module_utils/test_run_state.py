@@ -7,6 +7,8 @@ from constants import HOSTILE
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.run_state import (
     keep_reason,
     quarantine_record,
+    recorded_proof,
+    recorded_quarantine,
     state_record,
     state_schemas,
 )
@@ -41,3 +43,25 @@ def test_the_record_keeps_the_copy_and_points_at_the_quarantined_rows():
 def test_without_quarantined_rows_there_is_no_file_to_point_at():
     record = state_record("R", "ClassifiedAds", {"_consolidation": {"lease": []}}, "/q.json", "now")
     assert record["quarantined_rows"] == {"count": 0, "file": None} and record["copied_tables"] == []
+
+
+def test_the_copy_records_of_this_run_come_back_as_the_live_table_gave_them():
+    record = {"copied_tables": [
+        dict(COPIED, source_snapshot="00000003-1", source_inserted=5, source_updated=0, source_deleted=1),
+        dict(COPIED, source_table="Other", source_snapshot="00000003-1", source_inserted=None, source_updated=None,
+             source_deleted=None),
+        dict(COPIED, run_id="an-earlier-run", source_table="Old")]}
+    assert recorded_proof(record, "R") == {
+        ("Legacy_Product", "Products"): {"snapshot": "00000003-1",
+                                         "write_counters": {"inserted": 5, "updated": 0, "deleted": 1}},
+        ("Legacy_Product", "Other"): {"snapshot": "00000003-1", "write_counters": None}}
+    assert recorded_proof(record, "another-run") is None and recorded_proof(None, "R") is None
+
+
+def test_the_quarantine_of_one_table_is_its_keys_and_digests():
+    rows = [dict(QUARANTINED, source_database="Legacy_Identity", source_schema="public", key_text='{"Id": 1}',
+                 row_digest=-42),
+            dict(QUARANTINED, source_database="Legacy_Identity", source_schema="public", source_table="RoleClaims",
+                 key_text='{"Id": 2}', row_digest=7)]
+    assert recorded_quarantine(rows, "Legacy_Identity", "public", "UserClaims") == [('{"Id": 1}', -42)]
+    assert recorded_quarantine(rows, "Legacy_Identity", "other", "UserClaims") == []
