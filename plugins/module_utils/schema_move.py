@@ -57,6 +57,7 @@ acls AS (
   UNION ALL SELECT proacl FROM pg_catalog.pg_proc WHERE pronamespace IN (SELECT oid FROM nsp)
   UNION ALL SELECT typacl FROM pg_catalog.pg_type WHERE typnamespace IN (SELECT oid FROM nsp)
   UNION ALL SELECT defaclacl FROM pg_catalog.pg_default_acl WHERE defaclnamespace IN (SELECT oid FROM nsp)
+  UNION ALL SELECT nspacl FROM pg_catalog.pg_namespace WHERE oid IN (SELECT oid FROM nsp)
 ),
 roles AS (
   SELECT (pg_catalog.aclexplode(acl)).grantee AS role FROM acls WHERE acl IS NOT NULL
@@ -67,9 +68,18 @@ roles AS (
 SELECT DISTINCT r.rolname FROM roles JOIN pg_catalog.pg_roles r ON r.oid = roles.role ORDER BY 1
 """
 
+# The legacy schema's own grants to others than its owner (NULL grantee: PUBLIC), as PostgreSQL applies them: a
+# database's public schema grants USAGE to PUBLIC from initdb on, which pg_dump never writes out.
+SCHEMA_GRANTS_QUERY = """
+SELECT CASE WHEN a.grantee = 0 THEN NULL ELSE pg_catalog.pg_get_userbyid(a.grantee)::text END, a.privilege_type,
+       a.is_grantable
+FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(coalesce(n.nspacl, pg_catalog.acldefault('n', n.nspowner))) a
+WHERE n.nspname = %s AND a.grantee <> n.nspowner
+ORDER BY 1 NULLS FIRST, 2
+"""
+
 ROUTINES_QUERY = """
-SELECT p.oid::pg_catalog.regprocedure::text, p.prosrc, p.proconfig, p.proname,
-       pg_catalog.pg_get_function_identity_arguments(p.oid), p.prokind
+SELECT p.oid::pg_catalog.regprocedure::text, p.prosrc, p.proconfig, p.proname, p.oid, p.prokind
 FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
 WHERE n.nspname = %s ORDER BY 1
 """
@@ -264,6 +274,8 @@ class SchemaMove(object):
                 tables = [name for (name,) in cur.fetchall()]
                 self.journal.execute(cur, ROLES_QUERY, (module["source_schema"],))
                 roles = [name for (name,) in cur.fetchall()]
+                self.journal.execute(cur, SCHEMA_GRANTS_QUERY, (module["source_schema"],))
+                schema_grants = cur.fetchall()
                 self.journal.execute(cur, "SELECT pg_catalog.pg_encoding_to_char(encoding), datcollate, datctype "
                                           "FROM pg_catalog.pg_database WHERE datname = current_database()")
                 locale = cur.fetchone()
@@ -275,7 +287,7 @@ class SchemaMove(object):
             outcome["extensions"].append(dict(
                 name=extension["name"], legacy_schema=extension["schema"], schema=placement,
                 action="existing" if extension["name"] in target["extensions"] else "create"))
-        return dict(extensions=extensions, tables=tables, roles=roles, locale=locale)
+        return dict(extensions=extensions, tables=tables, roles=roles, locale=locale, schema_grants=schema_grants)
 
     def _target_roles(self, names):
         conn = connect(self.target, self.target["maintenance_db"], autocommit=True)
@@ -294,6 +306,16 @@ class SchemaMove(object):
         created = False
         try:
             with admin.cursor() as cur:
+                # Held by this session until it closes, after the drop: another run's preflight, --check or
+                # step 3 on the same target wants the same name and must neither drop nor reuse it meanwhile.
+                self.journal.execute(cur, "SELECT pg_catalog.pg_try_advisory_lock(%s, pg_catalog.hashtext(%s))",
+                                     (sp.SCRATCH_LOCK_CLASS, name))
+                if not cur.fetchone()[0]:
+                    outcome["problems"].append(
+                        "the scratch database %s is in use by another consolidation run on the target server (its "
+                        "preflight, --check or step 3): wait until it ends, then rerun" % quote_ident(name))
+                    yield False
+                    return
                 self.journal.execute(cur, "SELECT pg_catalog.shobj_description(oid, 'pg_database') FROM "
                                           "pg_catalog.pg_database WHERE datname = %s", (name,))
                 row = cur.fetchone()
@@ -303,8 +325,8 @@ class SchemaMove(object):
                         "drop it (source_ddl needs that name for its scratch copy)" % quote_ident(name))
                     yield False
                     return
-                if row is not None:  # left by an interrupted run of ours
-                    self.journal.execute(cur, sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+                if row is not None:  # left by an interrupted run of ours (the lock says no run uses it now)
+                    self.journal.execute(cur, sp.drop_scratch_statement(name, admin.server_version))
                 statement = sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING {} LC_COLLATE {} "
                                     "LC_CTYPE {}").format(sql.Identifier(name), *[sql.Literal(v) for v in locale])
                 try:
@@ -321,8 +343,7 @@ class SchemaMove(object):
         finally:
             if created:
                 with admin.cursor() as cur:
-                    self.journal.execute(cur, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                        sql.Identifier(name)))
+                    self.journal.execute(cur, sp.drop_scratch_statement(name, admin.server_version))
             admin.close()
 
     def _in_scratch(self, module, outcome, programs, legacy, archive, scratch):
@@ -331,8 +352,11 @@ class SchemaMove(object):
         conn = connect(self.target, scratch)
         try:
             with conn.cursor() as cur:
-                if source_schema != "public":
-                    self.journal.execute(cur, sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(source_schema)))
+                # A schema of our own, even for public: initdb's public carries privileges pg_dump takes as
+                # given (pg_init_privs) and would never write out for the renamed schema.
+                if source_schema == "public":
+                    self.journal.execute(cur, "DROP SCHEMA public")
+                self.journal.execute(cur, sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(source_schema)))
                 for extension in legacy["extensions"]:
                     self.journal.execute(cur, sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
                         sql.Identifier(extension["schema"])))
@@ -343,6 +367,8 @@ class SchemaMove(object):
                                         "the scratch database %s" % quote_ident(scratch), reads_only=True):
                 return None
             with conn.cursor() as cur:
+                for statement in sp.schema_grant_statements(source_schema, legacy["schema_grants"]):
+                    self.journal.execute(cur, statement)
                 if source_schema != schema:
                     self.journal.execute(cur, sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(
                         sql.Identifier(source_schema), sql.Identifier(schema)))
@@ -431,13 +457,14 @@ class SchemaMove(object):
                     for signature, body, config, _name, _args, _kind in rows]
         findings, rewrites = sp.routine_findings(routines, module["source_schema"], module["schema"], self.rewrite)
         outcome["findings"] += findings
-        names = dict((signature, (name, args)) for signature, _body, _config, name, args, _kind in rows)
+        oids = dict((signature, oid) for signature, _body, _config, _name, oid, _kind in rows)
         for signature, path in rewrites:
-            name, args = names[signature]
-            # The argument list is the server's own rendering of the signature (types, quoted as needed).
-            self.journal.execute(cur, sql.SQL("ALTER ROUTINE {}({}) SET search_path TO {}").format(
-                sql.Identifier(module["schema"], name), sql.SQL(args),
-                sql.SQL(", ").join(sql.Identifier(item) for item in path)))
+            # regprocedure names the routine with its argument types, each part quoted by the server itself.
+            self.journal.execute(cur, "SELECT pg_catalog.format('ALTER ROUTINE %%s SET search_path TO %%s', "
+                                      "%s::pg_catalog.oid::pg_catalog.regprocedure, pg_catalog.array_to_string("
+                                      "ARRAY(SELECT pg_catalog.quote_ident(item) FROM pg_catalog.unnest(%s::text[]) "
+                                      "AS item), ', '))", (oids[signature], list(path)))
+            self.journal.execute(cur, cur.fetchone()[0])
 
     # -- step 4 ---------------------------------------------------------------------------------
 

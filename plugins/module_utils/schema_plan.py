@@ -20,6 +20,7 @@ __metaclass__ = type
 import hashlib
 import re
 
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import sql
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import quote_ident
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.errors import ConsolidationError
 
@@ -40,7 +41,11 @@ TOC_KINDS = sorted((
 
 _TOC_LINE = re.compile(r"^(\d+); (\d+) (\d+) (.*)$")
 _SCRIPT_HEADER = re.compile(r"^-- (?:Data for )?Name: (.*); Type: (.*); Schema: (.*); Owner: .*$")
-_NOISE = re.compile(r"^(--|SET |SELECT pg_catalog\.set_config\(|\\restrict |\\unrestrict )")
+# psql's restrict meta-commands carry a random key; everything else inside an entry is its definition (a SET
+# default_tablespace or a comment line in a function body is a difference too).
+_NOISE = re.compile(r"^(\\restrict |\\unrestrict )")
+# Two-key advisory locks of this class name a scratch database in use (the lease's lock is a one-key lock).
+SCRATCH_LOCK_CLASS = 1936613746
 
 
 class SchemaPlanError(ConsolidationError):
@@ -118,18 +123,49 @@ def count_kinds(entries, schemas):
 
 def split_script(text):
     """A restore script as ``{(kind, schema, name): statements}``, from the header pg_restore writes before each
-    entry; comments, SET lines and psql's restrict meta-commands dropped, so only definitions compare."""
-    entries, key = {}, None
+    entry. Both sides are printed by the same pg_restore, so only the preamble before the first header, the
+    ``--`` lines of the headers themselves, blank lines and psql's restrict meta-commands are left out."""
+    entries, key, header_lines = {}, None, 0
     for line in text.splitlines():
         header = _SCRIPT_HEADER.match(line)
         if header:
             key = (header.group(2), header.group(3), header.group(1))
             entries.setdefault(key, [])
+            header_lines = 1  # the "--" line after the header closes it
             continue
         if key is None or not line.strip() or _NOISE.match(line):
             continue
+        if header_lines and line == "--":
+            header_lines = 0
+            continue
         entries[key].append(line.rstrip())
+    for lines in entries.values():
+        while lines and lines[-1] == "--":  # the opening line of the next entry's header
+            lines.pop()
     return dict((key, "\n".join(lines)) for key, lines in entries.items())
+
+
+SCHEMA_PRIVILEGES = ("USAGE", "CREATE")
+
+
+def schema_grant_statements(schema, grants):
+    """GRANT statements giving ``schema`` the legacy schema's grants: ``[(role or None for PUBLIC, privilege,
+    grantable)]`` as SCHEMA_GRANTS_QUERY reads them."""
+    statements = []
+    for role, privilege, grantable in grants:
+        if privilege not in SCHEMA_PRIVILEGES:
+            raise SchemaPlanError(["schema %s: unknown schema privilege %r" % (quote_ident(schema), privilege)])
+        statements.append(sql.SQL("GRANT {} ON SCHEMA {} TO {}{}").format(
+            sql.SQL(privilege), sql.Identifier(schema), sql.SQL("PUBLIC") if role is None else sql.Identifier(role),
+            sql.SQL(" WITH GRANT OPTION") if grantable else sql.SQL("")))
+    return statements
+
+
+def drop_scratch_statement(name, server_version):
+    """DROP DATABASE for a scratch database; WITH (FORCE) exists from PostgreSQL 13 on (on 12 every session
+    of ours is closed by the time it runs)."""
+    force = sql.SQL(" WITH (FORCE)") if server_version >= 130000 else sql.SQL("")
+    return sql.SQL("DROP DATABASE IF EXISTS {}{}").format(sql.Identifier(name), force)
 
 
 def describe_entry(key):
@@ -144,6 +180,9 @@ def compare_definitions(wanted, existing, own_schema):
     nothing), ``existing`` when all of it exists exactly and ``own_schema`` holds nothing else, else
     ``different`` with every difference named. Shared schemas (a table override's) may hold other objects.
     """
+    # The schema's own grants are granted on every restore and may meet the schemas role's own grants there;
+    # whether they hold is the verification's schema fidelity, not a reason to refuse the restore.
+    wanted = dict((key, text) for key, text in wanted.items() if not (key[1] == "-" and key[2].startswith("SCHEMA ")))
     present = [key for key in wanted if key in existing]
     extra = sorted(key for key in existing if key[1] == own_schema and key not in wanted)
     if not present and not extra:

@@ -12,6 +12,8 @@ from constants import HOSTILE
 from devkit import catalog, legacy, reference_catalog
 from psycopg2 import sql
 
+from ansible_collections.classifiedads.consolidation.plugins.module_utils import schema_plan
+
 pytestmark = pytest.mark.integration
 
 PREFIX = "DdlCase"
@@ -66,7 +68,6 @@ def classifiedads(source_cluster, target_cluster):
     yield classifiedads_modules()
     drop_database(target_cluster, TARGET)
     legacy.drop(source_cluster, prefix=PREFIX)
-
 
 
 def states(result):
@@ -131,6 +132,24 @@ def test_rerun_changes_nothing(applied, classifiedads, run_module, source_cluste
     # Nothing was restored into the target (the scratch's restore script is the only one that reaches it).
     assert not any(part.endswith("-scratch.dump.restore.sql") for command in again["commands"] for part in command)
     assert scratch_databases(target_cluster) == []
+
+
+def test_a_scratch_database_another_run_holds_is_neither_dropped_nor_reused(applied, classifiedads, run_module,
+                                                                            source_cluster, target_cluster):
+    # Another run's preflight or step 3 holds the lock of the Product module's scratch database name.
+    name = schema_plan.scratch_database_name(TARGET, "Product")
+    holder = psycopg2.connect(**target_cluster.connect_kwargs("postgres"))
+    holder.autocommit = True
+    try:
+        with holder.cursor() as cur:
+            cur.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", (schema_plan.SCRATCH_LOCK_CLASS, name))
+        result = run_module("source_ddl", ddl_args(source_cluster, target_cluster, classifiedads), check=True)
+        assert result["failed"]
+        assert f"the scratch database \"{name}\" is in use by another consolidation run" in result["msg"]
+    finally:
+        holder.close()
+    again = run_module("source_ddl", ddl_args(source_cluster, target_cluster, classifiedads), check=True)
+    assert not again["failed"] and set(states(again).values()) == {"existing"}, again
 
 
 def test_serial_and_identity_columns_use_their_own_target_sequences(applied, source_cluster, target_cluster):
@@ -540,8 +559,8 @@ def low_role(source_cluster, target_cluster):
     """An unprivileged login role on both servers (the embedded clusters' own role is a superuser)."""
     for info in (source_cluster, target_cluster):
         execute(info, sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(LOW_ROLE)))
-        execute(info, sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(LOW_ROLE),
-                                                                          sql.Literal(LOW_PASSWORD)))
+        execute(info, sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+            sql.Identifier(LOW_ROLE), sql.Literal(LOW_PASSWORD)))
     fresh_database(source_cluster, "Ddl_Low")
     execute(source_cluster, "CREATE TABLE open_data (id int PRIMARY KEY); CREATE TABLE secret (id int); "
                             f"GRANT SELECT ON open_data TO {LOW_ROLE}", "Ddl_Low")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
 from constants import HOSTILE
+from sqlrender import render
 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils import schema_plan as sp
 
@@ -92,6 +94,13 @@ def test_a_script_splits_into_definitions_without_comments_settings_or_restrict_
         ("TABLE", "product", "t"): "CREATE TABLE product.t (\n    id integer NOT NULL\n);",
         ("COMMENT", "product", "TABLE t"): "COMMENT ON TABLE product.t IS 'hi';",
     }
+
+
+def test_a_setting_or_comment_line_inside_an_entry_is_part_of_its_definition():
+    moved = SCRIPT.replace("CREATE TABLE product.t (", "SET default_tablespace = fast;\n\nCREATE TABLE product.t (")
+    commented = SCRIPT.replace("    id integer NOT NULL", "    -- note\n    id integer NOT NULL")
+    for other in (moved, commented):
+        assert sp.split_script(other)[("TABLE", "product", "t")] != sp.split_script(SCRIPT)[("TABLE", "product", "t")]
 
 
 def test_a_restore_key_differing_only_by_restrict_key_compares_equal():
@@ -206,3 +215,19 @@ def test_a_dump_denied_a_table_names_it_and_the_grant_that_fixes_it():
 def test_a_restore_naming_a_missing_role_says_to_create_it():
     problem = sp.restore_problem("target database T", 'psql:x.sql:40: ERROR:  role "auditor" does not exist')
     assert "role auditor, which does not exist on the target server: create it there" in problem
+
+
+def test_the_legacy_schema_grants_become_grant_statements_and_an_unknown_privilege_is_refused():
+    statements = sp.schema_grant_statements("we\"ird", [(None, "USAGE", False), ("reader", "CREATE", True)])
+    assert [render(statement) for statement in statements] == [
+        'GRANT USAGE ON SCHEMA "we""ird" TO PUBLIC',
+        'GRANT CREATE ON SCHEMA "we""ird" TO "reader" WITH GRANT OPTION']
+    with pytest.raises(sp.SchemaPlanError):
+        sp.schema_grant_statements("s", [("reader", "DROP TABLE x", False)])
+
+
+def test_the_schemas_own_grants_never_make_a_target_different():
+    wanted = {**WANTED, ("ACL", "-", "SCHEMA product"): "GRANT USAGE ON SCHEMA product TO PUBLIC;"}
+    assert sp.compare_definitions(wanted, {("ACL", "-", "SCHEMA product"): "GRANT ALL ON SCHEMA product TO app;"},
+                                  "product") == ("restore", [])
+    assert sp.compare_definitions(wanted, dict(WANTED), "product") == ("existing", [])
