@@ -182,7 +182,10 @@ class RunState(object):
 
     def finish(self, cur):
         schemas = [schema for schema in state_schemas(self.state_schema) if schema_exists(cur, schema)]
-        found = dict((schema, read_tables(cur, schema, COPY_TABLES + (QUARANTINE_TABLE, LEASE_TABLE)))
+        # The lease table is looked for in the lease's schema only: a state schema the operator pointed at an
+        # application schema may hold a table of that name that is not ours.
+        found = dict((schema, read_tables(cur, schema, COPY_TABLES + (QUARANTINE_TABLE,)
+                                          + ((LEASE_TABLE,) if schema == LEASE_SCHEMA else ())))
                      for schema in schemas)
         # A completed run's rerun (its record exists, the copy skipped) has nothing left to record; a record
         # whose schema is still there (the drop did not commit) is written again from what the schema holds.
