@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import psycopg2
@@ -306,6 +307,11 @@ def test_check_mode_changes_nothing_and_reports_the_schema_plan(consolidated):
     for module, functions in features.SCHEMA_BOUND.items():
         for function in functions:
             assert function.split("(")[0] in check.output, (module, function, check.output[-6000:])
+    # the plan a person reads: per module where it goes, how many objects, the extension, the findings
+    assert re.search(r"module Ledger: \S+_Ledger\.app -> ledger\s+\(created\): \d+ object\(s\) \(.*TABLE \d+",
+                     check.output), [line for line in check.output.splitlines() if "Ledger" in line]
+    assert re.search(r"extensions: citext;\s+excluded tables: none;\s+2 function\(s\) naming the legacy schema",
+                     check.output), [line for line in check.output.splitlines() if "Ledger" in line]
 
 
 # -- data -----------------------------------------------------------------------------------------------------
