@@ -123,6 +123,9 @@ def main(argv=None):
     parser.add_argument("--workers", type=int, default=2, help="tables at a time per server (default 2)")
     parser.add_argument("--root", default="/var/tmp/classifiedads-bench", help="where the two clusters live")
     parser.add_argument("--destroy", action="store_true", help="destroy both clusters at the end")
+    parser.add_argument("--schema-fidelity", choices=("off", "report", "enforce"), default="report",
+                        help="row_count_diff's schema_fidelity (default report, the module's default): off measures "
+                             "the rows alone, without the schema's catalog reads")
     options = parser.parse_args(argv)
 
     clusters = [EmbeddedCluster(name, options.root) for name in ("bench-source", "bench-target")]
@@ -137,7 +140,8 @@ def main(argv=None):
         build_target(source_info, target_info, options.scale)
 
         args = dict(source=endpoint(source_info), target=endpoint(target_info), modules=MODULES,
-                    target_database=TARGET_DATABASE, workers=options.workers, check_sequences=True)
+                    target_database=TARGET_DATABASE, workers=options.workers, check_sequences=True,
+                    schema_fidelity=options.schema_fidelity)
         sizes = {}
         for side, info in (("source", source_info), ("target", target_info)):
             total = 0
@@ -154,7 +158,8 @@ def main(argv=None):
             sizes[side] = total
         tables = len([row for row in run_module(args)["tables"] if row["kind"] == "copied"])  # also warms the cache
         print(f"\ncompared: {tables} tables, {sizes['source'] / MB:.1f} MB on the source, "
-              f"{sizes['target'] / MB:.1f} MB on the target; {options.workers} worker(s) per server")
+              f"{sizes['target'] / MB:.1f} MB on the target; {options.workers} worker(s) per server; "
+              f"schema fidelity {options.schema_fidelity}")
         for label, extra in (("counts", {}), ("checksums", {"checksum": True})):
             times, walls = [], []
             for _run in range(options.runs):
