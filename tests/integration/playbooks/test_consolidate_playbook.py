@@ -71,6 +71,8 @@ def legacy_e2e(source_cluster):
 def workspace(tmp_path_factory, source_cluster, target_cluster):
     root = tmp_path_factory.mktemp("e2e")
     extra = dict(consolidation_vars(source_cluster, target_cluster, root, TARGET_DB, PREFIX), verify_checksum=True)
+    # As on a fresh controller: neither the backup root nor its parent exists yet, for --check nor for the run.
+    extra["consolidation_backup_root"] = str(root / "volumes" / "backups")
     assert [module["source_database"] for module in extra["consolidation_modules"]] == [
         f"{PREFIX}_{name}" for name, _schema in MODULES]
     return {"root": root, "vars": extra}
@@ -102,7 +104,7 @@ def consolidated(legacy_e2e, workspace, source_cluster, target_cluster, consolid
 
 def test_check_mode_is_the_plan_and_changes_nothing(consolidated, workspace):
     assert consolidated["check_after"] == consolidated["before"]
-    assert consolidated["files_after_check"] == []
+    assert consolidated["files_after_check"] == []  # the backup root's missing parent included
     assert f"{PREFIX}_Product" in consolidated["check_output"]
     assert f"Check mode, write fence: would be fenced: {PREFIX}_Product, {PREFIX}_Identity" in consolidated[
         "check_output"]
