@@ -23,7 +23,10 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.connec
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import qualified
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import find_collisions
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.proof import read_counters
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.sequences import COLUMN_SEQUENCES
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.sequences import (
+    COLUMN_SEQUENCES,
+    FEEDS_NO_COLUMN,
+)
 
 # -- catalog queries (names are always bound parameters) ---------------------------------------------
 
@@ -144,10 +147,9 @@ SELECT s.relname, q.seqincrement, pg_catalog.has_sequence_privilege(s.oid, 'SELE
 FROM pg_catalog.pg_class s
 JOIN pg_catalog.pg_namespace n ON n.oid = s.relnamespace
 JOIN pg_catalog.pg_sequence q ON q.seqrelid = s.oid
-WHERE n.nspname = %%s AND s.relkind = 'S'
-  AND NOT EXISTS (SELECT FROM (%s) u WHERE u.sequence_oid = s.oid)
+WHERE n.nspname = %%s AND s.relkind = 'S' AND %s
 ORDER BY s.relname
-""" % COLUMN_SEQUENCES
+""" % FEEDS_NO_COLUMN
 
 # Materialized views of a schema and whether they hold data (REFRESH ... WITH NO DATA leaves them empty).
 MATERIALIZED_VIEWS = """

@@ -44,6 +44,10 @@ WHERE t.relid <> p.oid
 """
 
 
+# A sequence ``s`` (pg_class alias) that no column takes its values from: the application calls nextval() itself.
+FEEDS_NO_COLUMN = "NOT EXISTS (SELECT FROM (%s) u WHERE u.sequence_oid = s.oid)" % COLUMN_SEQUENCES
+
+
 def next_value(last_value, is_called, increment):
     """The value nextval() would return, from a sequence's last_value/is_called."""
     return last_value + increment if is_called else last_value

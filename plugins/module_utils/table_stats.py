@@ -42,7 +42,10 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.connec
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import describe
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.null_policy import column_item, kept_condition
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.sequences import COLUMN_SEQUENCES
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.sequences import (
+    COLUMN_SEQUENCES,
+    FEEDS_NO_COLUMN,
+)
 
 # Every text rendering that depends on a setting, pinned; every session read-only.
 # jit is off: the expressions are trivial, and compiling them only added time (measured).
@@ -180,8 +183,7 @@ def list_standalone_sequences(conn, journal, schemas):
         journal.execute(
             cur, "SELECT n.nspname::text, s.relname::text, ps.seqincrement FROM pg_class s"
             " JOIN pg_namespace n ON n.oid = s.relnamespace JOIN pg_sequence ps ON ps.seqrelid = s.oid"
-            " WHERE n.nspname = ANY(%s) AND s.relkind = 'S'"
-            " AND NOT EXISTS (SELECT FROM (" + COLUMN_SEQUENCES + ") u WHERE u.sequence_oid = s.oid)"
+            " WHERE n.nspname = ANY(%s) AND s.relkind = 'S' AND " + FEEDS_NO_COLUMN +
             " ORDER BY 1, 2", (list(schemas),))
         found = {}
         for schema, sequence, increment in cur.fetchall():
