@@ -21,15 +21,17 @@ options:
     suboptions: &endpoint
       host:
         description:
-          - Host name or IP address of the server; a path starting with C(/) means a Unix socket directory.
-          - Omitted means libpq's default (C(PGHOST) or the local socket).
+          - Host name or IP address of the server; a path starting with C(/) means a Unix socket directory (what
+            community.postgresql calls C(login_unix_socket)).
+          - Omitted means libpq's default (C(PGHOST), else the local socket).
         type: str
       port:
-        description: TCP port of the server.
+        description:
+          - TCP port of the server.
+          - Omitted means libpq's default (C(PGPORT), else 5432).
         type: int
-        default: 5432
       user:
-        description: Role to log in as. Omitted means libpq's default (C(PGUSER) or the OS user).
+        description: Role to log in as. Omitted means libpq's default (C(PGUSER), else the OS user).
         type: str
       password:
         description:
@@ -38,24 +40,50 @@ options:
           - Omitted means libpq finds it itself (C(PGPASSFILE), C(~/.pgpass)) or the server needs none.
         type: str
       passfile:
-        description: A pgpass file to read the password from, as libpq's C(passfile) parameter.
+        description: A pgpass file to read the password from, as libpq's C(passfile) parameter (C(PGPASSFILE)).
         type: path
       sslmode:
-        description: libpq C(sslmode).
+        description:
+          - libpq C(sslmode) (community.postgresql's C(ssl_mode)).
+          - Omitted means libpq's default (C(PGSSLMODE), else C(prefer)).
         type: str
-        default: prefer
         choices: [disable, allow, prefer, require, verify-ca, verify-full]
       sslrootcert:
-        description: CA certificate file for O(source.sslmode=verify-ca) or O(source.sslmode=verify-full).
+        description:
+          - CA certificate file for O(source.sslmode=verify-ca) or O(source.sslmode=verify-full), libpq's
+            C(sslrootcert) (community.postgresql's C(ca_cert)).
+          - Omitted means libpq's default (C(PGSSLROOTCERT), else C(~/.postgresql/root.crt)).
+        type: path
+      ssl_cert:
+        description:
+          - Client certificate file, libpq's C(sslcert), for servers that authenticate clients by certificate
+            (a C(cert) rule in C(pg_hba.conf)).
+          - Omitted means libpq's default (C(PGSSLCERT), else C(~/.postgresql/postgresql.crt)).
+        type: path
+      ssl_key:
+        description:
+          - Private key of O(source.ssl_cert), libpq's C(sslkey). An encrypted key takes its passphrase from
+            O(source.connect_params.sslpassword).
+          - Omitted means libpq's default (C(PGSSLKEY), else C(~/.postgresql/postgresql.key)).
         type: path
       connect_timeout:
-        description: Seconds to wait for a connection before failing.
+        description:
+          - Seconds to wait for a connection before failing.
+          - Omitted means C(PGCONNECT_TIMEOUT), else 10 (libpq itself would wait forever).
         type: int
-        default: 10
       maintenance_db:
         description: Database to connect to for server-wide work (listing or creating databases).
         type: str
         default: postgres
+      connect_params:
+        description:
+          - Further libpq connection keywords (PostgreSQL's "Parameter Key Words"), such as C(target_session_attrs),
+            C(sslcrl), C(sslpassword), C(keepalives_idle) or C(options), as in community.postgresql.
+          - A keyword that has its own option above (C(host), C(sslcert)...) is refused rather than silently
+            overriding it; so are C(dbname), C(service) and C(application_name), which the collection decides.
+          - Client programs such as C(pg_dump) read these keywords from a private 0600 service file that exists only
+            while they run; an C(sslpassword) is masked in the task's output like a password.
+        type: dict
   target:
     description:
       - How to reach the server that holds (or will hold) the consolidated database. Same suboptions as O(source);
@@ -65,5 +93,8 @@ options:
 requirements:
   - psycopg2 (C(psycopg2-binary) is enough) on the managed node
 notes:
+  - An option left out is not replaced by a default of the collection's; libpq takes it from its environment
+    variables (C(PGHOST), C(PGPORT), C(PGUSER), C(PGSSLMODE), C(PGSSLCERT)...) on the managed node, as C(psql) would,
+    for the module's own sessions and for the client programs it runs. Set them with the task's C(environment).
   - Identifiers are always quoted, so mixed-case names such as C(ClassifiedAds_Product) work as they are.
 '''

@@ -10,9 +10,14 @@ the suboptions below (documented once in the ``connection`` doc fragment), so
 a play sets them once through ``module_defaults`` and the
 ``group/classifiedads.consolidation.all`` action group.
 
+An option that is not given is not passed either: libpq then takes it from
+its environment (``PGHOST``, ``PGPORT``, ``PGSSLMODE``...) or its own default,
+for psycopg2 connections and client programs alike (:mod:`libpq`).
+
 Passwords travel in memory to libpq or, for client programs such as
 ``pg_dump``, through a private 0600 pgpass file that is removed afterwards;
-never on a command line.
+never on a command line. The same holds for the secrets of ``connect_params``
+(``sslpassword``), which client programs read from a private 0600 service file.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -27,6 +32,12 @@ import traceback
 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import describe, quote_ident
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.errors import ConsolidationError
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.libpq import (
+    OPTIONS,
+    SECRET_KEYWORDS,
+    effective,
+    timeout_fallback,
+)
 
 PSYCOPG2_IMPORT_ERROR = None
 try:
@@ -49,14 +60,17 @@ def endpoint_options():
     """Suboptions of a ``source`` or ``target`` dictionary."""
     return dict(
         host=dict(type="str"),
-        port=dict(type="int", default=5432),
+        port=dict(type="int"),
         user=dict(type="str"),
         password=dict(type="str", no_log=True),
         passfile=dict(type="path", no_log=False),
-        sslmode=dict(type="str", default="prefer", choices=SSL_MODES),
+        sslmode=dict(type="str", choices=SSL_MODES),
         sslrootcert=dict(type="path"),
-        connect_timeout=dict(type="int", default=10),
+        ssl_cert=dict(type="path"),
+        ssl_key=dict(type="path", no_log=False),
+        connect_timeout=dict(type="int"),
         maintenance_db=dict(type="str", default="postgres"),
+        connect_params=dict(type="dict"),
     )
 
 
@@ -77,19 +91,57 @@ class ConnectionFailure(ConsolidationError):
     """A server could not be reached or refused us; the message carries no secret."""
 
 
+# Keywords connect_params may not carry: each has its own option, or the collection decides it.
+_DECIDED = {"dbname": "the modules choose the database of each connection",
+            "service": "client programs get the connection's service file from the collection",
+            "application_name": "the collection names its sessions, so that a refusal can say who holds the run"}
+
+
+def extra_keywords(endpoint):
+    """The ``connect_params`` of ``endpoint`` as libpq keyword -> string value.
+
+    Raises ConsolidationError naming every keyword that has its own option or
+    that the collection decides, and every value a libpq service file cannot
+    carry (client programs read these keywords from one).
+    """
+    given = endpoint.get("connect_params") or {}
+    options = dict((keyword, option) for option, (keyword, _var) in OPTIONS.items())
+    options["password"] = "password"
+    side = getattr(endpoint, "side", None)
+    where = "%s.connect_params" % side if side else "connect_params"
+    problems, keywords = [], {}
+    for keyword, value in sorted(given.items()):
+        if keyword in options:
+            problems.append("%s.%s: set the option %s instead" % (where, keyword, options[keyword]))
+        elif keyword in _DECIDED:
+            problems.append("%s.%s is not accepted: %s" % (where, keyword, _DECIDED[keyword]))
+        elif value is None:
+            continue
+        else:
+            text = ("1" if value else "0") if isinstance(value, bool) else str(value)
+            if "\n" in text or "\r" in text or text != text.strip():
+                problems.append("%s.%s: a value with a line break or surrounding blanks cannot reach the client "
+                                "programs (libpq's service file format)" % (where, keyword))
+            keywords[keyword] = text
+    if problems:
+        raise ConsolidationError(problems)
+    return keywords
+
+
+def secrets_of(endpoint):
+    """The secret values of a connection (its password, connect_params' sslpassword), to mask in output."""
+    values = [endpoint.get("password")] + [(endpoint.get("connect_params") or {}).get(keyword)
+                                           for keyword in SECRET_KEYWORDS]
+    return [str(value) for value in values if value not in (None, "")]
+
+
 def connect_params(endpoint, dbname):
-    params = dict(
-        dbname=dbname,
-        host=endpoint.get("host"),
-        port=endpoint.get("port"),
-        user=endpoint.get("user"),
-        password=endpoint.get("password"),
-        passfile=endpoint.get("passfile"),
-        sslmode=endpoint.get("sslmode"),
-        sslrootcert=endpoint.get("sslrootcert"),
-        connect_timeout=endpoint.get("connect_timeout"),
-        application_name=APPLICATION_NAME,
-    )
+    """psycopg2.connect's keywords: the options given, connect_params, and nothing libpq should decide itself."""
+    params = dict((keyword, endpoint.get(option)) for option, (keyword, _var) in OPTIONS.items())
+    params.update(dbname=dbname, password=endpoint.get("password"), application_name=APPLICATION_NAME)
+    if params["connect_timeout"] is None:
+        params["connect_timeout"] = timeout_fallback(endpoint)
+    params.update(extra_keywords(endpoint))
     return dict((key, value) for key, value in params.items() if value is not None)
 
 
@@ -111,8 +163,8 @@ def connect(endpoint, dbname, autocommit=False):
         conn = psycopg2.connect(**connect_params(endpoint, dbname))
     except psycopg2.Error as exc:
         reason = str(exc).strip()
-        if endpoint.get("password"):
-            reason = reason.replace(endpoint["password"], "********")
+        for secret in secrets_of(endpoint):
+            reason = reason.replace(secret, "********")
         side = getattr(endpoint, "side", None)
         where = ("the %s server %s" % (side, describe(endpoint, dbname))) if side else describe(endpoint, dbname)
         raise ConnectionFailure("cannot connect to %s: %s%s" % (where, reason, connect_fix(exc, dbname))) from None
@@ -124,43 +176,62 @@ def server_version_num(conn):
     return conn.server_version
 
 
+# The section of the private service file that carries connect_params to client programs.
+SERVICE = "classifiedads_consolidation"
+
+
 @contextlib.contextmanager
 def libpq_environment(endpoint, dbname=None):
     """Environment for libpq client programs (pg_dump, pg_restore, psql).
 
-    A given password is written to a private pgpass file (0600, in a 0700
-    directory) that exists only while the block runs. Without a password or
-    passfile the environment's own libpq settings apply, as they do for
-    psycopg2 connections in the same process.
+    The options given become libpq's variables (PGHOST, PGSSLCERT...); those
+    not given stay as the environment has them, as they do for psycopg2
+    connections in the same process. A given password is written to a private
+    pgpass file, connect_params to a private service file (libpq reads every
+    keyword from one, sslpassword included, and none has to reach argv); both
+    are 0600 in a 0700 directory that exists only while the block runs.
+    The caller's own PGSERVICE is dropped: its dbname would win over PGDATABASE.
     """
+    keywords = extra_keywords(endpoint)
     env = dict(os.environ)
-    for key in ("PGSERVICE", "PGDATABASE"):
+    for key in ("PGSERVICE", "PGSERVICEFILE", "PGDATABASE"):
         env.pop(key, None)
-    mapping = dict(PGHOST="host", PGPORT="port", PGUSER="user", PGSSLMODE="sslmode",
-                   PGSSLROOTCERT="sslrootcert", PGCONNECT_TIMEOUT="connect_timeout")
-    for var, key in mapping.items():
-        if endpoint.get(key) is not None:
-            env[var] = str(endpoint[key])
+    for option, (_keyword, var) in OPTIONS.items():
+        if endpoint.get(option) is not None and option != "passfile":
+            env[var] = str(endpoint[option])
+    fallback = timeout_fallback(endpoint, env)
+    if fallback is not None:
+        env["PGCONNECT_TIMEOUT"] = str(fallback)
     if dbname:
         env["PGDATABASE"] = dbname
     env["PGAPPNAME"] = APPLICATION_NAME
     private_dir = None
     try:
+        if endpoint.get("password") or keywords:
+            private_dir = tempfile.mkdtemp(prefix="cad-libpq-")
         if endpoint.get("password"):
-            private_dir = tempfile.mkdtemp(prefix="cad-pgpass-")
-            passfile = os.path.join(private_dir, "pgpass")
-            fd = os.open(passfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write("*:*:*:*:%s\n" % _pgpass_escape(endpoint["password"]))
-            env["PGPASSFILE"] = passfile
+            env["PGPASSFILE"] = _private_file(private_dir, "pgpass",
+                                              "*:*:*:*:%s\n" % _pgpass_escape(endpoint["password"]))
             env.pop("PGPASSWORD", None)
         elif endpoint.get("passfile"):
             env["PGPASSFILE"] = endpoint["passfile"]
             env.pop("PGPASSWORD", None)
+        if keywords:
+            body = "".join("%s=%s\n" % item for item in sorted(keywords.items()))
+            env["PGSERVICEFILE"] = _private_file(private_dir, "pg_service.conf", "[%s]\n%s" % (SERVICE, body))
+            env["PGSERVICE"] = SERVICE
         yield env
     finally:
         if private_dir:
             shutil.rmtree(private_dir, ignore_errors=True)
+
+
+def _private_file(directory, name, text):
+    path = os.path.join(directory, name)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    return path
 
 
 def _pgpass_escape(value):
@@ -168,9 +239,9 @@ def _pgpass_escape(value):
 
 
 def same_server(left, right):
-    """Whether two endpoints name the same server (host and port)."""
-    return (left.get("host") or "", int(left.get("port") or 5432)) == (
-        right.get("host") or "", int(right.get("port") or 5432))
+    """Whether two endpoints name the same server (host and port, as libpq resolves them)."""
+    return ((effective(left, "host") or "", effective(left, "port"))
+            == (effective(right, "host") or "", effective(right, "port")))
 
 
 def program_runner(module):

@@ -16,6 +16,8 @@ __metaclass__ = type
 import datetime
 import re
 
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.libpq import effective
+
 _BARE_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 # Keywords that PostgreSQL's quote_ident quotes although they are lower-case (the reserved ones and
 # those that cannot be a column or function name); a superset would only add harmless quotes.
@@ -47,19 +49,19 @@ def qualified(*parts):
 
 
 def address(endpoint):
-    """``host:port`` of a server, for reports and manifests (no user, no password)."""
-    return "%s:%s" % (endpoint.get("host") or "(local socket)", endpoint.get("port"))
+    """``host:port`` of a server as libpq reaches it, for reports and manifests (no user, no password)."""
+    return "%s:%s" % (effective(endpoint, "host") or "(local socket)", effective(endpoint, "port"))
 
 
 def describe(endpoint, dbname=None):
     """``user@host:port/dbname`` for messages; never includes the password."""
-    where = "%s@%s" % (endpoint.get("user") or "(default user)", address(endpoint))
+    where = "%s@%s" % (effective(endpoint, "user") or "(default user)", address(endpoint))
     return where + ("/" + dbname if dbname else "")
 
 
 def public_endpoint(endpoint):
-    """The parts of a connection that may be recorded (plan.json): host, port and user."""
-    return {"host": endpoint.get("host"), "port": endpoint.get("port"), "user": endpoint.get("user")}
+    """The parts of a connection that may be recorded (plan.json): host, port and user, as libpq resolves them."""
+    return dict((option, effective(endpoint, option)) for option in ("host", "port", "user"))
 
 
 def utc_now():

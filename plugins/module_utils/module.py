@@ -35,8 +35,10 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.connec
     PSYCOPG2_IMPORT_ERROR,
     Endpoint,
     endpoint_spec,
+    extra_keywords,
     program_runner,
     psycopg2,
+    secrets_of,
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.controller import Controller, Watchdog
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import utc_timestamp
@@ -101,6 +103,12 @@ def postgres_cause(exc):
     return None
 
 
+def _in_dsn(endpoint):
+    """Host and port as a connection's DSN shows them: only what was given, the port as text."""
+    port = endpoint.get("port")
+    return endpoint.get("host"), None if port is None else str(port)
+
+
 def failing_side(exc, params):
     """``source`` or ``target``: the server whose session raised the PostgreSQL error, or None."""
     cursor = getattr(postgres_cause(exc), "cursor", None)
@@ -109,8 +117,8 @@ def failing_side(exc, params):
         return None
     # The DSN outlives the connection (a connection cut off mid-COPY is closed before the error is reported).
     dsn = psycopg2.extensions.parse_dsn(connection.dsn)
-    sides = [side for side in SERVERS if params.get(side) and (params[side].get("host"), str(params[side].get("port")))
-             == (dsn.get("host"), dsn.get("port"))]
+    sides = [side for side in SERVERS
+             if params.get(side) and _in_dsn(params[side]) == (dsn.get("host"), dsn.get("port"))]
     if len(sides) == 2:  # one server plays both parts: the database tells them apart
         return "target" if dsn.get("dbname") == params.get("target_database") else "source"
     return sides[0] if sides else None
@@ -159,6 +167,11 @@ class ConsolidationModule(AnsibleModule):
                 # Connection failures then name the side that failed.
                 self.params[side] = Endpoint(side, self.params[side])
         problems = [missing_server(side) for side in needs if not self.params.get(side)]
+        for side in SERVERS:
+            try:
+                extra_keywords(self.params.get(side) or {})
+            except ConsolidationError as exc:
+                problems.extend(exc.problems)
         if problems:
             self.fail_json(msg="; ".join(problems), problems=problems)
         self.journal = QueryJournal(program_runner(self), self.check_mode, unique=unique_queries)
@@ -180,6 +193,21 @@ class ConsolidationModule(AnsibleModule):
                 if check_lease:
                     self.lease.check()
         self._watchdog = Watchdog(self.controller, self._controller_gone).start()
+
+    # connect_params is an open dictionary, so no_log cannot mark its sslpassword: its secrets join the
+    # masked values before the invocation is logged or returned (also by a failed argument validation).
+    def _mask_connection_secrets(self):
+        for side in SERVERS:
+            if isinstance(self.params.get(side), dict):
+                self.no_log_values.update(secrets_of(self.params[side]))
+
+    def _log_invocation(self):
+        self._mask_connection_secrets()
+        super(ConsolidationModule, self)._log_invocation()
+
+    def _return_formatted(self, kwargs):
+        self._mask_connection_secrets()
+        super(ConsolidationModule, self)._return_formatted(kwargs)
 
     # -- the controller ---------------------------------------------------------------------------
 

@@ -13,8 +13,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.libpq import effective
+
 NPGSQL_SSL_MODES = {"disable": "Disable", "allow": "Allow", "prefer": "Prefer", "require": "Require",
                     "verify-ca": "VerifyCA", "verify-full": "VerifyFull"}
+
+# Certificate options of the connection contract -> Npgsql keyword.
+NPGSQL_CERTIFICATES = (("sslrootcert", "Root Certificate"), ("ssl_cert", "SSL Certificate"), ("ssl_key", "SSL Key"))
 
 
 def quote_value(value):
@@ -29,11 +34,14 @@ def npgsql_connection_string(endpoint, database, options=None):
     """The ``ConnectionStrings:Default`` an ASP.NET/Npgsql app reads, for ``database`` on ``endpoint``.
 
     Carries the password only if the endpoint has one; a pgpass file is
-    passed as Npgsql's ``Passfile`` instead. ``options`` are further Npgsql
-    keywords (``Maximum Pool Size``, say), appended in their order; a None
-    value leaves its keyword out.
+    passed as Npgsql's ``Passfile`` instead. Host and port not given are the
+    ones libpq reaches here (PGHOST, PGPORT), since the application has to
+    reach the same server. A client certificate and its key travel as
+    Npgsql's keywords, an encrypted key's ``connect_params.sslpassword`` as
+    ``SSL Password``. ``options`` are further Npgsql keywords (``Maximum Pool
+    Size``, say), appended in their order; a None value leaves its keyword out.
     """
-    parts = [("Host", endpoint.get("host") or "localhost"), ("Port", endpoint.get("port") or 5432),
+    parts = [("Host", effective(endpoint, "host") or "localhost"), ("Port", effective(endpoint, "port")),
              ("Database", database)]
     if endpoint.get("user"):
         parts.append(("Username", endpoint["user"]))
@@ -43,6 +51,9 @@ def npgsql_connection_string(endpoint, database, options=None):
         parts.append(("Passfile", endpoint["passfile"]))
     if endpoint.get("sslmode") and endpoint["sslmode"] != "prefer":
         parts.append(("SSL Mode", NPGSQL_SSL_MODES[endpoint["sslmode"]]))
+    parts.extend((keyword, endpoint[option]) for option, keyword in NPGSQL_CERTIFICATES if endpoint.get(option))
+    if (endpoint.get("connect_params") or {}).get("sslpassword"):
+        parts.append(("SSL Password", endpoint["connect_params"]["sslpassword"]))
     parts.extend((name, value) for name, value in (options or {}).items() if value is not None)
     return ";".join("%s=%s" % (key, quote_value(value)) for key, value in parts)
 
