@@ -82,11 +82,12 @@ def run_module(tmp_path_factory):
     """Run one of the collection's modules as Ansible does (JSON args in, JSON result out).
 
     The real module code runs in a child interpreter against the real
-    clusters; ``check=True`` sets Ansible's check mode.
+    clusters; ``check=True`` sets Ansible's check mode; ``env`` is added to its
+    environment (a task's ``environment``).
     """
     workdir = tmp_path_factory.mktemp("module-args")
 
-    def run(name: str, args: dict, check: bool = False) -> dict:
+    def run(name: str, args: dict, check: bool = False, env: dict | None = None) -> dict:
         path = workdir / f"{name}.json"
         payload = dict(args, _ansible_check_mode=check, _ansible_remote_tmp=str(workdir),
                        _ansible_keep_remote_files=False)
@@ -94,7 +95,7 @@ def run_module(tmp_path_factory):
         completed = subprocess.run(
             [sys.executable, "-m", f"ansible_collections.classifiedads.consolidation.plugins.modules.{name}",
              str(path)], capture_output=True, text=True, cwd=str(workdir), check=False,
-            env=dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p)))
+            env=dict(os.environ, **(env or {}), PYTHONPATH=os.pathsep.join(p for p in sys.path if p)))
         try:
             result = json.loads(completed.stdout)
         except ValueError:
