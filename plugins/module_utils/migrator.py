@@ -20,7 +20,7 @@ import signal
 import threading
 import time
 
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import connect
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import connect, secrets_of
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.errors import ConsolidationError
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.npgsql import npgsql_connection_string
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import write_private_file
@@ -103,11 +103,11 @@ def run_with_timeout(run_command, argv, timeout, cwd=None, environ_update=None):
     return rc, stdout + stderr, bool(timed_out), round(time.monotonic() - started, 3)
 
 
-def keep_log(path, text, password=None):
-    """Write ``text`` to the private log ``path`` (0600; its directory 0700 when created) with ``password``
-    masked; returns what was written."""
-    if password:
-        text = text.replace(password, MASK)
+def keep_log(path, text, secrets=()):
+    """Write ``text`` to the private log ``path`` (0600; its directory 0700 when created) with ``secrets``
+    (the connection's password and key passphrase) masked; returns what was written."""
+    for secret in secrets:
+        text = text.replace(secret, MASK)
     log_dir = os.path.dirname(path)
     if log_dir and not os.path.isdir(log_dir):
         os.makedirs(log_dir, 0o700)
@@ -188,7 +188,7 @@ class MigratorRun(object):
         env[self.connection_string_env] = npgsql_connection_string(self.target, self.database)
         rc, output, timed_out, self.result["duration"] = run_with_timeout(
             self.run_command, self.command, self.timeout, cwd=self.chdir, environ_update=env)
-        output = keep_log(self.log_file, output, self.target.get("password"))
+        output = keep_log(self.log_file, output, secrets_of(self.target))
         if timed_out:
             raise MigratorError("the migrator did not finish within %d s and was killed; last lines of %s:\n%s"
                                 % (self.timeout, self.log_file, log_tail(output)))

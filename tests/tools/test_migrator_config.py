@@ -91,6 +91,13 @@ def test_connect_kwargs_defaults_like_npgsql():
     assert "port" not in kwargs and "password" not in kwargs
 
 
+def test_client_certificate_keywords_reach_libpq():
+    text = "Host=db;Database=d;Root Certificate=/ca.crt;SslCertificate=/c.crt;SSL Key=/c.key;SSL Password='a;b'"
+    kwargs = connect_kwargs(parse_connection_string(text))
+    assert (kwargs["sslrootcert"], kwargs["sslcert"], kwargs["sslkey"], kwargs["sslpassword"]) == (
+        "/ca.crt", "/c.crt", "/c.key", "a;b")
+
+
 @pytest.mark.parametrize("text, message", [
     ("Database=d", "Host is missing"),
     ("Host=h", "Database is missing"),

@@ -86,6 +86,10 @@ _KEYWORDS = {
     "password": "Password", "pwd": "Password", "psw": "Password",
     "passfile": "Passfile",
     "sslmode": "SSL Mode",
+    "rootcertificate": "Root Certificate",
+    "sslcertificate": "SSL Certificate",
+    "sslkey": "SSL Key",
+    "sslpassword": "SSL Password",
     "timeout": "Timeout",
     "applicationname": "Application Name",
 }
@@ -182,7 +186,9 @@ def connect_kwargs(settings: Mapping[str, str]) -> dict:
     if settings.get("Port"):
         kwargs["port"] = _integer(settings, "Port", 1, 65535)
     kwargs["connect_timeout"] = _integer(settings, "Timeout", 0, 1024) if settings.get("Timeout") else 15
-    for keyword, argument in (("Username", "user"), ("Password", "password"), ("Passfile", "passfile")):
+    for keyword, argument in (("Username", "user"), ("Password", "password"), ("Passfile", "passfile"),
+                              ("Root Certificate", "sslrootcert"), ("SSL Certificate", "sslcert"),
+                              ("SSL Key", "sslkey"), ("SSL Password", "sslpassword")):
         if settings.get(keyword):
             kwargs[argument] = settings[keyword]
     if settings.get("SSL Mode"):

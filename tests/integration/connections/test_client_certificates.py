@@ -12,10 +12,12 @@ import json
 import os
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import psycopg2
 import pytest
-from conftest import execute, run_sql
+from conftest import REPO, execute, run_sql
 from devkit.pgembed import EmbeddedCluster
 from psycopg2 import sql
 
@@ -23,6 +25,7 @@ pytestmark = pytest.mark.integration
 
 ROLE = "cert_reader"
 DATABASE = "TlsCase_Product"
+CONSOLIDATED = "TlsCase_Consolidated"
 ROWS = 25
 
 
@@ -75,7 +78,8 @@ def tls(cluster_root, tmp_path_factory):
     hba.write_text(f"hostssl all {ROLE} 127.0.0.1/32 cert\nhost all {ROLE} 127.0.0.1/32 reject\n" + hba.read_text())
     execute(info, "SELECT pg_reload_conf()")
     execute(info, sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(ROLE)))
-    execute(info, sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(DATABASE), sql.Identifier(ROLE)))
+    for name in (DATABASE, CONSOLIDATED):
+        execute(info, sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(ROLE)))
     run_sql(info, DATABASE, sql.SQL("SET ROLE {}; CREATE TABLE ads (id int PRIMARY KEY); "
                                     "INSERT INTO ads SELECT generate_series(1, %s)").format(sql.Identifier(ROLE)),
             (ROWS,))
@@ -151,3 +155,27 @@ def test_connect_params_that_duplicate_an_option_are_refused_before_any_connecti
     assert result["failed"]
     assert result["problems"] == ["source.connect_params.sslcert: set the option ssl_cert instead"]
     assert not (tmp_path / "backups").exists()
+
+
+def migrate(run_module, target, tmp_path, command, **extra):
+    return run_module("migrator_run", dict(target=target, target_database=CONSOLIDATED, command=command,
+                                           log_file=str(tmp_path / "run" / "migrator.log"), **extra))
+
+
+def test_the_migrator_reaches_the_server_with_the_certificate_through_its_npgsql_string(tls, run_module, tmp_path):
+    info, certs, passphrase = tls
+    command = [sys.executable, str(Path(REPO) / "tools" / "bin" / "classifiedads-migrator")]
+    result = migrate(run_module, certificate_endpoint(info, certs, passphrase), tmp_path, command,
+                     expect_tables={"product": ["Products"], "public": ["schemaversions"]})
+    assert not result["failed"], result.get("msg")
+    assert run_sql(info, CONSOLIDATED, "SELECT count(*) FROM pg_tables WHERE schemaname = 'product'")[0][0] > 0
+    assert passphrase not in json.dumps(result) and passphrase not in Path(result["log_file"]).read_text()
+
+
+def test_the_migrator_log_masks_the_key_passphrase_of_its_connection_string(tls, run_module, tmp_path):
+    info, certs, passphrase = tls
+    result = migrate(run_module, certificate_endpoint(info, certs, passphrase), tmp_path,
+                     ["/bin/sh", "-c", 'echo "conn: $ConnectionStrings__Default"; exit 3'])
+    log = Path(result["log_file"]).read_text()
+    assert f"SSL Certificate={certs / 'client.crt'};SSL Key={certs / 'client.key'};SSL Password=********" in log
+    assert passphrase not in log and passphrase not in json.dumps(result)

@@ -77,7 +77,7 @@ def test_a_hanging_migrator_is_killed_after_the_timeout():
 
 def test_the_log_is_private_and_holds_no_password(tmp_path):
     path = tmp_path / "run" / "migrator.log"
-    written = keep_log(str(path), "Password=s3cret;x\n", "s3cret")
+    written = keep_log(str(path), "Password=s3cret;x\n", ["s3cret"])
     assert written == path.read_text() == "Password=********;x\n"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
 
