@@ -63,7 +63,7 @@ options:
       ssl_key:
         description:
           - Private key of O(source.ssl_cert), libpq's C(sslkey). An encrypted key takes its passphrase from
-            O(source.connect_params.sslpassword).
+            C(sslpassword) in O(source.connect_params).
           - Omitted means libpq's default (C(PGSSLKEY), else C(~/.postgresql/postgresql.key)).
         type: path
       connect_timeout:
@@ -96,5 +96,7 @@ notes:
   - An option left out is not replaced by a default of the collection's; libpq takes it from its environment
     variables (C(PGHOST), C(PGPORT), C(PGUSER), C(PGSSLMODE), C(PGSSLCERT)...) on the managed node, as C(psql) would,
     for the module's own sessions and for the client programs it runs. Set them with the task's C(environment).
+  - C(PGSERVICE) is the exception for client programs such as C(pg_dump), which never see it (a service's C(dbname)
+    would outrank the database they are given); name the server with the options or the other variables instead.
   - Identifiers are always quoted, so mixed-case names such as C(ClassifiedAds_Product) work as they are.
 '''
