@@ -179,3 +179,12 @@ def test_the_migrator_log_masks_the_key_passphrase_of_its_connection_string(tls,
     log = Path(result["log_file"]).read_text()
     assert f"SSL Certificate={certs / 'client.crt'};SSL Key={certs / 'client.key'};SSL Password=********" in log
     assert passphrase not in log and passphrase not in json.dumps(result)
+
+
+def test_a_refused_argument_still_masks_the_key_passphrase_in_the_echoed_invocation(tls, run_module, tmp_path):
+    info, certs, passphrase = tls
+    result = run_module("backup_set", dict(source=certificate_endpoint(info, certs, passphrase), databases=[DATABASE],
+                                           backup_root=str(tmp_path), set_id="tls-1", space_factor="plenty",
+                                           _ansible_inject_invocation=True))
+    assert result["failed"] and "space_factor" in result["msg"]
+    assert "invocation" in result and passphrase not in json.dumps(result)
