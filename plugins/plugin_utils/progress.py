@@ -1,0 +1,227 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ClassifiedAds platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Live progress in the job output while a long module runs (controller side).
+
+A module's result reaches Ansible only when it ends, so the action plugin of the same name runs
+the module as usual while a thread looks at the work from outside, over the task's own ``source``
+and ``target`` connections, and prints a line at every interval through ansible's ``Display``.
+In a worker process ``Display.display`` does not write to stdout: ansible-core (2.16 to 2.21
+alike) sends it over the worker's result queue to the main process, whose results thread prints
+it (``Display._final_q``, ``strategy.results_thread_main``); the queue's writes are locked, so a
+second thread of the worker may use it. Under AWX, ansible-runner wraps ``Display.display`` in the
+main process, so each line becomes a ``verbose`` job event of the running task.
+
+Nothing is printed when the module ends within the first interval (no connection is even opened
+then), in check mode, for an asynchronous task or a task with ``no_log``. Whatever goes wrong on the
+way (no psycopg2 on the controller, a server the controller cannot reach) ends the lines without a
+word: the module's own result is what counts.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import datetime
+import threading
+import time
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+from ansible.utils.vars import merge_hash
+
+from ansible_collections.classifiedads.consolidation.plugins.module_utils import copy_plan
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import (
+    Endpoint,
+    connect,
+    psycopg2,
+    sql,
+)
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.copy_catalog import SOURCE_TABLES
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.module import argument_spec
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import build_plan
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.progress import (
+    DEFAULT_INTERVAL,
+    Sample,
+    interval_problem,
+    progress_line,
+)
+
+INTERVAL_VARIABLE = "classifiedads_consolidation_progress_interval"
+PROBE_TIMEOUT = 5  # seconds a look may take (connect and statements): the lines must not lag behind
+STOP_WAIT = 2  # seconds the task waits for the thread once the module is done
+
+display = Display()
+
+IN_FLIGHT = """
+SELECT p.relid, p.bytes_processed
+FROM pg_catalog.pg_stat_progress_copy p
+JOIN pg_catalog.pg_stat_activity a ON a.pid = p.pid
+WHERE p.datname = pg_catalog.current_database() AND p.command = 'COPY FROM' AND a.application_name = %s
+"""
+
+
+def _quick(endpoint, side):
+    """``endpoint`` for a look from the controller: a short connect timeout, named as its side."""
+    options = dict(endpoint)
+    options["connect_timeout"] = min(int(options.get("connect_timeout") or PROBE_TIMEOUT), PROBE_TIMEOUT)
+    return Endpoint(side, options)
+
+
+class CopyProbe(object):
+    """Looks at a running ``data_copy``: the plan from the source catalogs, the rest from the target.
+
+    The tables planned are found the way the module finds them (the same catalog query and
+    :func:`copy_plan.map_tables`); done ones are the run's rows of ``<state_schema>.copied_tables``;
+    loads in progress are the target's ``COPY FROM`` sessions of the collection.
+    """
+
+    task = "data_copy"
+
+    def __init__(self, params, started):
+        self.params = params
+        self.started = started
+        self.sizes = {}
+        self.target = None
+        # {target table oid: bytes its COPY streamed}: kept after the COPY ends, while the table's transaction
+        # rebuilds its indexes, until the table is recorded as copied (else the figures would drop meanwhile).
+        self.loading = {}
+
+    def open(self):
+        params = self.params
+        modules = build_plan(params["modules"], params["target_database"], params["source"], params["target"],
+                             params["exclude_tables"])
+        for module in modules:
+            conn = connect(_quick(params["source"], "source"), module["source_database"], autocommit=True)
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(SOURCE_TABLES, (module["source_schema"],))
+                    tables = dict((row[1], row) for row in cur.fetchall())
+            finally:
+                conn.close()
+            mappings, _excluded = copy_plan.map_tables(module, list(tables), dict(
+                (name, row[6]) for name, row in tables.items() if row[6]))
+            for mapping in mappings:
+                row = tables[mapping.source_table]
+                if row[2] != "p":  # a partitioned table holds no rows: its partitions are loaded
+                    self.sizes[(module["source_database"], mapping.source_table)] = row[3]
+        self.target = connect(_quick(params["target"], "target"), params["target_database"], autocommit=True)
+        with self.target.cursor() as cur:
+            cur.execute("SET statement_timeout = %s", ("%ds" % PROBE_TIMEOUT,))
+
+    def sample(self):
+        done = []
+        with self.target.cursor() as cur:
+            state = sql.Identifier(self.params["state_schema"], "copied_tables")
+            cur.execute("SELECT pg_catalog.to_regclass(%s)", (state.as_string(cur),))
+            if cur.fetchone()[0] is not None:
+                cur.execute(sql.SQL(
+                    "SELECT source_database, source_table, bytes, completed_at >= %s, "
+                    "pg_catalog.to_regclass(pg_catalog.quote_ident(target_schema) || '.' || "
+                    "pg_catalog.quote_ident(target_table))::oid FROM {} WHERE run_id = %s").format(state),
+                    (self.started, self.params["run_id"]))
+                done = cur.fetchall()
+            cur.execute(IN_FLIGHT, ("classifiedads.consolidation",))
+            for relid, nbytes in cur.fetchall():
+                self.loading[relid] = max(nbytes, self.loading.get(relid, 0))
+        for row in done:
+            self.loading.pop(row[4], None)
+        done = [row for row in done if (row[0], row[1]) in self.sizes]
+        return Sample(
+            tables_done=len(done), tables_total=len(self.sizes),
+            bytes_done=sum(row[2] for row in done if row[3]), bytes_in_flight=sum(self.loading.values()),
+            size_done=sum(self.sizes[(row[0], row[1])] for row in done), size_total=sum(self.sizes.values()))
+
+    def close(self):
+        if self.target is not None:
+            self.target.close()
+
+
+class ProgressReporter(threading.Thread):
+    """Every ``interval`` seconds, ``say`` a line about what ``probe`` sees, until :meth:`finish`."""
+
+    def __init__(self, probe, say, interval, clock=time.monotonic):
+        super(ProgressReporter, self).__init__(name="classifiedads-progress")
+        self.daemon = True  # never keeps a worker alive
+        self.probe = probe
+        self.say = say
+        self.interval = interval
+        self.clock = clock
+        self._done = threading.Event()
+
+    def run(self):
+        began = self.clock()
+        if self._done.wait(self.interval):
+            return  # a short run: nothing to say, nothing opened
+        try:
+            self.probe.open()
+            while not self._done.is_set():
+                line = progress_line(self.probe.task, self.probe.sample(), self.clock() - began)
+                if self._done.is_set():
+                    break  # the module finished while we looked: its result says the rest
+                self.say(line)
+                self._done.wait(self.interval)
+        except Exception:  # pylint: disable=broad-except
+            pass  # the lines are a courtesy: the module's own result reports every real problem
+        finally:
+            try:
+                self.probe.close()
+            except Exception:  # pylint: disable=broad-except
+                pass
+
+    def finish(self):
+        self._done.set()
+        self.join(STOP_WAIT)
+
+
+class ProgressAction(ActionBase):
+    """Runs the module of the same name, with a :class:`ProgressReporter` watching it from the controller."""
+
+    _supports_check_mode = True
+    _supports_async = True
+    probe_class = None  # set by each action plugin
+    probe_options = {}  # the options the probe reads, beyond the connections and the mapping
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ProgressAction, self).run(tmp, task_vars)
+        del tmp  # tmp no longer has any effect
+        wrap_async = self._task.async_val and not getattr(self._connection, "has_native_async", False)
+        reporter = None if wrap_async else self._reporter(task_vars or {})
+        if reporter is not None:
+            reporter.start()
+        try:
+            result = merge_hash(result, self._execute_module(task_vars=task_vars, wrap_async=wrap_async))
+        finally:
+            if reporter is not None:
+                reporter.finish()
+        if not wrap_async:
+            self._remove_tmp_path(self._connection._shell.tmpdir)
+        return result
+
+    def _reporter(self, task_vars):
+        interval = task_vars.get(INTERVAL_VARIABLE, DEFAULT_INTERVAL)
+        if interval_problem(interval) or not float(interval) or psycopg2 is None:
+            return None
+        if self._task.check_mode or self._task.no_log:
+            return None
+        params = self._probe_params()
+        if params is None:
+            return None
+        host = task_vars.get("inventory_hostname", "")
+        started = datetime.datetime.now(datetime.timezone.utc)
+        return ProgressReporter(self.probe_class(params, started),
+                                lambda line: display.display("[%s] %s" % (host, line) if host else line),
+                                float(interval))
+
+    def _probe_params(self):
+        """The task's options the probe needs, with the module's defaults; None when they do not validate
+        (the module then fails with the reason)."""
+        spec = argument_spec(mapping=True, target_database=dict(type="str", required=True),
+                             run_id=dict(type="str", required=True), **self.probe_options)
+        given = dict((key, value) for key, value in self._task.args.items() if key in spec)
+        validated = ArgumentSpecValidator(spec).validate(given)
+        if validated.error_messages or not validated.validated_parameters.get("source") \
+                or not validated.validated_parameters.get("target"):
+            return None
+        return validated.validated_parameters

@@ -1,0 +1,91 @@
+"""Live progress of a long data_copy in ansible-playbook's output, through the collection's action plugin.
+
+A real playbook copies from ``source_cluster`` into ``target_cluster``; the interval variable is
+lowered so that a copy of a few seconds is "long". The lines must come while the task runs (before
+its result), carry counts, sizes, a rate and an estimate, and never a row's contents; a copy that
+ends within the interval prints none.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+from conftest import drop_database, endpoint, execute, run_sql
+
+pytestmark = pytest.mark.integration
+
+SOURCE_DB = "Progress_Legacy"
+TARGET_DB = "Progress_Consolidated"
+# A value every row carries: it must never show up in the job output.
+ROW_MARKER = "row-content-must-not-be-printed"
+TABLES = {"Wide": 900_000, "Small": 10}
+LINE = re.compile(r"^\[localhost\] data_copy: (?P<done>\d+)/2 tables, (?P<copied>[\d.]+) MB copied"
+                  r"( \([\d.]+ MB in flight\))? of about (?P<total>[\d.]+) MB, [\d.]+ MB/s, "
+                  r"(ETA (?P<eta>\d+[hms]\S*|unknown)|(?P<finishing>finishing) .*)$", re.MULTILINE)
+TABLE_DDL = 'CREATE TABLE public."{name}" (id bigint PRIMARY KEY, body text NOT NULL)'
+
+
+@pytest.fixture(scope="module")
+def databases(source_cluster, target_cluster):
+    for info, name in ((source_cluster, SOURCE_DB), (target_cluster, TARGET_DB)):
+        drop_database(info, name)
+        execute(info, f'CREATE DATABASE "{name}"')
+    for name, rows in TABLES.items():
+        run_sql(source_cluster, SOURCE_DB, TABLE_DDL.format(name=name))
+        run_sql(source_cluster, SOURCE_DB, f'INSERT INTO public."{name}" SELECT g, %s || repeat(md5(g::text), 4) '
+                f"FROM generate_series(1, %s) g", (ROW_MARKER, rows))
+        run_sql(target_cluster, TARGET_DB, "CREATE SCHEMA IF NOT EXISTS legacy")
+        run_sql(target_cluster, TARGET_DB, TABLE_DDL.format(name=name).replace("public.", "legacy."))
+    yield
+    drop_database(source_cluster, SOURCE_DB)
+    drop_database(target_cluster, TARGET_DB)
+
+
+def copy_playbook(tmp_path, source_cluster, target_cluster, run_id):
+    path = tmp_path / f"{run_id}.yml"
+    path.write_text(yaml.safe_dump([{
+        "name": "Copy with progress", "hosts": "consolidation_controller", "gather_facts": False,
+        "tasks": [{"name": "Copy", "classifiedads.consolidation.data_copy": {
+            "source": endpoint(source_cluster), "target": endpoint(target_cluster), "target_database": TARGET_DB,
+            "run_id": run_id, "truncate": True, "parallel": 1,
+            "modules": [{"name": "Legacy", "source_database": SOURCE_DB, "schema": "legacy"}]}}]}]))
+    return path
+
+
+def test_a_long_copy_prints_progress_lines_before_its_result(
+        databases, source_cluster, target_cluster, run_playbook, tmp_path):
+    run = run_playbook(copy_playbook(tmp_path, source_cluster, target_cluster, "progress-long"),
+                       variables={"classifiedads_consolidation_progress_interval": 0.3})
+
+    lines = [match.groupdict() for match in LINE.finditer(run.stdout)]
+    assert len(lines) >= 2, run.output[-4000:]
+    # Printed while the task ran: every line comes after the task's banner and before its result.
+    assert run.stdout.index("TASK [Copy]") < run.stdout.index("[localhost] data_copy:") \
+        < run.stdout.index("changed: [localhost]"), run.stdout
+    # The figures only grow, and the lines saw data move towards a total that fits the source.
+    for key in ("done", "copied"):
+        figures = [float(line[key]) for line in lines]
+        assert figures == sorted(figures), run.stdout
+    assert float(lines[-1]["copied"]) > 0, run.stdout
+    assert 50 < float(lines[0]["total"]) < 300, run.stdout
+    assert any(line["finishing"] or line["eta"] not in (None, "unknown") for line in lines), run.stdout
+    assert ROW_MARKER not in run.output
+    assert open(source_cluster.passfile).read().split(":")[-1].strip() not in run.output
+    assert run_sql(target_cluster, TARGET_DB, 'SELECT count(*) FROM legacy."Wide"') == [(TABLES["Wide"],)]
+
+
+def test_a_copy_shorter_than_the_interval_prints_no_progress(
+        databases, source_cluster, target_cluster, run_playbook, tmp_path):
+    run = run_playbook(copy_playbook(tmp_path, source_cluster, target_cluster, "progress-short"))
+
+    assert "changed: [localhost]" in run.stdout
+    assert "data_copy:" not in run.output
+
+
+def test_check_mode_prints_no_progress(databases, source_cluster, target_cluster, run_playbook, tmp_path):
+    run = run_playbook(copy_playbook(tmp_path, source_cluster, target_cluster, "progress-check"), "--check",
+                       variables={"classifiedads_consolidation_progress_interval": 0.1})
+
+    assert "data_copy:" not in run.output

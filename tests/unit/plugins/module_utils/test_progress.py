@@ -1,0 +1,68 @@
+"""The progress line of a long copy (module_utils/progress.py): what it says for given figures."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.progress import (
+    Sample,
+    duration,
+    interval_problem,
+    progress_line,
+    seconds_left,
+)
+
+MB = 1024 * 1024
+
+
+def sample(done=1, total=4, copied=100 * MB, in_flight=0, size_done=100 * MB, size_total=400 * MB):
+    return Sample(done, total, copied, in_flight, size_done, size_total)
+
+
+def test_the_estimate_is_what_is_left_at_the_rate_so_far():
+    # 100 MB in 10 s: the 300 MB left take 30 s.
+    assert seconds_left(sample(), 10) == pytest.approx(30)
+
+
+def test_bytes_in_flight_count_as_moved_and_as_no_longer_left():
+    # 150 MB in 10 s (15 MB/s); 400 - 100 done - 50 in flight = 250 MB left.
+    assert seconds_left(sample(in_flight=50 * MB), 10) == pytest.approx(250 / 15)
+
+
+def test_there_is_no_estimate_before_anything_moved():
+    assert seconds_left(sample(done=0, copied=0, size_done=0), 10) is None
+    assert seconds_left(sample(), 0) is None
+
+
+def test_an_earlier_invocations_tables_count_as_done_but_not_as_this_runs_rate():
+    # A resumed run: two tables (200 MB) were copied before, 50 MB moved now in 10 s.
+    line = progress_line("data_copy", sample(done=2, copied=0, in_flight=50 * MB, size_done=200 * MB), 10)
+    assert line == "data_copy: 2/4 tables, 50.0 MB copied (50.0 MB in flight) of about 400.0 MB, 5.0 MB/s, ETA 30s"
+
+
+def test_the_line_has_counts_sizes_rate_and_estimate():
+    assert progress_line("data_copy", sample(), 10) == \
+        "data_copy: 1/4 tables, 100.0 MB copied of about 400.0 MB, 10.0 MB/s, ETA 30s"
+
+
+def test_an_unknown_estimate_says_so():
+    assert progress_line("data_copy", sample(done=0, copied=0, size_done=0), 3).endswith("0.0 MB/s, ETA unknown")
+
+
+def test_once_every_table_is_loaded_the_line_says_what_is_left_to_do():
+    line = progress_line("data_copy", sample(done=4, copied=400 * MB, size_done=400 * MB), 40)
+    assert line.endswith("10.0 MB/s, finishing (foreign keys, sequences, materialized views)")
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(0, "0s"), (42.4, "42s"), (185, "3m05s"), (3720, "1h02m")])
+def test_durations_are_short(seconds, text):
+    assert duration(seconds) == text
+
+
+@pytest.mark.parametrize(("value", "problem"), [
+    (15, None), ("0.5", None), (0, None),
+    (-1, "must not be negative, got -1"), ("soon", "must be a number of seconds, got 'soon'"),
+    (None, "must be a number of seconds, got None"),
+])
+def test_an_interval_is_a_number_of_seconds(value, problem):
+    assert interval_problem(value) == problem
