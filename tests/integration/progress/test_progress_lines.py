@@ -8,11 +8,16 @@ ends within the interval prints none.
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import sys
+from pathlib import Path
 
+import ansible_runner
 import pytest
 import yaml
-from conftest import drop_database, endpoint, execute, run_sql
+from conftest import REPO, drop_database, endpoint, execute, run_sql
 
 pytestmark = pytest.mark.integration
 
@@ -43,8 +48,8 @@ def databases(source_cluster, target_cluster):
     drop_database(target_cluster, TARGET_DB)
 
 
-def copy_playbook(tmp_path, source_cluster, target_cluster, run_id):
-    path = tmp_path / f"{run_id}.yml"
+def copy_playbook(tmp_path, source_cluster, target_cluster, run_id, directory=None):
+    path = (directory or tmp_path) / f"{run_id}.yml"
     path.write_text(yaml.safe_dump([{
         "name": "Copy with progress", "hosts": "consolidation_controller", "gather_facts": False,
         "tasks": [{"name": "Copy", "classifiedads.consolidation.data_copy": {
@@ -89,3 +94,30 @@ def test_check_mode_prints_no_progress(databases, source_cluster, target_cluster
                        variables={"classifiedads_consolidation_progress_interval": 0.1})
 
     assert "data_copy:" not in run.output
+
+
+def test_under_ansible_runner_each_line_is_an_event_of_the_running_task(
+        databases, source_cluster, target_cluster, tmp_path):
+    # As AWX runs a job: a private data dir, extra vars, no terminal; its job output is these events.
+    project = tmp_path / "project"
+    project.mkdir()
+    copy_playbook(tmp_path, source_cluster, target_cluster, "progress-runner", directory=project)
+    venv_bin = str(Path(sys.executable).parent)
+    run = ansible_runner.run(
+        private_data_dir=str(tmp_path), playbook="progress-runner.yml", quiet=True,
+        inventory=f"[consolidation_controller]\nlocalhost ansible_connection=local "
+                  f"ansible_python_interpreter={sys.executable}",
+        extravars={"classifiedads_consolidation_progress_interval": 0.3},
+        envvars={"ANSIBLE_COLLECTIONS_PATH": os.path.join(REPO, ".ansible", "collections"),
+                 "PATH": venv_bin + os.pathsep + os.environ["PATH"]})
+    events = list(run.events)
+    assert (run.status, run.rc) == ("successful", 0), [event.get("stdout") for event in events]
+
+    task = next(event for event in events if event["event"] == "playbook_on_task_start")
+    progress = [event for event in events if "data_copy:" in event.get("stdout", "")]
+    assert len(progress) >= 2, [event.get("stdout") for event in events]
+    for event in progress:
+        assert event["event"] == "verbose"
+        assert LINE.match(event["stdout"]), event["stdout"]
+        assert event["parent_uuid"] == task["event_data"]["task_uuid"]
+    assert ROW_MARKER not in json.dumps(events)
