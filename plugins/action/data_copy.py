@@ -12,4 +12,3 @@ from ansible_collections.classifiedads.consolidation.plugins.plugin_utils.progre
 
 class ActionModule(ProgressAction):
     probe_class = CopyProbe
-    probe_options = dict(state_schema=dict(type="str", default="_consolidation"))

@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.copy_plan import megabytes
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import quote_ident
 
 DEFAULT_INTERVAL = 15  # seconds: the issue asks for a line at least this often during long work
 
@@ -82,3 +83,33 @@ def interval_problem(value):
     except (TypeError, ValueError):
         return "must be a number of seconds, got %r" % (value,)
     return "must not be negative, got %s" % value if seconds < 0 else None
+
+
+class DumpSample(object):
+    """One look at a running backup: ``current`` is the database pg_dump reads now (None between two, or
+    while an archive is read back), ``position`` its place in the list of ``databases``; ``bytes_read``
+    what the dumps of this run streamed (``pg_stat_progress_copy``); ``size_passed`` the table sizes of
+    the databases before the current one (dumped, or kept because their archive was still good)."""
+
+    def __init__(self, databases, current, position, bytes_read, bytes_current, size_passed, size_total):
+        self.databases = databases
+        self.current = current
+        self.position = position
+        self.bytes_read = bytes_read
+        self.bytes_current = bytes_current
+        self.size_passed = size_passed
+        self.size_total = size_total
+
+
+def backup_line(task, sample, elapsed):
+    """``backup_set: dumping "Legacy" (2/5 databases), 150.0 MB read of about 1200.0 MB, 30.0 MB/s, ETA 35s``."""
+    rate = sample.bytes_read / elapsed if elapsed > 0 else 0.0
+    if sample.current is None:
+        where = "%d databases, no dump running (an archive is read back, or the next one starts)" % sample.databases
+        eta = []
+    else:
+        where = "dumping %s (%d/%d databases)" % (quote_ident(sample.current), sample.position, sample.databases)
+        remaining = max(0, sample.size_total - sample.size_passed - sample.bytes_current)
+        eta = ["ETA %s" % (duration(remaining / rate) if rate > 0 else "unknown")]
+    return "%s: %s" % (task, ", ".join([where, "%.1f MB read of about %.1f MB" % (
+        megabytes(sample.bytes_read), megabytes(sample.size_total)), "%.1f MB/s" % megabytes(rate)] + eta))

@@ -32,7 +32,9 @@ from ansible.utils.display import Display
 from ansible.utils.vars import merge_hash
 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils import copy_plan
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.backup import TABLES_QUERY
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import (
+    APPLICATION_NAME,
     Endpoint,
     connect,
     psycopg2,
@@ -43,7 +45,9 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.module
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import build_plan
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.progress import (
     DEFAULT_INTERVAL,
+    DumpSample,
     Sample,
+    backup_line,
     interval_problem,
     progress_line,
 )
@@ -54,12 +58,24 @@ STOP_WAIT = 2  # seconds the task waits for the thread once the module is done
 
 display = Display()
 
+# pg_dump reads one table at a time, with COPY ... TO stdout.
+DUMPING = """
+SELECT p.datname, p.relid, p.bytes_processed
+FROM pg_catalog.pg_stat_progress_copy p
+JOIN pg_catalog.pg_stat_activity a ON a.pid = p.pid
+WHERE p.command = 'COPY TO' AND a.application_name = %s AND p.datname = ANY(%s)
+"""
+
 IN_FLIGHT = """
 SELECT p.relid, p.bytes_processed
 FROM pg_catalog.pg_stat_progress_copy p
 JOIN pg_catalog.pg_stat_activity a ON a.pid = p.pid
 WHERE p.datname = pg_catalog.current_database() AND p.command = 'COPY FROM' AND a.application_name = %s
 """
+
+
+def _maintenance_db(endpoint):
+    return endpoint.get("maintenance_db") or "postgres"
 
 
 def _quick(endpoint, side):
@@ -78,6 +94,13 @@ class CopyProbe(object):
     """
 
     task = "data_copy"
+    sides = ("source", "target")
+
+    @staticmethod
+    def spec():
+        return argument_spec(mapping=True, target_database=dict(type="str", required=True),
+                             run_id=dict(type="str", required=True),
+                             state_schema=dict(type="str", default="_consolidation"))
 
     def __init__(self, params, started):
         self.params = params
@@ -110,6 +133,9 @@ class CopyProbe(object):
         with self.target.cursor() as cur:
             cur.execute("SET statement_timeout = %s", ("%ds" % PROBE_TIMEOUT,))
 
+    def describe(self, elapsed):
+        return progress_line(self.task, self.sample(), elapsed)
+
     def sample(self):
         done = []
         with self.target.cursor() as cur:
@@ -122,7 +148,7 @@ class CopyProbe(object):
                     "pg_catalog.quote_ident(target_table))::oid FROM {} WHERE run_id = %s").format(state),
                     (self.started, self.params["run_id"]))
                 done = cur.fetchall()
-            cur.execute(IN_FLIGHT, ("classifiedads.consolidation",))
+            cur.execute(IN_FLIGHT, (APPLICATION_NAME,))
             for relid, nbytes in cur.fetchall():
                 self.loading[relid] = max(nbytes, self.loading.get(relid, 0))
         for row in done:
@@ -136,6 +162,61 @@ class CopyProbe(object):
     def close(self):
         if self.target is not None:
             self.target.close()
+
+
+class DumpProbe(object):
+    """Looks at a running ``backup_set`` on the source: the sizes of the tables pg_dump writes (the
+    module's own table query), and the ``COPY TO`` sessions of the collection's pg_dump, which name
+    the database being dumped and the bytes streamed so far."""
+
+    task = "backup_set"
+    sides = ("source",)
+
+    @staticmethod
+    def spec():
+        return argument_spec(databases=dict(type="list", elements="str", required=True))
+
+    def __init__(self, params, started):
+        self.params = params
+        self.sizes = {}
+        self.read = {}  # {(database, table oid): the most its COPY streamed}
+        self.conn = None
+
+    def open(self):
+        source = _quick(self.params["source"], "source")
+        for database in self.params["databases"]:
+            conn = connect(source, database, autocommit=True)
+            try:
+                with conn.cursor() as cur:
+                    cur.execute("SELECT coalesce(sum(pg_catalog.pg_table_size(t.oid)), 0) FROM (%s) t" % TABLES_QUERY)
+                    self.sizes[database] = int(cur.fetchone()[0])
+            finally:
+                conn.close()
+        self.conn = connect(source, _maintenance_db(source), autocommit=True)
+        with self.conn.cursor() as cur:
+            cur.execute("SET statement_timeout = %s", ("%ds" % PROBE_TIMEOUT,))
+
+    def describe(self, elapsed):
+        return backup_line(self.task, self.sample(), elapsed)
+
+    def sample(self):
+        databases = list(self.params["databases"])
+        with self.conn.cursor() as cur:
+            cur.execute(DUMPING, (APPLICATION_NAME, databases))
+            rows = cur.fetchall()
+        for database, relid, nbytes in rows:
+            self.read[(database, relid)] = max(nbytes, self.read.get((database, relid), 0))
+        current = rows[0][0] if rows else None
+        position = databases.index(current) + 1 if current else 0
+        return DumpSample(
+            databases=len(databases), current=current, position=position, bytes_read=sum(self.read.values()),
+            bytes_current=sum(nbytes for (database, _relid), nbytes in self.read.items() if database == current),
+            size_passed=sum(self.sizes[name] for name in databases[:max(position - 1, 0)]),
+            size_total=sum(self.sizes.values()))
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
 
 
 class ProgressReporter(threading.Thread):
@@ -157,7 +238,7 @@ class ProgressReporter(threading.Thread):
         try:
             self.probe.open()
             while not self._done.is_set():
-                line = progress_line(self.probe.task, self.probe.sample(), self.clock() - began)
+                line = self.probe.describe(self.clock() - began)
                 if self._done.is_set():
                     break  # the module finished while we looked: its result says the rest
                 self.say(line)
@@ -181,7 +262,6 @@ class ProgressAction(ActionBase):
     _supports_check_mode = True
     _supports_async = True
     probe_class = None  # set by each action plugin
-    probe_options = {}  # the options the probe reads, beyond the connections and the mapping
 
     def run(self, tmp=None, task_vars=None):
         result = super(ProgressAction, self).run(tmp, task_vars)
@@ -217,11 +297,10 @@ class ProgressAction(ActionBase):
     def _probe_params(self):
         """The task's options the probe needs, with the module's defaults; None when they do not validate
         (the module then fails with the reason)."""
-        spec = argument_spec(mapping=True, target_database=dict(type="str", required=True),
-                             run_id=dict(type="str", required=True), **self.probe_options)
+        spec = self.probe_class.spec()
         given = dict((key, value) for key, value in self._task.args.items() if key in spec)
         validated = ArgumentSpecValidator(spec).validate(given)
-        if validated.error_messages or not validated.validated_parameters.get("source") \
-                or not validated.validated_parameters.get("target"):
+        params = validated.validated_parameters
+        if validated.error_messages or not all(params.get(side) for side in self.probe_class.sides):
             return None
-        return validated.validated_parameters
+        return params

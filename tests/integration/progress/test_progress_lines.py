@@ -121,3 +121,29 @@ def test_under_ansible_runner_each_line_is_an_event_of_the_running_task(
         assert LINE.match(event["stdout"]), event["stdout"]
         assert event["parent_uuid"] == task["event_data"]["task_uuid"]
     assert ROW_MARKER not in json.dumps(events)
+
+
+BACKUP_LINE = re.compile(r'^\[localhost\] backup_set: (dumping "Progress_Legacy" \(1/1 databases\)|'
+                         r"1 databases, no dump running .*), (?P<read>[\d.]+) MB read of about [\d.]+ MB, "
+                         r"[\d.]+ MB/s(, ETA \S+)?$",
+                         re.MULTILINE)
+
+
+def test_a_long_backup_prints_progress_lines_naming_the_database(
+        databases, source_cluster, run_playbook, tmp_path):
+    playbook = tmp_path / "backup.yml"
+    playbook.write_text(yaml.safe_dump([{
+        "name": "Back up with progress", "hosts": "consolidation_controller", "gather_facts": False,
+        "tasks": [{"name": "Back up", "classifiedads.consolidation.backup_set": {
+            "source": endpoint(source_cluster), "databases": [SOURCE_DB], "backup_root": str(tmp_path / "backups"),
+            "set_id": "progress-backup"}}]}]))
+    run = run_playbook(playbook, variables={"classifiedads_consolidation_progress_interval": 0.3})
+
+    lines = [match.groupdict() for match in BACKUP_LINE.finditer(run.stdout)]
+    assert lines, run.output[-4000:]
+    assert "dumping" in run.stdout, run.stdout
+    assert run.stdout.index("TASK [Back up]") < run.stdout.index("[localhost] backup_set:") \
+        < run.stdout.index("changed: [localhost]"), run.stdout
+    read = [float(line["read"]) for line in lines]
+    assert read == sorted(read) and read[-1] > 0, run.stdout
+    assert ROW_MARKER not in run.output

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.progress import (
+    DumpSample,
     Sample,
+    backup_line,
     duration,
     interval_problem,
     progress_line,
@@ -66,3 +68,25 @@ def test_durations_are_short(seconds, text):
 ])
 def test_an_interval_is_a_number_of_seconds(value, problem):
     assert interval_problem(value) == problem
+
+
+def dump(current="Legacy", position=2, read=150 * MB, current_read=50 * MB, passed=100 * MB, total=500 * MB):
+    return DumpSample(3, current, position, read, current_read, passed, total)
+
+
+def test_a_backup_line_names_the_database_being_dumped_and_its_place():
+    # 150 MB in 10 s; 500 - 100 passed - 50 of the current one = 350 MB left at 15 MB/s.
+    assert backup_line("backup_set", dump(), 10) == (
+        'backup_set: dumping "Legacy" (2/3 databases), 150.0 MB read of about 500.0 MB, 15.0 MB/s, ETA 23s')
+
+
+def test_a_database_kept_from_an_earlier_run_counts_as_passed_not_as_read():
+    # The first database's archive was still good: nothing was read from it, it is no longer left either.
+    line = backup_line("backup_set", dump(read=50 * MB, current_read=50 * MB, passed=100 * MB), 10)
+    assert line.endswith("50.0 MB read of about 500.0 MB, 5.0 MB/s, ETA 1m10s")
+
+
+def test_between_two_dumps_the_backup_line_says_so_without_an_estimate():
+    line = backup_line("backup_set", dump(current=None, position=0), 10)
+    assert line == ("backup_set: 3 databases, no dump running (an archive is read back, or the next one starts), "
+                    "150.0 MB read of about 500.0 MB, 15.0 MB/s")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.progress import Sample
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.progress import Sample, progress_line
 from ansible_collections.classifiedads.consolidation.plugins.plugin_utils.progress import ProgressReporter
 
 
@@ -25,12 +25,12 @@ class Probe:
         if self.fail_open:
             raise OSError("could not connect to server: Connection refused")
 
-    def sample(self):
+    def describe(self, elapsed):
         self.samples += 1
         self.sampled.set()
         if self.fail_sample:
             raise OSError("server closed the connection unexpectedly")
-        return Sample(1, 2, 10, 0, 10, 20)
+        return progress_line(self.task, Sample(1, 2, 10, 0, 10, 20), elapsed)
 
     def close(self):
         self.closed += 1
