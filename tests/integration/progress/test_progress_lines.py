@@ -48,14 +48,20 @@ def databases(source_cluster, target_cluster):
     drop_database(target_cluster, TARGET_DB)
 
 
-def copy_playbook(tmp_path, source_cluster, target_cluster, run_id, directory=None):
+def printed_during_task(run, result):
+    """What the job output holds between the task's banner and its ``result`` line (the lines come there)."""
+    start = run.stdout.index("TASK [Copy]")
+    return run.stdout[run.stdout.index("\n", start):run.stdout.index(result, start)].strip()
+
+
+def copy_playbook(tmp_path, source_cluster, target_cluster, run_id, directory=None, **task):
     path = (directory or tmp_path) / f"{run_id}.yml"
     path.write_text(yaml.safe_dump([{
         "name": "Copy with progress", "hosts": "consolidation_controller", "gather_facts": False,
-        "tasks": [{"name": "Copy", "classifiedads.consolidation.data_copy": {
+        "tasks": [dict({"name": "Copy", "classifiedads.consolidation.data_copy": {
             "source": endpoint(source_cluster), "target": endpoint(target_cluster), "target_database": TARGET_DB,
             "run_id": run_id, "truncate": True, "parallel": 1,
-            "modules": [{"name": "Legacy", "source_database": SOURCE_DB, "schema": "legacy"}]}}]}]))
+            "modules": [{"name": "Legacy", "source_database": SOURCE_DB, "schema": "legacy"}]}}, **task)]}]))
     return path
 
 
@@ -85,15 +91,48 @@ def test_a_copy_shorter_than_the_interval_prints_no_progress(
         databases, source_cluster, target_cluster, run_playbook, tmp_path):
     run = run_playbook(copy_playbook(tmp_path, source_cluster, target_cluster, "progress-short"))
 
-    assert "changed: [localhost]" in run.stdout
-    assert "data_copy:" not in run.output
+    assert printed_during_task(run, "changed: [localhost]") == ""
+
+
+def test_a_task_with_no_log_prints_no_progress(databases, source_cluster, target_cluster, run_playbook, tmp_path):
+    run = run_playbook(copy_playbook(tmp_path, source_cluster, target_cluster, "progress-no-log", no_log=True),
+                       variables={"classifiedads_consolidation_progress_interval": 0.3})
+
+    assert printed_during_task(run, "changed: [localhost]") == ""
+
+
+def test_servers_the_controller_cannot_log_in_to_leave_the_copy_alone_and_print_nothing(
+        databases, source_cluster, target_cluster, run_playbook, tmp_path):
+    # The passwords exist only in the module's environment (as on a managed host that holds the pgpass file):
+    # the controller's look is refused, the copy itself runs as usual.
+    sides = {}
+    for side, info in (("source", source_cluster), ("target", target_cluster)):
+        sides[side] = dict(endpoint(info))
+        del sides[side]["passfile"]
+    passfile = tmp_path / "pgpass"
+    # Each cluster's file says port "*": one file for both needs the ports.
+    passfile.write_text("".join(
+        f"{host}:{info.port}:{rest}\n"
+        for info in (source_cluster, target_cluster)
+        for host, _port, rest in [Path(info.passfile).read_text().strip().split(":", 2)]))
+    passfile.chmod(0o600)
+    path = copy_playbook(tmp_path, source_cluster, target_cluster, "progress-unreachable",
+                         environment={"PGPASSFILE": str(passfile)})
+    play = yaml.safe_load(path.read_text())
+    play[0]["tasks"][0]["classifiedads.consolidation.data_copy"].update(sides)
+    path.write_text(yaml.safe_dump(play))
+    env = dict((key, value) for key, value in os.environ.items() if not key.startswith("PG"))
+    run = run_playbook(path, env=env, variables={"classifiedads_consolidation_progress_interval": 0.3})
+
+    assert printed_during_task(run, "changed: [localhost]") == ""
+    assert run_sql(target_cluster, TARGET_DB, 'SELECT count(*) FROM legacy."Wide"') == [(TABLES["Wide"],)]
 
 
 def test_check_mode_prints_no_progress(databases, source_cluster, target_cluster, run_playbook, tmp_path):
     run = run_playbook(copy_playbook(tmp_path, source_cluster, target_cluster, "progress-check"), "--check",
                        variables={"classifiedads_consolidation_progress_interval": 0.1})
 
-    assert "data_copy:" not in run.output
+    assert printed_during_task(run, "changed: [localhost]") == ""
 
 
 def test_under_ansible_runner_each_line_is_an_event_of_the_running_task(
