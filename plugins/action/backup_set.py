@@ -7,8 +7,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.classifiedads.consolidation.plugins.plugin_utils.progress import DumpProbe, ProgressAction
+from ansible_collections.classifiedads.consolidation.plugins.plugin_utils.progress import ProgressAction
 
 
 class ActionModule(ProgressAction):
-    probe_class = DumpProbe
+    probe = "dump"

@@ -1,11 +1,12 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, ClassifiedAds platform team
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The live progress line of a long copy: what it says, worked out from plain numbers.
+"""The live progress lines of a long copy or backup: what they say, worked out from plain numbers.
 
 The controller side (``plugins/plugin_utils/progress.py``) samples the run while the module works
-and hands each :class:`Sample` to :func:`progress_line`. A line carries counts, sizes, a rate and an
-estimate, never a table's contents or a connection detail.
+and hands each :class:`Sample` to :func:`progress_line` (data_copy), each :class:`DumpSample` to
+:func:`backup_line` (backup_set). A line carries counts, sizes, a rate and an estimate, never a
+table's contents or a connection detail.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -14,8 +15,6 @@ __metaclass__ = type
 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.copy_plan import megabytes
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import quote_ident
-
-DEFAULT_INTERVAL = 15  # seconds: the issue asks for a line at least this often during long work
 
 
 class Sample(object):
@@ -74,15 +73,6 @@ def progress_line(task, sample, elapsed):
         left = seconds_left(sample, elapsed)
         parts.append("ETA %s" % (duration(left) if left is not None else "unknown"))
     return "%s: %s" % (task, ", ".join(parts))
-
-
-def interval_problem(value):
-    """Why ``value`` cannot be a progress interval (seconds, 0 = off), or None."""
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        return "must be a number of seconds, got %r" % (value,)
-    return "must not be negative, got %s" % value if seconds < 0 else None
 
 
 class DumpSample(object):

@@ -26,206 +26,37 @@ import datetime
 import threading
 import time
 
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 from ansible.utils.vars import merge_hash
 
-from ansible_collections.classifiedads.consolidation.plugins.module_utils import copy_plan
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.backup import TABLES_QUERY
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import (
-    APPLICATION_NAME,
-    Endpoint,
-    connect,
-    psycopg2,
-    sql,
-)
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.copy_catalog import SOURCE_TABLES
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.module import argument_spec
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import build_plan
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.progress import (
-    DEFAULT_INTERVAL,
-    DumpSample,
-    Sample,
-    backup_line,
-    interval_problem,
-    progress_line,
-)
-
 INTERVAL_VARIABLE = "classifiedads_consolidation_progress_interval"
-PROBE_TIMEOUT = 5  # seconds a look may take (connect and statements): the lines must not lag behind
+DEFAULT_INTERVAL = 15  # seconds: the issue asks for a line at least this often during long work
 STOP_WAIT = 2  # seconds the task waits for the thread once the module is done
 
 display = Display()
 
-# pg_dump reads one table at a time, with COPY ... TO stdout.
-DUMPING = """
-SELECT p.datname, p.relid, p.bytes_processed
-FROM pg_catalog.pg_stat_progress_copy p
-JOIN pg_catalog.pg_stat_activity a ON a.pid = p.pid
-WHERE p.command = 'COPY TO' AND a.application_name = %s AND p.datname = ANY(%s)
-"""
 
-IN_FLIGHT = """
-SELECT p.relid, p.bytes_processed
-FROM pg_catalog.pg_stat_progress_copy p
-JOIN pg_catalog.pg_stat_activity a ON a.pid = p.pid
-WHERE p.datname = pg_catalog.current_database() AND p.command = 'COPY FROM' AND a.application_name = %s
-"""
-
-
-def _maintenance_db(endpoint):
-    return endpoint.get("maintenance_db") or "postgres"
-
-
-def _quick(endpoint, side):
-    """``endpoint`` for a look from the controller: a short connect timeout, named as its side."""
-    options = dict(endpoint)
-    options["connect_timeout"] = min(int(options.get("connect_timeout") or PROBE_TIMEOUT), PROBE_TIMEOUT)
-    return Endpoint(side, options)
-
-
-class CopyProbe(object):
-    """Looks at a running ``data_copy``: the plan from the source catalogs, the rest from the target.
-
-    The tables planned are found the way the module finds them (the same catalog query and
-    :func:`copy_plan.map_tables`); done ones are the run's rows of ``<state_schema>.copied_tables``;
-    loads in progress are the target's ``COPY FROM`` sessions of the collection.
-    """
-
-    task = "data_copy"
-    sides = ("source", "target")
-
-    @staticmethod
-    def spec():
-        return argument_spec(mapping=True, target_database=dict(type="str", required=True),
-                             run_id=dict(type="str", required=True),
-                             state_schema=dict(type="str", default="_consolidation"))
-
-    def __init__(self, params, started):
-        self.params = params
-        self.started = started
-        self.sizes = {}
-        self.target = None
-        # {target table oid: bytes its COPY streamed}: kept after the COPY ends, while the table's transaction
-        # rebuilds its indexes, until the table is recorded as copied (else the figures would drop meanwhile).
-        self.loading = {}
-
-    def open(self):
-        params = self.params
-        modules = build_plan(params["modules"], params["target_database"], params["source"], params["target"],
-                             params["exclude_tables"])
-        for module in modules:
-            conn = connect(_quick(params["source"], "source"), module["source_database"], autocommit=True)
-            try:
-                with conn.cursor() as cur:
-                    cur.execute(SOURCE_TABLES, (module["source_schema"],))
-                    tables = dict((row[1], row) for row in cur.fetchall())
-            finally:
-                conn.close()
-            mappings, _excluded = copy_plan.map_tables(module, list(tables), dict(
-                (name, row[6]) for name, row in tables.items() if row[6]))
-            for mapping in mappings:
-                row = tables[mapping.source_table]
-                if row[2] != "p":  # a partitioned table holds no rows: its partitions are loaded
-                    self.sizes[(module["source_database"], mapping.source_table)] = row[3]
-        self.target = connect(_quick(params["target"], "target"), params["target_database"], autocommit=True)
-        with self.target.cursor() as cur:
-            cur.execute("SET statement_timeout = %s", ("%ds" % PROBE_TIMEOUT,))
-
-    def describe(self, elapsed):
-        return progress_line(self.task, self.sample(), elapsed)
-
-    def sample(self):
-        done = []
-        with self.target.cursor() as cur:
-            state = sql.Identifier(self.params["state_schema"], "copied_tables")
-            cur.execute("SELECT pg_catalog.to_regclass(%s)", (state.as_string(cur),))
-            if cur.fetchone()[0] is not None:
-                cur.execute(sql.SQL(
-                    "SELECT source_database, source_table, bytes, completed_at >= %s, "
-                    "pg_catalog.to_regclass(pg_catalog.quote_ident(target_schema) || '.' || "
-                    "pg_catalog.quote_ident(target_table))::oid FROM {} WHERE run_id = %s").format(state),
-                    (self.started, self.params["run_id"]))
-                done = cur.fetchall()
-            cur.execute(IN_FLIGHT, (APPLICATION_NAME,))
-            for relid, nbytes in cur.fetchall():
-                self.loading[relid] = max(nbytes, self.loading.get(relid, 0))
-        for row in done:
-            self.loading.pop(row[4], None)
-        done = [row for row in done if (row[0], row[1]) in self.sizes]
-        return Sample(
-            tables_done=len(done), tables_total=len(self.sizes),
-            bytes_done=sum(row[2] for row in done if row[3]), bytes_in_flight=sum(self.loading.values()),
-            size_done=sum(self.sizes[(row[0], row[1])] for row in done), size_total=sum(self.sizes.values()))
-
-    def close(self):
-        if self.target is not None:
-            self.target.close()
-
-
-class DumpProbe(object):
-    """Looks at a running ``backup_set`` on the source: the sizes of the tables pg_dump writes (the
-    module's own table query), and the ``COPY TO`` sessions of the collection's pg_dump, which name
-    the database being dumped and the bytes streamed so far."""
-
-    task = "backup_set"
-    sides = ("source",)
-
-    @staticmethod
-    def spec():
-        return argument_spec(databases=dict(type="list", elements="str", required=True))
-
-    def __init__(self, params, started):
-        self.params = params
-        self.sizes = {}
-        self.read = {}  # {(database, table oid): the most its COPY streamed}
-        self.conn = None
-
-    def open(self):
-        source = _quick(self.params["source"], "source")
-        for database in self.params["databases"]:
-            conn = connect(source, database, autocommit=True)
-            try:
-                with conn.cursor() as cur:
-                    cur.execute("SELECT coalesce(sum(pg_catalog.pg_table_size(t.oid)), 0) FROM (%s) t" % TABLES_QUERY)
-                    self.sizes[database] = int(cur.fetchone()[0])
-            finally:
-                conn.close()
-        self.conn = connect(source, _maintenance_db(source), autocommit=True)
-        with self.conn.cursor() as cur:
-            cur.execute("SET statement_timeout = %s", ("%ds" % PROBE_TIMEOUT,))
-
-    def describe(self, elapsed):
-        return backup_line(self.task, self.sample(), elapsed)
-
-    def sample(self):
-        databases = list(self.params["databases"])
-        with self.conn.cursor() as cur:
-            cur.execute(DUMPING, (APPLICATION_NAME, databases))
-            rows = cur.fetchall()
-        for database, relid, nbytes in rows:
-            self.read[(database, relid)] = max(nbytes, self.read.get((database, relid), 0))
-        current = rows[0][0] if rows else None
-        position = databases.index(current) + 1 if current else 0
-        return DumpSample(
-            databases=len(databases), current=current, position=position, bytes_read=sum(self.read.values()),
-            bytes_current=sum(nbytes for (database, _relid), nbytes in self.read.items() if database == current),
-            size_passed=sum(self.sizes[name] for name in databases[:max(position - 1, 0)]),
-            size_total=sum(self.sizes.values()))
-
-    def close(self):
-        if self.conn is not None:
-            self.conn.close()
+def interval_seconds(value):
+    """The interval ``value`` asks for, in seconds; None for no lines (0, negative or not a number)."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return None
+    return seconds if seconds > 0 else None
 
 
 class ProgressReporter(threading.Thread):
-    """Every ``interval`` seconds, ``say`` a line about what ``probe`` sees, until :meth:`finish`."""
+    """Every ``interval`` seconds, ``say`` a line about what the probe sees, until :meth:`finish`.
 
-    def __init__(self, probe, say, interval, clock=time.monotonic):
+    ``open_probe()`` is called once the first interval has passed; it returns an open probe (with
+    ``describe(elapsed)`` and ``close()``), or None when there is nothing to look at.
+    """
+
+    def __init__(self, open_probe, say, interval, clock=time.monotonic):
         super(ProgressReporter, self).__init__(name="classifiedads-progress")
         self.daemon = True  # never keeps a worker alive
-        self.probe = probe
+        self.open_probe = open_probe
         self.say = say
         self.interval = interval
         self.clock = clock
@@ -234,11 +65,12 @@ class ProgressReporter(threading.Thread):
     def run(self):
         began = self.clock()
         if self._done.wait(self.interval):
-            return  # a short run: nothing to say, nothing opened
+            return  # a short run: nothing to say, nothing opened or even imported
+        probe = None
         try:
-            self.probe.open()
-            while not self._done.is_set():
-                line = self.probe.describe(self.clock() - began)
+            probe = self.open_probe()
+            while probe is not None and not self._done.is_set():
+                line = probe.describe(self.clock() - began)
                 if self._done.is_set():
                     break  # the module finished while we looked: its result says the rest
                 self.say(line)
@@ -247,7 +79,8 @@ class ProgressReporter(threading.Thread):
             pass  # the lines are a courtesy: the module's own result reports every real problem
         finally:
             try:
-                self.probe.close()
+                if probe is not None:
+                    probe.close()
             except Exception:  # pylint: disable=broad-except
                 pass
 
@@ -261,7 +94,7 @@ class ProgressAction(ActionBase):
 
     _supports_check_mode = True
     _supports_async = True
-    probe_class = None  # set by each action plugin
+    probe = None  # set by each action plugin: a key of progress_probes.PROBES
 
     def run(self, tmp=None, task_vars=None):
         result = super(ProgressAction, self).run(tmp, task_vars)
@@ -280,27 +113,17 @@ class ProgressAction(ActionBase):
         return result
 
     def _reporter(self, task_vars):
-        interval = task_vars.get(INTERVAL_VARIABLE, DEFAULT_INTERVAL)
-        if interval_problem(interval) or not float(interval) or psycopg2 is None:
+        interval = interval_seconds(task_vars.get(INTERVAL_VARIABLE, DEFAULT_INTERVAL))
+        if interval is None or self._task.check_mode or self._task.no_log:
             return None
-        if self._task.check_mode or self._task.no_log:
-            return None
-        params = self._probe_params()
-        if params is None:
-            return None
-        host = task_vars.get("inventory_hostname", "")
+        kind, args = self.probe, dict(self._task.args)
         started = datetime.datetime.now(datetime.timezone.utc)
-        return ProgressReporter(self.probe_class(params, started),
-                                lambda line: display.display("[%s] %s" % (host, line) if host else line),
-                                float(interval))
+        host = task_vars.get("inventory_hostname", "")
 
-    def _probe_params(self):
-        """The task's options the probe needs, with the module's defaults; None when they do not validate
-        (the module then fails with the reason)."""
-        spec = self.probe_class.spec()
-        given = dict((key, value) for key, value in self._task.args.items() if key in spec)
-        validated = ArgumentSpecValidator(spec).validate(given)
-        params = validated.validated_parameters
-        if validated.error_messages or not all(params.get(side) for side in self.probe_class.sides):
-            return None
-        return params
+        def open_probe():
+            from ansible_collections.classifiedads.consolidation.plugins.plugin_utils import progress_probes
+
+            return progress_probes.open_probe(kind, args, started)
+
+        return ProgressReporter(open_probe, lambda line: display.display("[%s] %s" % (host, line) if host else line),
+                                interval)

@@ -9,7 +9,6 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.progre
     Sample,
     backup_line,
     duration,
-    interval_problem,
     progress_line,
     seconds_left,
 )
@@ -59,15 +58,6 @@ def test_once_every_table_is_loaded_the_line_says_what_is_left_to_do():
 @pytest.mark.parametrize(("seconds", "text"), [(0, "0s"), (42.4, "42s"), (185, "3m05s"), (3720, "1h02m")])
 def test_durations_are_short(seconds, text):
     assert duration(seconds) == text
-
-
-@pytest.mark.parametrize(("value", "problem"), [
-    (15, None), ("0.5", None), (0, None),
-    (-1, "must not be negative, got -1"), ("soon", "must be a number of seconds, got 'soon'"),
-    (None, "must be a number of seconds, got None"),
-])
-def test_an_interval_is_a_number_of_seconds(value, problem):
-    assert interval_problem(value) == problem
 
 
 def dump(current="Legacy", position=2, read=150 * MB, current_read=50 * MB, passed=100 * MB, total=500 * MB):
