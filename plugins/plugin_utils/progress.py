@@ -61,6 +61,9 @@ class ProgressReporter(threading.Thread):
         self.interval = interval
         self.clock = clock
         self._done = threading.Event()
+        # Held while a line is handed to Display. In a worker that writes to the result queue, whose lock is
+        # shared with every process of the run: the worker must not exit while this thread holds it.
+        self._saying = threading.Lock()
 
     def run(self):
         began = self.clock()
@@ -71,9 +74,10 @@ class ProgressReporter(threading.Thread):
             probe = self.open_probe()
             while probe is not None and not self._done.is_set():
                 line = probe.describe(self.clock() - began)
-                if self._done.is_set():
-                    break  # the module finished while we looked: its result says the rest
-                self.say(line)
+                with self._saying:
+                    if self._done.is_set():
+                        break  # the module finished while we looked: its result says the rest
+                    self.say(line)
                 self._done.wait(self.interval)
         except Exception:  # pylint: disable=broad-except
             pass  # the lines are a courtesy: the module's own result reports every real problem
@@ -85,7 +89,11 @@ class ProgressReporter(threading.Thread):
                 pass
 
     def finish(self):
+        """Stop: no line after this returns. A look still waiting on a server is left to the daemon thread
+        (at most ``STOP_WAIT`` seconds are spent on it), never a line half handed over."""
         self._done.set()
+        with self._saying:
+            pass
         self.join(STOP_WAIT)
 
 
