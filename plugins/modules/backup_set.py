@@ -32,6 +32,7 @@ author:
   - ClassifiedAds platform team (@classifiedads)
 extends_documentation_fragment:
   - classifiedads.consolidation.connection
+  - classifiedads.consolidation.progress
 attributes:
   check_mode:
     description: Connects, reads sizes and versions, and reports what would be dumped and whether the space

@@ -149,6 +149,7 @@ options:
 extends_documentation_fragment:
   - classifiedads.consolidation.connection
   - classifiedads.consolidation.mapping
+  - classifiedads.consolidation.progress
 attributes:
   check_mode:
     description: Can run in check mode and return the changed status prediction without modifying the target.

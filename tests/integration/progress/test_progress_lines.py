@@ -1,0 +1,188 @@
+"""Live progress of a long data_copy in ansible-playbook's output, through the collection's action plugin.
+
+A real playbook copies from ``source_cluster`` into ``target_cluster``; the interval variable is
+lowered so that a copy of a few seconds is "long". The lines must come while the task runs (before
+its result), carry counts, sizes, a rate and an estimate, and never a row's contents; a copy that
+ends within the interval prints none.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+import ansible_runner
+import pytest
+import yaml
+from conftest import REPO, drop_database, endpoint, execute, run_sql
+
+pytestmark = pytest.mark.integration
+
+SOURCE_DB = "Progress_Legacy"
+TARGET_DB = "Progress_Consolidated"
+# A value every row carries: it must never show up in the job output.
+ROW_MARKER = "row-content-must-not-be-printed"
+TABLES = {"Wide": 900_000, "Small": 10}
+LINE = re.compile(r"^\[localhost\] data_copy: (?P<done>\d+)/2 tables, (?P<copied>[\d.]+) MB copied"
+                  r"( \([\d.]+ MB in flight\))? of about (?P<total>[\d.]+) MB, [\d.]+ MB/s, "
+                  r"(ETA (?P<eta>\d+[hms]\S*|unknown)|(?P<finishing>finishing) .*)$", re.MULTILINE)
+TABLE_DDL = 'CREATE TABLE public."{name}" (id bigint PRIMARY KEY, body text NOT NULL)'
+
+
+@pytest.fixture(scope="module")
+def databases(source_cluster, target_cluster):
+    for info, name in ((source_cluster, SOURCE_DB), (target_cluster, TARGET_DB)):
+        drop_database(info, name)
+        execute(info, f'CREATE DATABASE "{name}"')
+    for name, rows in TABLES.items():
+        run_sql(source_cluster, SOURCE_DB, TABLE_DDL.format(name=name))
+        run_sql(source_cluster, SOURCE_DB, f'INSERT INTO public."{name}" SELECT g, %s || repeat(md5(g::text), 4) '
+                f"FROM generate_series(1, %s) g", (ROW_MARKER, rows))
+        run_sql(target_cluster, TARGET_DB, "CREATE SCHEMA IF NOT EXISTS legacy")
+        run_sql(target_cluster, TARGET_DB, TABLE_DDL.format(name=name).replace("public.", "legacy."))
+    yield
+    drop_database(source_cluster, SOURCE_DB)
+    drop_database(target_cluster, TARGET_DB)
+
+
+def printed_during_task(run, result):
+    """What the job output holds between the task's banner and its ``result`` line (the lines come there)."""
+    start = run.stdout.index("TASK [Copy]")
+    return run.stdout[run.stdout.index("\n", start):run.stdout.index(result, start)].strip()
+
+
+def copy_playbook(tmp_path, source_cluster, target_cluster, run_id, directory=None, **task):
+    path = (directory or tmp_path) / f"{run_id}.yml"
+    path.write_text(yaml.safe_dump([{
+        "name": "Copy with progress", "hosts": "consolidation_controller", "gather_facts": False,
+        "tasks": [dict({"name": "Copy", "classifiedads.consolidation.data_copy": {
+            "source": endpoint(source_cluster), "target": endpoint(target_cluster), "target_database": TARGET_DB,
+            "run_id": run_id, "truncate": True, "parallel": 1,
+            "modules": [{"name": "Legacy", "source_database": SOURCE_DB, "schema": "legacy"}]}}, **task)]}]))
+    return path
+
+
+def test_a_long_copy_prints_progress_lines_before_its_result(
+        databases, source_cluster, target_cluster, run_playbook, tmp_path):
+    run = run_playbook(copy_playbook(tmp_path, source_cluster, target_cluster, "progress-long"),
+                       variables={"classifiedads_consolidation_progress_interval": 0.3})
+
+    lines = [match.groupdict() for match in LINE.finditer(run.stdout)]
+    assert len(lines) >= 2, run.output[-4000:]
+    # Printed while the task ran: every line comes after the task's banner and before its result.
+    assert run.stdout.index("TASK [Copy]") < run.stdout.index("[localhost] data_copy:") \
+        < run.stdout.index("changed: [localhost]"), run.stdout
+    # The figures only grow, and the lines saw data move towards a total that fits the source.
+    for key in ("done", "copied"):
+        figures = [float(line[key]) for line in lines]
+        assert figures == sorted(figures), run.stdout
+    assert float(lines[-1]["copied"]) > 0, run.stdout
+    assert 50 < float(lines[0]["total"]) < 300, run.stdout
+    assert any(line["finishing"] or line["eta"] not in (None, "unknown") for line in lines), run.stdout
+    assert ROW_MARKER not in run.output
+    assert open(source_cluster.passfile).read().split(":")[-1].strip() not in run.output
+    assert run_sql(target_cluster, TARGET_DB, 'SELECT count(*) FROM legacy."Wide"') == [(TABLES["Wide"],)]
+
+
+def test_a_copy_shorter_than_the_interval_prints_no_progress(
+        databases, source_cluster, target_cluster, run_playbook, tmp_path):
+    run = run_playbook(copy_playbook(tmp_path, source_cluster, target_cluster, "progress-short"))
+
+    assert printed_during_task(run, "changed: [localhost]") == ""
+
+
+def test_a_task_with_no_log_prints_no_progress(databases, source_cluster, target_cluster, run_playbook, tmp_path):
+    run = run_playbook(copy_playbook(tmp_path, source_cluster, target_cluster, "progress-no-log", no_log=True),
+                       variables={"classifiedads_consolidation_progress_interval": 0.3})
+
+    assert printed_during_task(run, "changed: [localhost]") == ""
+
+
+def test_servers_the_controller_cannot_log_in_to_leave_the_copy_alone_and_print_nothing(
+        databases, source_cluster, target_cluster, run_playbook, tmp_path):
+    # The passwords exist only in the module's environment (as on a managed host that holds the pgpass file):
+    # the controller's look is refused, the copy itself runs as usual.
+    sides = {}
+    for side, info in (("source", source_cluster), ("target", target_cluster)):
+        sides[side] = dict(endpoint(info))
+        del sides[side]["passfile"]
+    passfile = tmp_path / "pgpass"
+    # Each cluster's file says port "*": one file for both needs the ports.
+    passfile.write_text("".join(
+        f"{host}:{info.port}:{rest}\n"
+        for info in (source_cluster, target_cluster)
+        for host, _port, rest in [Path(info.passfile).read_text().strip().split(":", 2)]))
+    passfile.chmod(0o600)
+    path = copy_playbook(tmp_path, source_cluster, target_cluster, "progress-unreachable",
+                         environment={"PGPASSFILE": str(passfile)})
+    play = yaml.safe_load(path.read_text())
+    play[0]["tasks"][0]["classifiedads.consolidation.data_copy"].update(sides)
+    path.write_text(yaml.safe_dump(play))
+    env = dict((key, value) for key, value in os.environ.items() if not key.startswith("PG"))
+    run = run_playbook(path, env=env, variables={"classifiedads_consolidation_progress_interval": 0.3})
+
+    assert printed_during_task(run, "changed: [localhost]") == ""
+    assert run_sql(target_cluster, TARGET_DB, 'SELECT count(*) FROM legacy."Wide"') == [(TABLES["Wide"],)]
+
+
+def test_check_mode_prints_no_progress(databases, source_cluster, target_cluster, run_playbook, tmp_path):
+    run = run_playbook(copy_playbook(tmp_path, source_cluster, target_cluster, "progress-check"), "--check",
+                       variables={"classifiedads_consolidation_progress_interval": 0.1})
+
+    assert printed_during_task(run, "changed: [localhost]") == ""
+
+
+def test_under_ansible_runner_each_line_is_an_event_of_the_running_task(
+        databases, source_cluster, target_cluster, tmp_path):
+    # As AWX runs a job: a private data dir, extra vars, no terminal; its job output is these events.
+    project = tmp_path / "project"
+    project.mkdir()
+    copy_playbook(tmp_path, source_cluster, target_cluster, "progress-runner", directory=project)
+    venv_bin = str(Path(sys.executable).parent)
+    run = ansible_runner.run(
+        private_data_dir=str(tmp_path), playbook="progress-runner.yml", quiet=True,
+        inventory=f"[consolidation_controller]\nlocalhost ansible_connection=local "
+                  f"ansible_python_interpreter={sys.executable}",
+        extravars={"classifiedads_consolidation_progress_interval": 0.3},
+        envvars={"ANSIBLE_COLLECTIONS_PATH": os.path.join(REPO, ".ansible", "collections"),
+                 "PATH": venv_bin + os.pathsep + os.environ["PATH"]})
+    events = list(run.events)
+    assert (run.status, run.rc) == ("successful", 0), [event.get("stdout") for event in events]
+
+    task = next(event for event in events if event["event"] == "playbook_on_task_start")
+    progress = [event for event in events if "data_copy:" in event.get("stdout", "")]
+    assert len(progress) >= 2, [event.get("stdout") for event in events]
+    for event in progress:
+        assert event["event"] == "verbose"
+        assert LINE.match(event["stdout"]), event["stdout"]
+        assert event["parent_uuid"] == task["event_data"]["task_uuid"]
+    assert ROW_MARKER not in json.dumps(events)
+
+
+BACKUP_LINE = re.compile(r'^\[localhost\] backup_set: (dumping "Progress_Legacy" \(1/1 databases\)|'
+                         r"1 databases, no dump running .*), (?P<read>[\d.]+) MB read of about [\d.]+ MB, "
+                         r"[\d.]+ MB/s(, ETA \S+)?$",
+                         re.MULTILINE)
+
+
+def test_a_long_backup_prints_progress_lines_naming_the_database(
+        databases, source_cluster, run_playbook, tmp_path):
+    playbook = tmp_path / "backup.yml"
+    playbook.write_text(yaml.safe_dump([{
+        "name": "Back up with progress", "hosts": "consolidation_controller", "gather_facts": False,
+        "tasks": [{"name": "Back up", "classifiedads.consolidation.backup_set": {
+            "source": endpoint(source_cluster), "databases": [SOURCE_DB], "backup_root": str(tmp_path / "backups"),
+            "set_id": "progress-backup"}}]}]))
+    run = run_playbook(playbook, variables={"classifiedads_consolidation_progress_interval": 0.3})
+
+    lines = [match.groupdict() for match in BACKUP_LINE.finditer(run.stdout)]
+    assert lines, run.output[-4000:]
+    assert "dumping" in run.stdout, run.stdout
+    assert run.stdout.index("TASK [Back up]") < run.stdout.index("[localhost] backup_set:") \
+        < run.stdout.index("changed: [localhost]"), run.stdout
+    read = [float(line["read"]) for line in lines]
+    assert read == sorted(read) and read[-1] > 0, run.stdout
+    assert ROW_MARKER not in run.output
