@@ -39,7 +39,7 @@ export MOLECULE_GLOB := molecule/*/molecule.yml
 # The dev harness (tools/devkit) is imported as `devkit`, not installed.
 WITH_DEVKIT := PYTHONPATH=$(CURDIR)/tools$(if $(PYTHONPATH),:$(PYTHONPATH))
 
-.PHONY: help venv collections demo test lint pytest reliability sanity build molecule clean
+.PHONY: help venv collections demo test lint pytest reliability sanity build molecule ee clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -70,6 +70,7 @@ test: venv collections ## lint, pytest, reliability, molecule, sanity, build: st
 	$(MAKE) --no-print-directory molecule MOLECULE_ARGS='test --all'
 	$(MAKE) --no-print-directory sanity
 	$(MAKE) --no-print-directory build
+	$(MAKE) --no-print-directory ee
 
 lint: venv collections ## yamllint, ruff, ansible-lint (production profile, offline)
 	$(VENV)/bin/yamllint --strict .
@@ -91,6 +92,13 @@ build: venv ## Collection artifact into build/
 
 molecule: venv collections ## Molecule with this repo's settings (MOLECULE_ARGS='test --all', default: list)
 	$(VENV)/bin/molecule $(MOLECULE_ARGS)
+
+# Offline: `create` only writes the build context (no image, no registry); the
+# introspection shows what the installed collections ask of an image.
+ee: venv collections ## Execution environment build context into build/ee (ansible-builder create, offline)
+	rm -rf $(BUILD_DIR)/ee
+	$(VENV)/bin/ansible-builder create --file execution-environment.yml --context $(BUILD_DIR)/ee
+	$(VENV)/bin/ansible-builder introspect --sanitize $(COLL_ROOT)
 
 clean: ## Remove venv, collections, build output, caches; destroy embedded clusters
 	-test ! -x $(VENV)/bin/python || $(WITH_DEVKIT) $(VENV)/bin/python -m devkit.pgembed destroy --all
