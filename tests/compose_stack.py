@@ -101,7 +101,10 @@ class ComposeStack:
                  "ASPNETCORE_ENVIRONMENT=Development", "DOTNET_ENVIRONMENT=Development",
                  f"DB_PORT={self.db.port}", f"WEBAPI_PORT={self.webapi_port}",
                  f"BACKGROUND_PORT={self.background_port}"]
-        lines += [f"Modules__{module}__ConnectionStrings__Default={self.connection_string(module, 'db')}"
+        # `db` names the compose service; a server outside compose is named as the host reaches it (its pgpass
+        # entry matches that name only).
+        self.dotenv_host = "db" if with_db else self.db.host
+        lines += [f"Modules__{module}__ConnectionStrings__Default={self.connection_string(module, self.dotenv_host)}"
                   for module in MODULE_NAMES]
         _private(self.directory / ".env", "\n".join(lines) + "\n")
 
