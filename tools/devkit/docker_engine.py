@@ -125,25 +125,36 @@ def _locked():
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _alive(pid: int) -> bool:
+def _process_start(pid: int) -> str | None:
+    """When a live process started (clock ticks since boot), or None when there is no such process."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")
+        return None
+    return None if fields[0] in ("Z", "X") else fields[19]
+
+
+def _alive(pid: int) -> bool:
+    return _process_start(pid) is not None
 
 
 def _users() -> list:
-    """The registrations of processes still alive (those of dead ones are removed)."""
+    """The registrations of processes still alive (those of dead ones are removed).
+
+    A registration holds its process's start time: a process that died without leaving, its pid
+    reused by another, does not keep the engine up.
+    """
     directory = root() / "users"
     directory.mkdir(parents=True, exist_ok=True)
     alive = []
     for entry in directory.iterdir():
         try:
             pid = int(entry.name.split("-", 1)[0])
-        except ValueError:
-            pid = 0
-        if _alive(pid):
+            started = entry.read_text().strip()
+        except (ValueError, OSError):
+            pid, started = 0, None
+        # An empty one was written by this tool's first version (still running in other checkouts).
+        if _process_start(pid) is not None and started in ("", _process_start(pid)):
             alive.append(entry)
         else:
             entry.unlink(missing_ok=True)
@@ -250,7 +261,7 @@ def acquire(*, stays: bool = False) -> tuple:
         elif stays and _state():
             _save_state({**_state(), "stays": True})
         registration = root() / "users" / f"{os.getpid()}-{time.monotonic_ns()}"
-        registration.write_text("")
+        registration.write_text(_process_start(os.getpid()))
         del users
     return environment(), registration
 

@@ -64,10 +64,13 @@ def test_the_last_user_stops_the_daemon_it_started_and_a_started_one_stays(engin
 
 
 def test_a_registration_of_a_dead_process_does_not_keep_the_daemon(engine_root):
-    (engine_root / "users").mkdir()
-    (engine_root / "users" / "999999999-1").write_text("")  # beyond pid_max: never alive
-    assert docker_engine._users() == []
-    assert not (engine_root / "users" / "999999999-1").exists()
+    users = engine_root / "users"
+    users.mkdir()
+    (users / "999999999-1").write_text("1")  # beyond pid_max: never alive
+    (users / f"{os.getpid()}-2").write_text("1")  # this pid, but a process that started at boot: reused
+    (users / f"{os.getpid()}-3").write_text(docker_engine._process_start(os.getpid()))
+    assert docker_engine._users() == [users / f"{os.getpid()}-3"]
+    assert sorted(path.name for path in users.iterdir()) == [f"{os.getpid()}-3"]
 
 
 @pytest.mark.skipif(shutil.which("debootstrap") is None or os.geteuid() != 0,
