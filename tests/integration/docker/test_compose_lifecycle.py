@@ -82,6 +82,14 @@ def test_compose_stack_consolidated_and_rolled_back(stack, run_playbook):
     assert "BEFORE-1" in before
     legacy_containers = stack.containers()
 
+    # Check mode asks Compose and changes nothing: the same containers still run the legacy configuration.
+    # (Without decommission_confirm: check mode has no verified run for the decommission's guards.)
+    done = play("consolidate", "--check", "-e", '{"decommission_confirm": []}')
+    assert stack.containers() == legacy_containers
+    assert (app_dir / ".env").read_bytes() == originals[".env"]
+    assert _whereami(stack.webapi_url)["layout"] == "legacy"
+    assert "Check mode, would stop: webapi, background" in done.output
+
     # Consolidate: stop, back up, migrate (the migrator container), copy, verify, cut over, start, smoke,
     # decommission.
     done = play("consolidate")
