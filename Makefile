@@ -104,6 +104,7 @@ clean: ## Remove venv, collections, build output, caches; destroy embedded clust
 	-test ! -x $(VENV)/bin/python || $(WITH_DEVKIT) $(VENV)/bin/python -m devkit.pgembed destroy --all
 	-test ! -x $(VENV)/bin/python || $(WITH_DEVKIT) $(VENV)/bin/python -m devkit.pgembed destroy --all \
 		--root /var/tmp/classifiedads-molecule
+	-test ! -x $(VENV)/bin/python || $(WITH_DEVKIT) $(VENV)/bin/python -m devkit.docker_engine stop
 	rm -rf $(VENV) .ansible $(BUILD_DIR) .cache .embedded-pg .pytest_cache .ruff_cache tests/output
 	rm -rf /var/tmp/classifiedads-demo /var/tmp/classifiedads-molecule
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -138,7 +138,7 @@ def test_compose_stop_and_start_are_idempotent_honest_and_check_mode_safe(deploy
 
     code, output, changed, calls = deployment.play("start", variables)
     assert (code, changed) == (0, 1), output[-3000:]
-    assert subcommands(calls) == ["ps --all --format json webapi background", "up --detach webapi background"]
+    assert subcommands(calls) == ["ps --all --format json webapi background", "up --detach --no-deps webapi background"]
     assert "Started: webapi, background" in output and f"item={deployment.url}/health (expect 200)" in output
     assert deployment.health() == 200
     where = harness.request(deployment.url + "/api/whereami")[1]
@@ -186,7 +186,7 @@ def test_compose_start_acts_only_on_what_is_down_and_reads_older_ps_output(
         assert up_background.returncode == 0
         code, output, changed, calls = deployment.play("start", deployment.compose_vars())
         assert (code, changed) == (0, 1), output[-3000:]
-        assert subcommands(calls)[1] == "up --detach webapi"
+        assert subcommands(calls)[1] == "up --detach --no-deps webapi"
         assert "Started: webapi; already running: background" in output
         where = harness.request(deployment.url + "/api/whereami")[1]
         assert where["stores"]["product"]["connection_string_from"] == "environment variable ConnectionStrings__Default"

@@ -5,29 +5,25 @@ verify, cutover, start, smoke, decommission) -> the app reads and writes
 through the product/auditlog schemas -> rollback.yml -> the app reads and
 writes the legacy databases again, every pre-migration row intact.
 
-The application runs under the docker CLI stand-in (tools/bin/docker), which
-drives the stand-in WebAPI from the appsettings.json the cutover edits.
+The application (the stand-in WebAPI and background worker) runs in containers
+under a real Docker Engine and Compose v2 (tests/integration/docker/compose_stack.py),
+reading the .env and appsettings.json files the cutover edits, its databases on
+the embedded servers (their pgpass files mounted into the containers).
 """
 
 from __future__ import annotations
 
 import datetime
-import json
-import os
 import re
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-from conftest import REPO, consolidation_vars, drop_database, run_sql
+from compose_stack import ComposeStack, docker_env  # noqa: F401 - docker_env is a fixture used below
+from conftest import consolidation_vars, drop_database, run_sql
 from devkit import legacy
 from standin_app import harness
 
 PREFIX = "Life"
 TARGET_DB = "Life_Consolidated"
-FIXTURE_APP = Path(REPO) / "tests" / "fixtures" / "classifiedads_app"
 WEBAPI_SETTINGS = "ClassifiedAds.WebAPI/appsettings.json"
 
 
@@ -41,57 +37,42 @@ def product_codes(info, database, table):
 
 
 @pytest.fixture(scope="module")
-def lifecycle(tmp_path_factory, source_cluster, target_cluster, run_playbook):
+def lifecycle(tmp_path_factory, source_cluster, target_cluster, run_playbook, docker_env):  # noqa: F811
     root = tmp_path_factory.mktemp("lifecycle")
     legacy.create(source_cluster, 0.01, prefix=PREFIX, out=lambda line: None)
+    stack = ComposeStack(root / "app", docker_env, prefix=PREFIX, database=source_cluster,
+                         passfiles=(target_cluster.passfile,))
+    app_dir = stack.directory
 
-    app_dir = root / "app"
-    shutil.copytree(FIXTURE_APP, app_dir)
-    settings_path = app_dir / WEBAPI_SETTINGS
-    settings = json.loads(settings_path.read_text())
-    for module, section in settings["Modules"].items():
-        if "ConnectionStrings" in section:
-            section["ConnectionStrings"]["Default"] = harness.connection_string(
-                source_cluster.host, source_cluster.port, f"{PREFIX}_{module}", source_cluster.user,
-                passfile=source_cluster.passfile)
-    settings_path.write_text(json.dumps(settings, indent=2) + "\n")
-
-    port = harness.free_port()
-    env = dict(os.environ)
-    env.update({
-        "PATH": f"{Path(REPO) / 'tools' / 'bin'}{os.pathsep}{env['PATH']}",
-        "DOCKER_STANDIN_LOG": str(root / "docker.log"), "DOCKER_STANDIN_STATE": str(root / "docker-state"),
-        "DOCKER_STANDIN_WEBAPI_APPSETTINGS": str(settings_path), "DOCKER_STANDIN_WEBAPI_PORT": str(port),
-        "DOCKER_STANDIN_PYTHON": sys.executable, "DOCKER_STANDIN_DOTENV": "0",
-    })
-
-    base_url = f"http://127.0.0.1:{port}"
     variables = {
         **consolidation_vars(source_cluster, target_cluster, root, TARGET_DB, PREFIX),
         "app_control_mode": "compose",
         "app_control_compose_project_dir": str(app_dir),
-        "app_control_services": ["webapi"],
-        "app_control_health_checks": [{"url": f"{base_url}/health"}],
+        "app_control_services": ["webapi", "background"],
+        "app_control_health_checks": [{"url": f"{stack.webapi_url}/health"},
+                                      {"url": f"{stack.background_url}/health"}],
         "cutover_app_dir": str(app_dir),
-        "smoke_base_url": base_url,
+        # .env feeds the containers; the database does not run in compose: name the target server.
+        "cutover_compose_db_host": target_cluster.host,
+        "cutover_compose_db_port": target_cluster.port,
+        "smoke_base_url": stack.webapi_url,
         "decommission_confirm": legacy_databases(),
     }
 
     def docker(*args):
-        return subprocess.run(["docker", "compose", "--project-directory", str(app_dir), *args], env=env,
-                              capture_output=True, text=True, check=True)
+        return stack.compose(*args)
 
     def play(playbook, *args, expect_rc=0):
-        done = run_playbook(f"classifiedads.consolidation.{playbook}", *args, variables=variables, env=env,
+        done = run_playbook(f"classifiedads.consolidation.{playbook}", *args, variables=variables, env=stack.env,
                             expect_rc=expect_rc)
         return done.output, done.changed
 
     def api(method, path, body=None):
-        return harness.request(base_url + path, method, body)
+        return harness.request(stack.webapi_url + path, method, body)
 
-    yield {"docker": docker, "play": play, "api": api, "root": root, "settings": settings_path}
-    subprocess.run(["docker", "compose", "--project-directory", str(app_dir), "stop", "webapi"], env=env,
-                   capture_output=True, check=False)
+    yield {"docker": docker, "play": play, "api": api, "root": root, "settings": app_dir / WEBAPI_SETTINGS,
+           "stack": stack}
+    stack.down()
     legacy.drop(source_cluster, prefix=PREFIX)
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d")
     for name in legacy_databases():
@@ -103,9 +84,11 @@ def lifecycle(tmp_path_factory, source_cluster, target_cluster, run_playbook):
 def test_consolidate_cut_over_decommission_and_roll_back(lifecycle, source_cluster, target_cluster):
     docker, play, api = lifecycle["docker"], lifecycle["play"], lifecycle["api"]
     original_settings = lifecycle["settings"].read_bytes()
+    original_dotenv = (lifecycle["stack"].directory / ".env").read_bytes()
 
-    # Before: the application works on the legacy databases.
-    docker("up", "--detach", "webapi")
+    # Before: the application works on the legacy databases (the database is not a service here).
+    docker("up", "--detach", "--no-deps", "webapi", "background")
+    lifecycle["stack"].wait_until_serving()
     status, where = api("GET", "/api/whereami")
     assert status == 200 and where["layout"] == "legacy"
     assert api("POST", "/api/products", {"code": "BEFORE-1", "name": "made before"})[0] == 201
@@ -144,6 +127,7 @@ def test_consolidate_cut_over_decommission_and_roll_back(lifecycle, source_clust
     # Discarded on purpose: the app is on the legacy databases again, nothing of theirs lost.
     play("rollback", "-e", f"consolidation_run_id={run_id}", "-e", "rollback_discard_new_writes=true")
     assert lifecycle["settings"].read_bytes() == original_settings
+    assert (lifecycle["stack"].directory / ".env").read_bytes() == original_dotenv
     status, where = api("GET", "/api/whereami")
     assert where["layout"] == "legacy"
     assert product_codes(source_cluster, f"{PREFIX}_Product", '"Products"') == before
