@@ -26,6 +26,18 @@ SANITY_ARGS ?=
 MOLECULE_ARGS ?= list
 DEMO_ARGS ?=
 
+# The oldest ansible-core meta/runtime.yml claims (requires_ansible: ">=X.Y.Z"), in a venv of its own with the
+# test requirements pinned in requirements.txt: raising the claim moves this run with it.
+CORE_FLOOR := $(shell sed -n 's/^requires_ansible: *["'"'"']>=\([0-9.]*\)["'"'"'].*/\1/p' meta/runtime.yml)
+CORE_FLOOR_VENV ?= .cache/venv-core-$(CORE_FLOOR)
+# The playbook-level tests that run the most of the collection in about three minutes: all three playbooks and
+# all fourteen roles (consolidate with the app stopped, cut over, smoke-tested and decommissioned, then rollback;
+# --check and the idempotent rerun; a fresh deployment; the rehearsal), so every filter and test plugin and every
+# module but source_ddl (migrator_mode source_ddl: test_schema_kinds.py, on the newest only); plus the modules'
+# Python floor under the oldest ansible-core's module_utils.
+CORE_FLOOR_TESTS ?= tests/unit/plugins/test_python_floor.py tests/integration/playbooks/test_lifecycle.py \
+	tests/integration/playbooks/test_consolidate_playbook.py tests/integration/playbooks/test_rehearsal.py
+
 VENV_STAMP := $(VENV)/.requirements.stamp
 COLLECTIONS_STAMP := $(COLL_ROOT)/.ansible-$(ANSIBLE_WHEEL_VERSION).stamp
 
@@ -39,7 +51,7 @@ export MOLECULE_GLOB := molecule/*/molecule.yml
 # The dev harness (tools/devkit) is imported as `devkit`, not installed.
 WITH_DEVKIT := PYTHONPATH=$(CURDIR)/tools$(if $(PYTHONPATH),:$(PYTHONPATH))
 
-.PHONY: help venv collections demo test lint pytest reliability sanity build molecule ee clean
+.PHONY: help venv collections demo test lint pytest core-floor reliability sanity build molecule ee release clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -63,9 +75,10 @@ $(COLLECTIONS_STAMP): $(VENV_STAMP) .ci/collections.sh
 demo: venv collections ## Run the demo on an embedded PostgreSQL (DEMO_ARGS=...)
 	$(WITH_DEVKIT) $(VENV)/bin/python -m devkit.demo $(DEMO_ARGS)
 
-test: venv collections ## lint, pytest, reliability, molecule, sanity, build: stops at the first failure
+test: venv collections ## lint, pytest, core-floor, reliability, molecule, sanity, build, ee: stops at the first failure
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory pytest
+	$(MAKE) --no-print-directory core-floor
 	$(MAKE) --no-print-directory reliability
 	$(MAKE) --no-print-directory molecule MOLECULE_ARGS='test --all'
 	$(MAKE) --no-print-directory sanity
@@ -76,9 +89,17 @@ lint: venv collections ## yamllint, ruff, ansible-lint (production profile, offl
 	$(VENV)/bin/yamllint --strict .
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ansible-lint
+	$(VENV)/bin/antsibull-changelog lint
 
 pytest: venv collections ## Unit and integration tests (PYTEST_ARGS=...)
 	$(WITH_DEVKIT) $(VENV)/bin/python -m pytest tests/unit tests/integration tests/tools $(PYTEST_ARGS)
+
+core-floor: collections ## CORE_FLOOR_TESTS on the oldest ansible-core requires_ansible claims (pytest runs the newest)
+	@test -n "$(CORE_FLOOR)" || { echo "meta/runtime.yml: no requires_ansible of the form \">=X.Y.Z\"" >&2; exit 1; }
+	test -x $(CORE_FLOOR_VENV)/bin/python || $(PYTHON) -m venv $(CORE_FLOOR_VENV)
+	$(CORE_FLOOR_VENV)/bin/python -m pip install --quiet ansible-core==$(CORE_FLOOR) \
+		$$(grep -E '^(psycopg2-binary|pytest)==' requirements.txt)
+	$(WITH_DEVKIT) $(CORE_FLOOR_VENV)/bin/python -m pytest $(CORE_FLOOR_TESTS) $(PYTEST_ARGS)
 
 # Not in `pytest`'s paths (nor in pyproject's testpaths): each scenario runs once, here.
 reliability: venv collections ## Failure scenarios on real PostgreSQL; ends with "N passed, N failed" (RELIABILITY_ARGS=...)
@@ -89,6 +110,18 @@ sanity: venv collections ## ansible-test sanity on a copy of the tree (SANITY_AR
 
 build: venv ## Collection artifact into build/
 	$(VENV)/bin/ansible-galaxy collection build --force --output-path $(BUILD_DIR)/
+
+# The release summary is a fragment of its own (release_summary: ...); antsibull-changelog moves every fragment
+# into changelogs/changelog.yaml and CHANGELOG.rst and deletes them (keep_fragments: false).
+release: venv collections ## Changelog release of VERSION=X.Y.Z (galaxy.yml version, CHANGELOG.rst), then build
+	@[[ "$(VERSION)" =~ ^[0-9]+\.[0-9]+\.[0-9]+$$ ]] || { echo "usage: make release VERSION=X.Y.Z" >&2; exit 1; }
+	@grep -qs '^release_summary:' changelogs/fragments/*.yml || { \
+		echo "no release summary: add changelogs/fragments/release-summary-$(VERSION).yml with release_summary: ..." >&2; \
+		exit 1; }
+	$(VENV)/bin/antsibull-changelog lint
+	sed -i 's/^version: .*/version: $(VERSION)/' galaxy.yml
+	$(VENV)/bin/antsibull-changelog release --version $(VERSION)
+	$(MAKE) --no-print-directory build
 
 molecule: venv collections ## Molecule with this repo's settings (MOLECULE_ARGS='test --all', default: list)
 	$(VENV)/bin/molecule $(MOLECULE_ARGS)

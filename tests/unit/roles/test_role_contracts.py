@@ -113,3 +113,10 @@ def test_playbooks_set_no_facts_of_their_own(playbook):
     # Thin playbooks: a fact a play needs is a role's (with its prefix), not the playbook's.
     tasks = [task for play in yaml.safe_load(playbook.read_text()) for task in tasks_of(play.get("tasks"))]
     assert not [task["name"] for task in tasks if "ansible.builtin.set_fact" in task or "register" in task]
+
+
+@pytest.mark.parametrize("role", ROLES, ids=[role.name for role in ROLES])
+def test_roles_claim_the_ansible_core_floor_of_the_collection(role):
+    requires = yaml.safe_load((REPO / "meta" / "runtime.yml").read_text())["requires_ansible"]
+    floor = ".".join(requires.removeprefix(">=").split(".")[:2])
+    assert yaml.safe_load((role / "meta" / "main.yml").read_text())["galaxy_info"]["min_ansible_version"] == floor
