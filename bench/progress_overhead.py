@@ -1,12 +1,13 @@
-"""What the live progress lines cost a short task: data_copy and backup_set with and without their action plugins.
+"""What the live progress lines cost a short task: data_copy, backup_set and row_count_diff with and without
+their action plugins.
 
 Usage (from the repository root, with ansible-core and psycopg2 importable)::
 
     PYTHONPATH=tools python bench/progress_overhead.py [--runs 7] [--rows 20000]
 
 Starts one throwaway embedded PostgreSQL cluster, fills a small legacy database (``--rows`` rows, well
-under the 15 s interval), and times ``ansible-playbook`` running a copy and a backup, ``--runs`` times in
-each of three set-ups, interleaved so that the machine's load falls on all alike:
+under the 15 s interval), and times ``ansible-playbook`` running a copy, a backup and a verification,
+``--runs`` times in each of three set-ups, interleaved so that the machine's load falls on all alike:
 
 * ``module only``: the collection without ``plugins/action`` (a copy of this checkout), as before the
   progress lines existed;
@@ -69,7 +70,10 @@ def playbook(workdir, info, run):
                 "modules": [{"name": "Legacy", "source_database": "Bench_Legacy", "schema": "legacy"}]}},
             {"classifiedads.consolidation.backup_set": {
                 "source": source, "databases": ["Bench_Legacy"], "backup_root": str(workdir / "backups"),
-                "set_id": run}}]}]))
+                "set_id": run}},
+            {"classifiedads.consolidation.row_count_diff": {
+                "source": source, "target": source, "target_database": "Bench_Target", "checksum": True,
+                "modules": [{"name": "Legacy", "source_database": "Bench_Legacy", "schema": "legacy"}]}}]}]))
     return path
 
 
@@ -85,7 +89,7 @@ def timed(collections, play, interval):
     elapsed = time.monotonic() - started
     if completed.returncode != 0:
         raise SystemExit(completed.stdout[-3000:] + completed.stderr[-3000:])
-    if "data_copy:" in completed.stdout or "backup_set:" in completed.stdout:
+    if any(task + ":" in completed.stdout for task in ("data_copy", "backup_set", "row_count_diff")):
         raise SystemExit("a short run printed progress:\n" + completed.stdout)
     return elapsed
 
@@ -115,7 +119,7 @@ def main(argv=None):
             for name, (collections, interval) in setups.items():
                 run = f"bench-{attempt}-{name.replace(' ', '-')}"
                 times[name].append(timed(collections, playbook(workdir, cluster, run), interval))
-        print(f"{args.rows} rows, {args.runs} runs each: wall time of ansible-playbook (copy + backup)")
+        print(f"{args.rows} rows, {args.runs} runs each: wall time of ansible-playbook (copy + backup + verification)")
         for name, values in times.items():
             print(f"  {name:<13} median {statistics.median(values):.2f} s, best {min(values):.2f} s")
     finally:

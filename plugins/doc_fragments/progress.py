@@ -28,4 +28,9 @@ notes:
     (with psycopg2 and a connect timeout of at most 5 seconds). When the controller cannot reach them, or has no
     psycopg2, there are no lines and the task is otherwise unaffected. Check mode, asynchronous tasks and tasks
     with C(no_log) print none.
+  - During a verification (C(classifiedads.consolidation.row_count_diff)) the line gives the compared tables
+    measured on both servers and being measured, and the sizes scanned. The controller plans the tables from the
+    catalogs as the module does, and sees which ones are measured from the locks of the collection's active sessions
+    (C(pg_locks), C(pg_stat_activity)); it writes nothing. A small table measured between two lines may be counted
+    only later, so the count is a lower bound; no line says a table matched, only the result does.
 '''

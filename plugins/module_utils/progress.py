@@ -103,3 +103,47 @@ def backup_line(task, sample, elapsed):
         eta = ["ETA %s" % (duration(remaining / rate) if rate > 0 else "unknown")]
     return "%s: %s" % (task, ", ".join([where, "%.1f MB read of about %.1f MB" % (
         megabytes(sample.bytes_read), megabytes(sample.size_total)), "%.1f MB/s" % megabytes(rate)] + eta))
+
+
+def measured_jobs(order, active):
+    """The jobs surely measured, from one side's ``order`` (table_stats.measuring_order) and the ``active`` ones.
+
+    The side's workers start its jobs in that order, so every job before the last one running has been
+    started, and those no longer running are done. A lower bound: a job finished since the last look and
+    followed by none still running is not counted yet.
+    """
+    active = set(active)
+    positions = [position for position, index in enumerate(order) if index in active]
+    if not positions:
+        return set()
+    return set(order[:max(positions)]) - active
+
+
+class VerifySample(object):
+    """One look at a running verification: ``tables_done`` of ``tables_total`` compared tables have every side
+    measured (at least, see :func:`measured_jobs`), ``measuring`` are being counted now; ``size_done`` and
+    ``size_total`` are the on-disk sizes of the measured and of all the tables to scan, on both servers."""
+
+    def __init__(self, tables_done, tables_total, measuring, size_done, size_total):
+        self.tables_done = tables_done
+        self.tables_total = tables_total
+        self.measuring = measuring
+        self.size_done = size_done
+        self.size_total = size_total
+
+
+def verify_line(task, sample, elapsed):
+    """``row_count_diff: 3/12 tables measured (2 being measured), 412.5 MB of about 1200.0 MB scanned, 38.4 MB/s,
+    ETA 52s``; between measurements (catalogs, sequences, the schema being read) it says so and gives no estimate."""
+    rate = sample.size_done / elapsed if elapsed > 0 else 0.0
+    if sample.measuring:
+        where = "%d/%d tables measured (%d being measured)" % (sample.tables_done, sample.tables_total,
+                                                               sample.measuring)
+        left = max(0, sample.size_total - sample.size_done)
+        eta = ["ETA %s" % (duration(left / rate) if rate > 0 else "unknown")]
+    else:
+        where = "%d/%d tables measured, none being measured now (catalogs, sequences or the schema are read)" % (
+            sample.tables_done, sample.tables_total)
+        eta = []
+    return "%s: %s" % (task, ", ".join([where, "%.1f MB of about %.1f MB scanned" % (
+        megabytes(sample.size_done), megabytes(sample.size_total)), "%.1f MB/s" % megabytes(rate)] + eta))

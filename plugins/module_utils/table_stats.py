@@ -327,6 +327,14 @@ def measure(pool, job):
         return {"error": "%s: %s" % (describe(pool.endpoint, job["dbname"]), reason)}
 
 
+def measuring_order(jobs):
+    """The indexes of ``jobs`` in the order :func:`measure_all` starts them (each side's workers take them in it).
+
+    The progress lines of a verification (plugin_utils/progress_probes.py) rely on this order too.
+    """
+    return sorted(range(len(jobs)), key=lambda index: -jobs[index]["bytes"])
+
+
 def measure_all(pools, jobs, workers):
     """Measure every job; both servers at once, ``workers`` tables at a time on each, largest first.
 
@@ -336,7 +344,7 @@ def measure_all(pools, jobs, workers):
     """
     executors = dict((side, ThreadPoolExecutor(max_workers=workers)) for side in pools)
     try:
-        order = sorted(range(len(jobs)), key=lambda index: -jobs[index]["bytes"])
+        order = measuring_order(jobs)
         futures = dict((index, executors[jobs[index]["side"]].submit(measure, pools[jobs[index]["side"]], jobs[index]))
                        for index in order)
         return [futures[index].result() for index in range(len(jobs))]

@@ -68,6 +68,7 @@ author:
 extends_documentation_fragment:
   - classifiedads.consolidation.connection
   - classifiedads.consolidation.mapping
+  - classifiedads.consolidation.progress
 attributes:
   check_mode:
     description:

@@ -13,7 +13,7 @@ __metaclass__ = type
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
-from ansible_collections.classifiedads.consolidation.plugins.module_utils import copy_plan
+from ansible_collections.classifiedads.consolidation.plugins.module_utils import copy_plan, rowdiff, table_stats
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.backup import TABLES_QUERY
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import (
     APPLICATION_NAME,
@@ -23,14 +23,19 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.connec
     sql,
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.copy_catalog import SOURCE_TABLES
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.journal import QueryJournal
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.module import argument_spec
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import build_plan
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.progress import (
     DumpSample,
     Sample,
+    VerifySample,
     backup_line,
+    measured_jobs,
     progress_line,
+    verify_line,
 )
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.verification import Verification
 
 PROBE_TIMEOUT = 5  # seconds a look may take (connect and statements): the lines must not lag behind
 # pg_dump reads one table at a time, with COPY ... TO stdout.
@@ -46,6 +51,16 @@ SELECT p.relid, p.bytes_processed
 FROM pg_catalog.pg_stat_progress_copy p
 JOIN pg_catalog.pg_stat_activity a ON a.pid = p.pid
 WHERE p.datname = pg_catalog.current_database() AND p.command = 'COPY FROM' AND a.application_name = %s
+"""
+
+# A count or checksum holds its table's lock until its statement ends (the sessions are autocommit); catalog
+# reads lock only catalogs, which are no job's table.
+MEASURING = """
+SELECT l.database, l.relation
+FROM pg_catalog.pg_locks l
+JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'relation' AND l.granted AND a.state = 'active' AND a.application_name = %s
+AND a.pid <> pg_catalog.pg_backend_pid()
 """
 
 
@@ -195,7 +210,103 @@ class DumpProbe(object):
             self.conn.close()
 
 
-PROBES = {"copy": CopyProbe, "dump": DumpProbe}
+class VerifyProbe(object):
+    """Looks at a running ``row_count_diff``: the tables it measures are planned from the catalogs the way the
+    module plans them (its own catalog reads, pairing and :func:`rowdiff.plan_jobs`, in
+    :func:`table_stats.measuring_order`), the ones being measured now are the relations the collection's active
+    sessions hold locked (``pg_locks``) on each server. Nothing is written anywhere, as the module promises."""
+
+    task = "row_count_diff"
+    sides = ("target",)
+
+    @staticmethod
+    def spec():
+        return argument_spec(mapping=True, target_database=dict(type="str", required=True),
+                             expect_tables=dict(type="dict", default={}), run_id=dict(type="str"),
+                             workers=dict(type="int", default=2))
+
+    def __init__(self, params, started):
+        del started  # a verification measures everything anew
+        # Only the tables and their sizes are needed: no columns, no sequences.
+        self.params = dict(params, checksum=False, check_sequences=False)
+        self.jobs = []
+        self.pairs = []  # per compared table, the indexes of its jobs
+        self.orders = {}  # {side: its jobs' indexes in the order they are started}
+        self.keys = {}  # {side: {(database oid, table oid): job index}}
+        self.done = set()
+        self.seen = set()  # the jobs any look found being measured
+        self.conns = {}
+
+    def open(self):
+        verification = Verification(self.params, QueryJournal(unique=True))
+        for side in ("target", "source"):
+            if side == "target" or verification.modules:
+                verification.pools[side] = table_stats.SessionPool(_quick(self.params[side], side),
+                                                                   verification.journal)
+        try:
+            target = verification.read_target()
+            source = verification.read_sources()
+            pairs = rowdiff.pair_tables(verification.modules, source["tables"], target["tables"],
+                                        source["partitions"], target["partitions"])
+            pairs += rowdiff.expected_pairs(verification.expected, target["schemas"], target["tables"])
+            _plans, self.jobs, job_index = rowdiff.plan_jobs(pairs, verification.modules, source, target,
+                                                             self.params["target_database"], False)
+            self.pairs = [[index for index in indexes if index is not None] for indexes in job_index]
+            self.pairs = [indexes for indexes in self.pairs if indexes]
+            order = table_stats.measuring_order(self.jobs)
+            for side, pool in verification.pools.items():
+                self.orders[side] = [index for index in order if self.jobs[index]["side"] == side]
+                self.keys[side] = self._oids(pool, side)
+        finally:
+            for pool in verification.pools.values():
+                pool.close()
+        for side in verification.pools:
+            self.conns[side] = connect(_quick(self.params[side], side), self.params["target_database"]
+                                       if side == "target" else _maintenance_db(self.params[side]), autocommit=True)
+            with self.conns[side].cursor() as cur:
+                cur.execute("SET statement_timeout = %s", ("%ds" % PROBE_TIMEOUT,))
+
+    def _oids(self, pool, side):
+        """{(database oid, table oid): job index} of ``side``'s jobs."""
+        keys = {}
+        for dbname in sorted(set(job["dbname"] for job in self.jobs if job["side"] == side)):
+            indexes = [index for index in self.orders[side] if self.jobs[index]["dbname"] == dbname]
+            with pool.session(dbname) as conn, conn.cursor() as cur:
+                names = [sql.Identifier(self.jobs[index]["schema"], self.jobs[index]["table"]).as_string(cur)
+                         for index in indexes]
+                cur.execute("SELECT (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()),"
+                            " pg_catalog.to_regclass(n)::oid FROM unnest(%s::text[]) WITH ORDINALITY AS u(n, i)"
+                            " ORDER BY i", (names,))
+                for index, (database, relation) in zip(indexes, cur.fetchall()):
+                    keys[(database, relation)] = index
+        return keys
+
+    def describe(self, elapsed):
+        return verify_line(self.task, self.sample(), elapsed)
+
+    def sample(self):
+        active = set()
+        for side, conn in self.conns.items():
+            with conn.cursor() as cur:
+                cur.execute(MEASURING, (APPLICATION_NAME,))
+                seen = set(self.keys[side].get(row) for row in cur.fetchall()) - set([None])
+            self.done |= measured_jobs(self.orders[side], seen)
+            active |= seen
+        # A job measured at an earlier look and no longer is done, even when no later one runs yet.
+        self.done |= self.seen - active
+        self.seen |= active
+        sizes = [job["bytes"] for job in self.jobs]
+        return VerifySample(
+            tables_done=sum(1 for indexes in self.pairs if self.done.issuperset(indexes)),
+            tables_total=len(self.pairs), measuring=sum(1 for indexes in self.pairs if active.intersection(indexes)),
+            size_done=sum(sizes[index] for index in self.done), size_total=sum(sizes))
+
+    def close(self):
+        for conn in self.conns.values():
+            conn.close()
+
+
+PROBES = {"copy": CopyProbe, "dump": DumpProbe, "verify": VerifyProbe}
 
 
 def open_probe(kind, args, started):

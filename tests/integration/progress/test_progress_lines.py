@@ -48,9 +48,9 @@ def databases(source_cluster, target_cluster):
     drop_database(target_cluster, TARGET_DB)
 
 
-def printed_during_task(run, result):
+def printed_during_task(run, result, task="Copy"):
     """What the job output holds between the task's banner and its ``result`` line (the lines come there)."""
-    start = run.stdout.index("TASK [Copy]")
+    start = run.stdout.index(f"TASK [{task}]")
     return run.stdout[run.stdout.index("\n", start):run.stdout.index(result, start)].strip()
 
 
@@ -186,3 +186,65 @@ def test_a_long_backup_prints_progress_lines_naming_the_database(
     read = [float(line["read"]) for line in lines]
     assert read == sorted(read) and read[-1] > 0, run.stdout
     assert ROW_MARKER not in run.output
+
+
+VERIFIED_DB = "Progress_Verified"
+VERIFY_LINE = re.compile(r"^\[localhost\] row_count_diff: (?P<done>\d+)/2 tables measured"
+                         r"( \((?P<now>\d) being measured\)|, none being measured now .*), "
+                         r"(?P<scanned>[\d.]+) MB of about (?P<total>[\d.]+) MB scanned, [\d.]+ MB/s"
+                         r"(, ETA (?P<eta>\S+))?$", re.MULTILINE)
+
+
+@pytest.fixture(scope="module")
+def verified(databases, target_cluster):
+    """A consolidated copy of the legacy tables, made with the same statements (so the verification passes)."""
+    drop_database(target_cluster, VERIFIED_DB)
+    execute(target_cluster, f'CREATE DATABASE "{VERIFIED_DB}"')
+    run_sql(target_cluster, VERIFIED_DB, "CREATE SCHEMA legacy")
+    for name, rows in TABLES.items():
+        run_sql(target_cluster, VERIFIED_DB, TABLE_DDL.format(name=name).replace("public.", "legacy."))
+        run_sql(target_cluster, VERIFIED_DB, f'INSERT INTO legacy."{name}" SELECT g, %s || repeat(md5(g::text), 4) '
+                f"FROM generate_series(1, %s) g", (ROW_MARKER, rows))
+    yield
+    drop_database(target_cluster, VERIFIED_DB)
+
+
+def verify_playbook(tmp_path, source_cluster, target_cluster, name, **task):
+    path = tmp_path / f"{name}.yml"
+    path.write_text(yaml.safe_dump([{
+        "name": "Verify with progress", "hosts": "consolidation_controller", "gather_facts": False,
+        "tasks": [dict({"name": "Verify", "classifiedads.consolidation.row_count_diff": {
+            "source": endpoint(source_cluster), "target": endpoint(target_cluster), "target_database": VERIFIED_DB,
+            "checksum": True, "workers": 1, "check_sequences": False, "schema_fidelity": "off",
+            "modules": [{"name": "Legacy", "source_database": SOURCE_DB, "schema": "legacy"}]}}, **task)]}]))
+    return path
+
+
+def test_a_long_verification_prints_the_tables_measured_while_it_runs(
+        verified, source_cluster, target_cluster, run_playbook, tmp_path):
+    run = run_playbook(verify_playbook(tmp_path, source_cluster, target_cluster, "verify-long"),
+                       variables={"classifiedads_consolidation_progress_interval": 0.3})
+
+    lines = [match.groupdict() for match in VERIFY_LINE.finditer(run.stdout)]
+    assert len(lines) >= 2, run.output[-4000:]
+    assert run.stdout.index("TASK [Verify]") < run.stdout.index("[localhost] row_count_diff:") \
+        < run.stdout.index("ok: [localhost]"), run.stdout
+    # The lines saw the large table being measured, on both servers' data (two copies of about 120 MB).
+    assert any(line["now"] for line in lines), run.stdout
+    assert 100 < float(lines[0]["total"]) < 600, run.stdout
+    for key in ("done", "scanned"):
+        figures = [float(line[key]) for line in lines]
+        assert figures == sorted(figures), run.stdout
+    assert ROW_MARKER not in run.output
+    assert open(target_cluster.passfile).read().split(":")[-1].strip() not in run.output
+
+
+@pytest.mark.parametrize("how", ["short", "check", "no_log"])
+def test_a_short_checked_or_silent_verification_prints_no_progress(
+        how, verified, source_cluster, target_cluster, run_playbook, tmp_path):
+    path = verify_playbook(tmp_path, source_cluster, target_cluster, f"verify-{how}",
+                           **({"no_log": True} if how == "no_log" else {}))
+    run = run_playbook(path, *(["--check"] if how == "check" else []),
+                       variables={} if how == "short" else {"classifiedads_consolidation_progress_interval": 0.1})
+
+    assert printed_during_task(run, "ok: [localhost]", task="Verify") == ""

@@ -7,10 +7,13 @@ import pytest
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.progress import (
     DumpSample,
     Sample,
+    VerifySample,
     backup_line,
     duration,
+    measured_jobs,
     progress_line,
     seconds_left,
+    verify_line,
 )
 
 MB = 1024 * 1024
@@ -80,3 +83,27 @@ def test_between_two_dumps_the_backup_line_says_so_without_an_estimate():
     line = backup_line("backup_set", dump(current=None, position=0), 10)
     assert line == ("backup_set: 3 databases, no dump running (an archive is read back, or the next one starts), "
                     "150.0 MB read of about 500.0 MB, 15.0 MB/s")
+
+
+def test_jobs_before_the_last_one_running_are_measured_unless_they_run_too():
+    # Started in the order 4, 2, 0, 1, 3: 0 and 1 run, so 4 and 2 are done; 3 has not started.
+    assert measured_jobs([4, 2, 0, 1, 3], {0, 1}) == {4, 2}
+
+
+def test_nothing_counts_as_measured_while_nothing_runs():
+    # Before the first job or after the last one: the order alone cannot tell which.
+    assert measured_jobs([0, 1, 2], set()) == set()
+
+
+def test_a_verification_line_says_what_is_measured_and_the_time_left_at_the_rate_so_far():
+    # 100 MB scanned in 10 s: the 300 MB left take 30 s.
+    line = verify_line("row_count_diff", VerifySample(3, 12, 2, 100 * MB, 400 * MB), 10)
+    assert line == ("row_count_diff: 3/12 tables measured (2 being measured), 100.0 MB of about 400.0 MB scanned, "
+                    "10.0 MB/s, ETA 30s")
+
+
+def test_a_verification_line_between_measurements_gives_no_estimate():
+    line = verify_line("row_count_diff", VerifySample(0, 2, 0, 0, 400 * MB), 5)
+    assert line == ("row_count_diff: 0/2 tables measured, none being measured now (catalogs, sequences or the "
+                    "schema are read), 0.0 MB of about 400.0 MB scanned, 0.0 MB/s")
+    assert "ETA unknown" in verify_line("row_count_diff", VerifySample(0, 2, 1, 0, 400 * MB), 5)
