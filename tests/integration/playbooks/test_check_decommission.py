@@ -61,3 +61,45 @@ def test_check_mode_with_the_confirmation_says_what_would_be_retired_and_changes
                 assert [cur.fetchone()] == relations[database]
         finally:
             conn.close()
+
+
+# The decommission role alone, given a run's plan whose run directory holds no plan.json and no verification report:
+# what consolidate.yml hands it in check mode, and what a real run must refuse.
+DECOMMISSION_PLAYBOOK = """
+- name: Decommission the legacy databases of a run that verified nothing
+  hosts: consolidation_controller
+  gather_facts: false
+  module_defaults:
+    group/classifiedads.consolidation.all:
+      source: "{{ consolidation_source }}"
+  tasks:
+    - name: Step 8, decommission
+      ansible.builtin.import_role:
+        name: classifiedads.consolidation.decommission
+      vars:
+        decommission_plan:
+          run_id: 20261205T000000Z
+          run_dir: "{{ consolidation_run_root }}/20261205T000000Z"
+          files:
+            verification_report: "{{ consolidation_run_root }}/20261205T000000Z/verification.json"
+          backup_root: "{{ consolidation_backup_root }}"
+          modules: "{{ consolidation_modules }}"
+"""
+
+
+def test_a_real_run_without_a_verification_still_refuses(
+        legacy_databases, tmp_path, source_cluster, target_cluster, run_playbook):
+    variables = consolidation_vars(source_cluster, target_cluster, tmp_path, TARGET_DB, PREFIX)
+    databases = [module["source_database"] for module in variables["consolidation_modules"]]
+    variables["decommission_confirm"] = databases
+    (tmp_path / "decommission.yml").write_text(DECOMMISSION_PLAYBOOK)
+    before = catalog(source_cluster)
+
+    checked = run_playbook(str(tmp_path / "decommission.yml"), "--check", variables=variables)
+    assert f"Check mode: would retire {', '.join(databases)} only after" in checked.output, checked.output[-8000:]
+    done = run_playbook(str(tmp_path / "decommission.yml"), variables=variables, expect_rc=2)
+
+    assert "decommission refused by guards mapping, verification" in done.output, done.output[-8000:]
+    assert "no verification report at" in done.output
+    assert catalog(source_cluster) == before
+    assert not (tmp_path / "backups").exists()
