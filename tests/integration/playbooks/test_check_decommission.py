@@ -14,6 +14,8 @@ from conftest import consolidation_vars
 from conftest import run_sql as query
 from devkit import legacy
 
+pytestmark = pytest.mark.integration
+
 PREFIX = "DryDecom"
 TARGET_DB = "DryDecom_Consolidated"
 
