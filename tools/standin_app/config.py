@@ -133,7 +133,9 @@ def _connect_kwargs(setting: Setting) -> dict:
     except ConfigurationError as exc:
         # The parser quotes the text it could not read, which can be a piece of a password with an
         # unquoted ';' in it: name the source, not the text.
-        raise ConfigurationError(f"{setting.source}: {re.sub(r"'[^']*'", "'...'", str(exc))}") from None
+        # (Outside the f-string: the container's Python is bookworm's 3.11, without PEP 701 quoting.)
+        redacted = re.sub(r"'[^']*'", "'...'", str(exc))
+        raise ConfigurationError(f"{setting.source}: {redacted}") from None
 
 
 def _display_key(key: str) -> str:
