@@ -89,8 +89,10 @@ sanity: venv collections ## ansible-test sanity on a copy of the tree (SANITY_AR
 build: venv ## Collection artifact into build/
 	$(VENV)/bin/ansible-galaxy collection build --force --output-path $(BUILD_DIR)/
 
-molecule: venv collections ## Molecule with this repo's settings (MOLECULE_ARGS='test --all', default: list)
-	$(VENV)/bin/molecule $(MOLECULE_ARGS)
+# One engine for the whole run: docker_engine starts dockerd (and builds the base
+# image) unless one already answers, and stops only what it started.
+molecule: venv collections ## Molecule scenarios in containers (MOLECULE_ARGS='test --all' or 'test -s rollback', default: list)
+	$(WITH_DEVKIT) $(VENV)/bin/python -m devkit.docker_engine exec -- $(VENV)/bin/molecule $(MOLECULE_ARGS)
 
 clean: ## Remove venv, collections, build output, caches; destroy embedded clusters
 	-test ! -x $(VENV)/bin/python || $(WITH_DEVKIT) $(VENV)/bin/python -m devkit.pgembed destroy --all
