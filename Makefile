@@ -123,8 +123,10 @@ release: venv collections ## Changelog release of VERSION=X.Y.Z (galaxy.yml vers
 	$(VENV)/bin/antsibull-changelog release --version $(VERSION)
 	$(MAKE) --no-print-directory build
 
-molecule: venv collections ## Molecule with this repo's settings (MOLECULE_ARGS='test --all', default: list)
-	$(VENV)/bin/molecule $(MOLECULE_ARGS)
+# One engine for the whole run: docker_engine starts dockerd (and builds the base
+# image) unless one already answers, and stops only what it started.
+molecule: venv collections ## Molecule scenarios in containers (MOLECULE_ARGS='test --all' or 'test -s rollback', default: list)
+	$(WITH_DEVKIT) $(VENV)/bin/python -m devkit.docker_engine exec -- $(VENV)/bin/molecule $(MOLECULE_ARGS)
 
 # Offline: `create` only writes the build context (no image, no registry); the
 # introspection shows what the installed collections ask of an image.

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Puts the collections this repo needs on $COLL_ROOT without Ansible Galaxy:
-#  - community.postgresql, extracted from the `ansible` wheel on PyPI (only that
-#    collection's files, about 1 MB instead of the whole 400+ MB package);
+#  - community.postgresql (the modules' runtime dependency) and, for Molecule's
+#    docker driver, community.docker with its dependency
+#    community.library_inventory_filtering_v1 and ansible.posix (the driver's
+#    create playbook uses both), extracted from the `ansible` wheel on PyPI (only
+#    those collections' files, a few MB instead of the whole 400+ MB package);
 #  - classifiedads.consolidation, a relative symlink to this checkout.
 # Called by `make collections`; safe to re-run.
 set -euo pipefail
@@ -23,17 +26,21 @@ import zipfile
 from pathlib import Path
 
 wheel, coll_root = sys.argv[1], Path(sys.argv[2])
-prefix = "ansible_collections/community/postgresql/"
-target = coll_root / prefix
-# Start from empty so files dropped by a newer release do not linger.
-shutil.rmtree(target, ignore_errors=True)
+collections = ["community.postgresql", "community.docker", "community.library_inventory_filtering_v1",
+               "ansible.posix"]
 with zipfile.ZipFile(wheel) as archive:
-    members = [name for name in archive.namelist() if name.startswith(prefix)]
-    if not members:
-        sys.exit(f"{wheel} holds no {prefix}")
-    archive.extractall(coll_root, members)
-version = json.loads((target / "MANIFEST.json").read_text())["collection_info"]["version"]
-print(f"community.postgresql {version} -> {target}")
+    names = archive.namelist()
+    for collection in collections:
+        prefix = "ansible_collections/{}/{}/".format(*collection.split("."))
+        target = coll_root / prefix
+        # Start from empty so files dropped by a newer release do not linger.
+        shutil.rmtree(target, ignore_errors=True)
+        members = [name for name in names if name.startswith(prefix)]
+        if not members:
+            sys.exit(f"{wheel} holds no {prefix}")
+        archive.extractall(coll_root, members)
+        version = json.loads((target / "MANIFEST.json").read_text())["collection_info"]["version"]
+        print(f"{collection} {version} -> {target}")
 EOF
 
 # A relative link survives moving the clone.

@@ -1,56 +1,47 @@
-"""What consolidate.yml left behind on the Molecule instance (the embedded cluster)."""
+"""What consolidate.yml left behind in the Molecule instance from existing legacy databases."""
 
 from __future__ import annotations
 
-import json
-
-ROOT = "/var/tmp/classifiedads-molecule"
-SCHEMAS = ["auditlog", "configuration", "identity", "notification", "product", "storage"]
+import pytest
+from instance_facts import BACKUP_ROOT, LEGACY, SCHEMAS, TARGET, read_json
 
 
-def latest_run(host):
-    return host.file(f"{ROOT}/runs/latest").content_string.strip()
-
-
-def psql(host, database, query):
-    cluster = json.loads(host.file(f"{ROOT}/molecule/cluster.json").content_string)
-    command = host.run(
-        "PGPASSFILE=%s psql -X -h 127.0.0.1 -p %s -U postgres -d %s -Atc %s",
-        f"{ROOT}/molecule/pgpass", str(cluster["port"]), database, query,
-    )
-    assert command.rc == 0, command.stderr
-    return command.stdout.split()
-
-
-def test_verification_passed_and_report_is_private(host):
-    run_dir = f"{ROOT}/runs/{latest_run(host)}"
+def test_verification_passed_and_report_is_private(host, run_dir):
     report = host.file(f"{run_dir}/verification.json")
     assert report.mode == 0o600
-    data = json.loads(report.content_string)
+    data = read_json(host, report.path)
     assert data["passed"] is True
     assert data["summary"]["tables"] >= 26
     assert host.file(run_dir).mode == 0o700
 
 
-def test_backup_set_holds_six_verified_archives(host):
-    backup_dir = f"{ROOT}/backups/{latest_run(host)}"
+def test_backup_set_holds_six_verified_archives(host, run_dir):
+    backup_dir = f"{BACKUP_ROOT}/{run_dir.rsplit('/', 1)[1]}"
     manifest = host.file(f"{backup_dir}/manifest.json")
     assert manifest.mode == 0o600
-    databases = json.loads(manifest.content_string)["archives"]
-    assert sorted(entry["database"] for entry in databases) == [
-        f"ClassifiedAds_{name}" for name in
-        ["AuditLog", "Configuration", "Identity", "Notification", "Product", "Storage"]]
-    assert all(entry["verified"] for entry in databases)
-    for entry in databases:
+    archives = read_json(host, manifest.path)["archives"]
+    assert sorted(entry["database"] for entry in archives) == LEGACY
+    assert all(entry["verified"] for entry in archives)
+    for entry in archives:
         assert host.file(f"{backup_dir}/{entry['file']}").mode == 0o600
 
 
-def test_every_module_schema_exists(host):
-    found = psql(host, "ClassifiedAds", "SELECT nspname FROM pg_namespace ORDER BY 1")
-    assert set(SCHEMAS) <= set(found)
+def test_every_module_schema_exists(psql):
+    assert set(SCHEMAS) <= set(psql("ClassifiedAds", "SELECT nspname FROM pg_namespace"))
 
 
-def test_products_were_copied(host):
-    source = psql(host, "ClassifiedAds_Product", 'SELECT count(*) FROM "Products"')
-    target = psql(host, "ClassifiedAds", 'SELECT count(*) FROM product."Products"')
+def test_products_were_copied(psql):
+    source = psql("ClassifiedAds_Product", 'SELECT count(*) FROM "Products"')
+    target = psql("ClassifiedAds", 'SELECT count(*) FROM product."Products"')
     assert source == target and int(target[0]) > 2
+
+
+# Found by this scenario: a module run on a remote controller (here over the docker connection, likewise over
+# ssh) has no ansible-playbook among its ancestors, so module_utils/controller.py names its short-lived parent
+# shell as the lease holder. The next module finds that holder gone and takes the lease over (a warning on every
+# run), and the release at the end finds the lease "not_held": the run is never completed, its state schema never
+# recorded and dropped. strict: once fixed, this passes and the marker must go.
+@pytest.mark.xfail(strict=True, reason="the lease holder of a module on a remote controller is its parent shell")
+def test_the_completed_run_recorded_its_state_and_dropped_the_state_schema(host, run_dir, psql):
+    assert host.file(f"{run_dir}/state.json").mode == 0o600
+    assert "_consolidation" not in psql(TARGET, "SELECT nspname FROM pg_namespace")
