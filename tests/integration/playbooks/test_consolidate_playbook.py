@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg2
 import psycopg2.errors
 import pytest
-from conftest import REPO, consolidation_vars, drop_database, endpoint
+from conftest import REPO, consolidation_vars, drop_database, endpoint, last_task
 from conftest import run_sql as query
 from constants import MODULE_SCHEMAS as MODULES
 from devkit import legacy
@@ -79,12 +79,6 @@ def longest_skipped_stretch(output):
         current = current + 1 if words and set(words) == {"skipping"} else 0
         longest = max(longest, current)
     return longest
-
-
-def last_task(output):
-    """The last task the play printed before its recap, banner and result."""
-    recap = output.rindex("PLAY RECAP")
-    return output[output.rindex("TASK [", 0, recap):recap]
 
 
 @pytest.fixture(scope="module")
