@@ -149,6 +149,12 @@ class PlaybookRun:
         return self.recap["changed"]
 
 
+def last_task(output: str) -> str:
+    """The last task a playbook printed before its recap, banner and result: where its summary belongs."""
+    recap = output.rindex("PLAY RECAP")
+    return output[output.rindex("TASK [", 0, recap):recap]
+
+
 @pytest.fixture(scope="session")
 def run_playbook(tmp_path_factory):
     """Run ansible-playbook as an operator does: this checkout on the collections path, no colour.

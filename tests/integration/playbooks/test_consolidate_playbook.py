@@ -8,13 +8,14 @@ names) live on ``source_cluster``; the consolidated database goes to
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
 import psycopg2
 import psycopg2.errors
 import pytest
-from conftest import REPO, consolidation_vars, drop_database, endpoint
+from conftest import REPO, consolidation_vars, drop_database, endpoint, last_task
 from conftest import run_sql as query
 from constants import MODULE_SCHEMAS as MODULES
 from devkit import legacy
@@ -58,6 +59,26 @@ def fence_settings(info):
     return dict(query(info, "postgres", "SELECT d.datname, s.setconfig FROM pg_db_role_setting s JOIN pg_database d "
                                         "ON d.oid = s.setdatabase WHERE s.setrole = 0 AND d.datname LIKE %s",
                       (PREFIX + "\\_%",)))
+
+
+def task_results(output):
+    """``[(task name, [result word per host or item])]`` in the order the play printed them, up to its recap."""
+    tasks = []
+    for block in re.split(r"\n(?=TASK \[)", output.split("PLAY RECAP", 1)[0]):
+        banner = re.match(r"TASK \[(.*?)\] \*", block)
+        if banner:
+            words = re.findall(r"^(ok|changed|skipping|fatal|failed|included):", block, re.MULTILINE)
+            tasks.append((banner.group(1), words))
+    return tasks
+
+
+def longest_skipped_stretch(output):
+    """The most tasks in a row that printed nothing but skipped lines: the wall an operator scrolls through."""
+    longest = current = 0
+    for _name, words in task_results(output):
+        current = current + 1 if words and set(words) == {"skipping"} else 0
+        longest = max(longest, current)
+    return longest
 
 
 @pytest.fixture(scope="module")
@@ -197,6 +218,36 @@ def test_legacy_databases_refuse_writes_after_the_cutover_and_serve_reads(consol
     assert {entry["state"] for entry in record["databases"]} == {"fenced"}
 
 
+def test_steps_that_do_not_apply_print_no_wall_of_skipped_tasks(consolidated):
+    """No application control, cutover, smoke test or decommission in this run: each says so once, or prints one
+    skipped include, instead of a skipped line for every task it has (26 in a row, 90 lines, before)."""
+    for output in (consolidated["check_output"], consolidated["output"]):
+        assert longest_skipped_stretch(output) <= 3, [name for name, words in task_results(output)]
+        assert len(re.findall(r"^skipping:", output, re.MULTILINE)) <= 20
+
+
+def test_read_only_checks_are_not_changed_in_check_mode(consolidated):
+    """--check reports as changed exactly what the run would change, not the checks that only read."""
+    changed = {name.split(" : ", 1)[-1] for name, words in task_results(consolidated["check_output"])
+               if "changed" in words}
+    assert {name.rsplit(" ", 1)[0] for name in changed} == {
+        "Open the run", "Make the legacy databases refuse writes and end the sessions that could still",
+        "Back up the legacy databases into set", "Ensure the database and its module schemas exist,",
+        "Run the migrator against", "Copy the legacy tables into"}, changed
+
+
+def test_the_summary_is_the_last_thing_printed(consolidated, workspace):
+    latest = (workspace["root"] / "runs" / "latest").read_text().strip()
+    run_dir = workspace["root"] / "runs" / latest
+    summary = last_task(consolidated["output"])
+    assert f"Run {latest} PASSED, verification of {TARGET_DB}: 34 table(s): 28 match, 6 excluded;" in summary, summary
+    assert f"{run_dir}/verification.md" in summary
+    assert f"decommission_confirm naming {PREFIX}_Product" in summary
+    assert f"rollback -e consolidation_run_id={latest}" in summary
+    check = last_task(consolidated["check_output"])
+    assert ", CHECK MODE: nothing was changed" in check and "Next: run without --check to consolidate" in check
+
+
 def state_schema_exists(target_cluster):
     return query(target_cluster, TARGET_DB, "SELECT to_regnamespace('_consolidation') IS NOT NULL") == [(True,)]
 
@@ -261,6 +312,9 @@ def test_an_unusable_backup_root_fails_before_the_run_directory_is_written(legac
     done = run_playbook("classifiedads.consolidation.consolidate", variables=variables, expect_rc=2)
     assert f"cannot be created: {tmp_path / 'mnt'} is not a directory" in done.output
     assert not (tmp_path / "runs").exists()
+    summary = last_task(done.output)
+    assert 'FAILED before the run was opened, at task "Check that pg_dump can read the source and the backup will ' \
+           'fit" (its error is printed above): no run directory was written' in summary, summary
 
 
 @pytest.fixture(scope="module")
@@ -298,3 +352,29 @@ def test_fresh_deployment_creates_schemas_and_tables_then_changes_nothing(fresh_
     report = json.loads((fresh_workspace["root"] / "runs" / latest / "verification.json").read_text())
     assert report["passed"] is True
     assert consolidate(fresh_workspace)[1] == 0
+
+
+def test_a_failed_step_ends_with_the_summary_naming_it_and_the_rerun(tmp_path, source_cluster, target_cluster,
+                                                                     run_playbook):
+    """The step's own error first, then, last, the summary: FAILED, the task, the run id and how to resume."""
+    variables = {
+        "consolidation_source": endpoint(source_cluster),
+        "consolidation_target": endpoint(target_cluster),
+        "consolidation_target_database": "Failing_Consolidated",
+        "consolidation_modules": [{"name": name, "source_database": f"Failing_{name}", "schema": schema}
+                                  for name, schema in MODULES],
+        "consolidation_run_root": str(tmp_path / "runs"),
+        "consolidation_backup_root": str(tmp_path / "backups"),
+        "migrator_command": [sys.executable, "-c", "raise SystemExit(3)"],
+    }
+    try:
+        done = run_playbook("classifiedads.consolidation.consolidate", variables=variables, expect_rc=2)
+    finally:
+        drop_database(target_cluster, "Failing_Consolidated")
+    latest = (tmp_path / "runs" / "latest").read_text().strip()
+    assert done.output.count("fatal: ") == 2, done.output[-6000:]
+    summary = last_task(done.output)
+    assert f'Run {latest} FAILED at task "Run the migrator against Failing_Consolidated"' in summary, summary
+    assert f"run again with -e consolidation_run_id={latest}: the run resumes" in summary
+    assert f"Reports: run directory {tmp_path / 'runs' / latest}" in summary
+

@@ -15,7 +15,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from conftest import drop_database, endpoint
+from conftest import drop_database, endpoint, last_task
 from conftest import run_sql as query
 from constants import HOSTILE
 from devkit import legacy
@@ -71,6 +71,7 @@ def test_check_mode_shows_the_plan_and_changes_nothing(renamed):
     before = (renamed.catalog(), (renamed.run_dir(RENAME_RUN) / "decommission.json").read_text())
     output, _changed = renamed.rollback(RENAME_RUN, "--check")
     assert "Check mode, would be renamed back: Rollback_Product, Rollback_Identity" in output
+    assert "Next: run without --check to roll back" in last_task(output)
     assert (renamed.catalog(), (renamed.run_dir(RENAME_RUN) / "decommission.json").read_text()) == before
     assert not (renamed.run_dir(RENAME_RUN) / "rollback.json").exists()
 
@@ -78,6 +79,12 @@ def test_check_mode_shows_the_plan_and_changes_nothing(renamed):
 def test_an_unknown_run_is_refused(renamed):
     output, _changed = renamed.rollback("no-such-run", expect_rc=2)
     assert "Run no-such-run does not exist: there is no" in output
+    # Last, where it failed and what comes next (the failed task's own error stays above).
+    summary = last_task(output)
+    assert 'Rollback of run no-such-run FAILED at task "' in summary, summary
+    assert "Reports: none, the run was not loaded" in summary
+    assert ("Next: fix the cause named above and run rollback.yml again with -e consolidation_run_id=no-such-run"
+            in summary)
 
 
 def test_rollback_renames_the_databases_back_with_every_row(renamed):
@@ -85,6 +92,10 @@ def test_rollback_renames_the_databases_back_with_every_row(renamed):
     assert changed > 0
     legacy_back(renamed)
     assert "undone (renamed back)" in output and "verified" in output
+    summary = last_task(output)
+    assert f"Rollback of run {RENAME_RUN}: " in summary and "undone (renamed back)" in summary
+    assert f"Record: {renamed.run_dir(RENAME_RUN) / 'rollback.json'}" in summary
+    assert "Next: check that the application serves from the legacy databases again" in summary
     record = renamed.record(RENAME_RUN)
     assert {entry["state"] for entry in record["databases"]} == {"rolled_back"}
     assert {entry["rollback_action"] for entry in record["databases"]} == {"undo"}

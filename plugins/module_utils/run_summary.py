@@ -1,0 +1,101 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ClassifiedAds platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The last thing consolidate.yml prints: the verdict, the run id, where the reports are and what to do next.
+
+An operator reading a long job output (AWX, a CI log) looks at its end. The
+verdict is PASSED only when the play got to its end and this run's own
+verification passed: a failed task, a missing verification or a failed one
+never reads as PASSED.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.verify_report import verdict_line
+
+ROLLBACK = "ansible-playbook classifiedads.consolidation.rollback -e consolidation_run_id=%s"
+
+
+def verdict(failed_task, verification, check_mode):
+    """PASSED, FAILED, NOT VERIFIED or CHECK MODE."""
+    if failed_task:
+        return "FAILED"
+    if check_mode:
+        return "CHECK MODE"
+    if not verification:
+        return "NOT VERIFIED"
+    return "PASSED" if verification["passed"] else "FAILED"
+
+
+def _outcome(plan, failed_task, verification, check_mode):
+    run = "Run %s" % plan["run_id"]
+    if failed_task:
+        return "%s FAILED at task \"%s\" (its error is printed above)." % (run, failed_task)
+    if check_mode:
+        return "%s, CHECK MODE: nothing was changed; the tasks above say what the run would do." % run
+    if not verification:
+        return "%s NOT VERIFIED: the play ended without a verification result." % run
+    # The verification's own verdict line: its counts, the excluded tables and schema differences included.
+    found = "verification of %s: %s" % (plan["target_database"], verdict_line(verification["summary"]))
+    if verification["passed"]:
+        return "%s PASSED, %s" % (run, found)
+    return "%s FAILED (continued, verify_fail_on_mismatch is false), %s" % (run, found)
+
+
+def _reports(plan, verification):
+    files = plan["files"]
+    lines = ["Reports: run directory %s" % plan["run_dir"]]
+    if verification:
+        lines.append("  verification: %s (and %s)" % (verification["report"]["markdown"],
+                                                      verification["report"]["json"]))
+    if plan["mode"] == "existing" and not plan.get("rehearsal"):
+        lines.append("  backup set: %s" % plan["backup_dir"])
+    lines.append("  plan: %s" % files["plan"])
+    return lines
+
+
+def _next(plan, failed_task, verification, check_mode, decommissioned):
+    run_id = plan["run_id"]
+    rollback = ROLLBACK % run_id
+    existing = plan["mode"] == "existing"
+    if failed_task or (verification and not verification["passed"]):
+        steps = ["fix the cause named above and run again with -e consolidation_run_id=%s: the run resumes where "
+                 "it stopped" % run_id]
+        if existing:
+            steps.append("or put the legacy databases back instead: %s" % rollback)
+        return steps
+    if check_mode:
+        return ["run without --check to consolidate"]
+    if not existing:
+        return ["point the application at %s (no legacy database to retire)" % plan["target_database"]]
+    if decommissioned:
+        return ["the legacy databases are retired, their final backups are in the backup set; %s would still "
+                "restore them" % rollback]
+    databases = ", ".join(module["source_database"] for module in plan["modules"])
+    return ["check the application on %s" % plan["target_database"],
+            "then retire the legacy databases: run again with -e consolidation_run_id=%s and decommission_confirm "
+            "naming %s" % (run_id, databases),
+            "or undo the consolidation: %s" % rollback]
+
+
+def run_summary(plan, verification=None, failed_task=None, check_mode=False, decommissioned=False):
+    """``{"verdict", "lines"}`` for a run of consolidate.yml.
+
+    ``plan`` is the consolidation role's ``consolidation_plan`` (None when the
+    play failed before publishing it), ``verification`` the verify role's
+    ``verify_outcome`` of this play (None when it did not verify), ``failed_task``
+    the name of the task that failed (None when the play got to its end) and
+    ``decommissioned`` whether step 8 retired the legacy databases.
+    """
+    result = verdict(failed_task, verification, check_mode)
+    if plan is None:
+        return {"verdict": result, "lines": [
+            "FAILED before the run was opened, at task \"%s\" (its error is printed above): no run directory "
+            "was written and nothing was copied." % failed_task,
+            "Next: fix the cause named above and run again."]}
+    lines = [_outcome(plan, failed_task, verification, check_mode)]
+    lines += _reports(plan, verification)
+    lines += ["Next: " + step for step in _next(plan, failed_task, verification, check_mode, decommissioned)]
+    return {"verdict": result, "lines": lines}

@@ -1,0 +1,79 @@
+"""The closing summary of consolidate.yml (plugins/module_utils/run_summary.py): verdict, run id, reports, next step."""
+
+from __future__ import annotations
+
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.run_summary import run_summary
+
+RUN = "20261205T050724Z"
+RUN_DIR = f"/var/lib/runs/{RUN}"
+
+
+def plan(mode="existing", rehearsal=False):
+    return {"run_id": RUN, "run_dir": RUN_DIR, "backup_dir": f"/backups/{RUN}", "mode": mode,
+            "rehearsal": rehearsal, "target_database": "Consolidated",
+            "modules": [{"source_database": "Legacy_Product"}, {"source_database": "Legacy_Identity"}],
+            "files": {"plan": f"{RUN_DIR}/plan.json"}}
+
+
+def verification(passed, match=10, excluded=2, mismatch=0):
+    summary = {"tables": match + excluded + mismatch, "match": match, "mismatch": mismatch, "missing": 0, "extra": 0,
+               "excluded": excluded, "present": 0, "error": 0, "sequences": 0, "passed": passed}
+    return {"passed": passed, "summary": summary,
+            "report": {"json": f"{RUN_DIR}/verification.json", "markdown": f"{RUN_DIR}/verification.md"}}
+
+
+def test_a_verified_run_passes_naming_its_reports_the_decommission_and_the_rollback():
+    done = run_summary(plan(), verification(True))
+    assert done["verdict"] == "PASSED"
+    # The verification's own counts, excluded tables included: "every table matches" would not be true.
+    assert done["lines"][0] == (f"Run {RUN} PASSED, verification of Consolidated: 12 table(s): 10 match, "
+                                "2 excluded - PASSED")
+    text = "\n".join(done["lines"])
+    assert f"{RUN_DIR}/verification.md" in text and f"backup set: /backups/{RUN}" in text
+    assert "decommission_confirm naming Legacy_Product, Legacy_Identity" in text
+    assert f"rollback -e consolidation_run_id={RUN}" in text
+
+
+def test_a_failed_task_is_failed_even_after_a_passing_verification():
+    done = run_summary(plan(), verification(True), failed_task="Copy the legacy tables")
+    assert done["verdict"] == "FAILED"
+    assert done["lines"][0] == f'Run {RUN} FAILED at task "Copy the legacy tables" (its error is printed above).'
+    assert any(f"run again with -e consolidation_run_id={RUN}" in line for line in done["lines"])
+    assert not any("decommission_confirm" in line for line in done["lines"])
+
+
+def test_a_failed_verification_that_did_not_stop_the_play_is_failed():
+    done = run_summary(plan(), verification(False, mismatch=2))
+    assert done["verdict"] == "FAILED"
+    assert done["lines"][0] == (f"Run {RUN} FAILED (continued, verify_fail_on_mismatch is false), verification of "
+                                "Consolidated: 14 table(s): 10 match, 2 mismatch, 2 excluded - FAILED")
+    assert not any("decommission_confirm" in line for line in done["lines"])
+
+
+def test_a_run_without_a_verification_result_is_never_passed():
+    done = run_summary(plan(), None)
+    assert done["verdict"] == "NOT VERIFIED" and "PASSED" not in "\n".join(done["lines"])
+
+
+def test_check_mode_says_nothing_changed_and_to_run_for_real():
+    done = run_summary(plan(), None, check_mode=True)
+    assert done["verdict"] == "CHECK MODE"
+    assert done["lines"][-1] == "Next: run without --check to consolidate"
+
+
+def test_a_failure_before_the_plan_names_the_task_and_no_run_directory():
+    done = run_summary(None, None, failed_task="Validate the contract and check both servers")
+    assert done["verdict"] == "FAILED"
+    assert 'at task "Validate the contract and check both servers"' in done["lines"][0]
+    assert "no run directory was written" in done["lines"][0]
+
+
+def test_a_fresh_deployment_has_no_backup_set_and_nothing_to_retire():
+    done = run_summary(plan(mode="fresh"), verification(True, match=0, excluded=0))
+    text = "\n".join(done["lines"])
+    assert done["verdict"] == "PASSED" and "backup set" not in text and "no legacy database to retire" in text
+
+
+def test_after_the_decommission_the_next_step_is_only_the_rollback_from_the_final_backups():
+    done = run_summary(plan(), verification(True), decommissioned=True)
+    assert done["lines"][-1].startswith("Next: the legacy databases are retired")
