@@ -52,7 +52,8 @@ DEFAULT_ROOT = "/var/tmp/classifiedads-docker"
 SUITE = "bookworm"
 BASE_IMAGE = f"classifiedads-base:{SUITE}"
 APP_IMAGE = f"classifiedads-app:{SUITE}"
-BASE_PACKAGES = ("python3", "python3-psycopg2", "postgresql-15", "postgresql-client-15")
+# python3-yaml: the cut over of a docker-compose.yml reads it with PyYAML on the host that holds the file.
+BASE_PACKAGES = ("python3", "python3-psycopg2", "python3-yaml", "postgresql-15", "postgresql-client-15")
 INPUTS_LABEL = "org.classifiedads.inputs"
 # PostgreSQL's programs first, as on the controller, so `initdb`/`pg_ctl`/`psql` need no path.
 IMAGE_PATH = "/usr/lib/postgresql/15/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
