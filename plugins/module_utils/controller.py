@@ -16,6 +16,13 @@ The same identity (host, machine, boot, pid namespace, pid, start time) is what 
 lease records of its holder: a holder on this host and in this pid namespace can be
 proven gone; one elsewhere cannot, and only an explicit takeover moves it.
 
+A module on another host than ansible-playbook (ssh, a container, AWX's
+``consolidation_controller``) has no ansible-playbook among its ancestors, so the
+collection's action plugins compute the identity of ansible-playbook where it runs
+(:func:`playbook_identity`) and hand it to the module in ``CONTROLLER_VARIABLE``:
+every module of one ansible-playbook run, on any host, then names the same holder.
+The chain the module watches stays its own (on a remote host, its parent shell).
+
 Parsing is pure (``parse_stat``, ``is_ansible_playbook``, ``ancestry``, ``holder_state``);
 the readers of /proc are thin.
 """
@@ -24,6 +31,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
 import os
 import socket
 import threading
@@ -33,6 +41,8 @@ GONE = "gone"
 UNKNOWN = "unknown"
 
 PLAYBOOK_PROGRAM = "ansible-playbook"
+# The environment variable by which an action plugin tells a module whose ansible-playbook it works for.
+CONTROLLER_VARIABLE = "CLASSIFIEDADS_CONSOLIDATION_CONTROLLER"
 
 
 def parse_stat(text):
@@ -131,11 +141,18 @@ def machine():
     }
 
 
+def playbook_identity():
+    """The identity of the ansible-playbook this process runs in (an action plugin in one of its workers), or None."""
+    chain = ancestry(os.getpid(), read_process)
+    return dict(machine(), pid=chain[-1][0], pid_started=chain[-1][1]) if chain else None
+
+
 class Controller(object):
     """The ansible-playbook process this module works for, found once at start.
 
     A module started by anything else (by hand, by a test, by ansible-playbook on another
-    host over ssh, where the controller cannot be seen) works for its parent process.
+    host over ssh, where the controller cannot be seen) watches its parent process; its
+    lease identity is then the one its action plugin passed, if any (:meth:`identity`).
     """
 
     def __init__(self, pid=None):
@@ -147,6 +164,10 @@ class Controller(object):
         self.pid, self.started = self.chain[-1] if self.chain else (None, None)
 
     def identity(self):
+        """The holder this module's run is: ansible-playbook as its action plugin named it, else the chain's end."""
+        named = os.environ.get(CONTROLLER_VARIABLE)
+        if named:
+            return json.loads(named)
         return dict(machine(), pid=self.pid, pid_started=self.started)
 
     def alive(self):

@@ -284,7 +284,8 @@ class TargetLease(object):
         return self._on_target(read_holder)
 
     def state_of(self, holder):
-        return processes.holder_state(holder, self.identity, processes.started_of) if holder else None
+        # Liveness is judged from the machine this module runs on, which need not be its controller's.
+        return processes.holder_state(holder, processes.machine(), processes.started_of) if holder else None
 
     def check(self, heartbeat=True):
         """A working module's check: refuse a live (or unknowable) other holder, keep ours beating."""

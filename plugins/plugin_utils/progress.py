@@ -30,6 +30,8 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 from ansible.utils.vars import merge_hash
 
+from ansible_collections.classifiedads.consolidation.plugins.plugin_utils.controller_action import NamingController
+
 INTERVAL_VARIABLE = "classifiedads_consolidation_progress_interval"
 DEFAULT_INTERVAL = 15  # seconds: the issue asks for a line at least this often during long work
 STOP_WAIT = 2  # seconds the task waits for the thread once the module is done
@@ -97,7 +99,7 @@ class ProgressReporter(threading.Thread):
         self.join(STOP_WAIT)
 
 
-class ProgressAction(ActionBase):
+class ProgressAction(NamingController, ActionBase):
     """Runs the module of the same name, with a :class:`ProgressReporter` watching it from the controller."""
 
     _supports_check_mode = True

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from instance_facts import BACKUP_ROOT, LEGACY, SCHEMAS, TARGET, read_json
 
 
@@ -36,12 +35,6 @@ def test_products_were_copied(psql):
     assert source == target and int(target[0]) > 2
 
 
-# Found by this scenario: a module run on a remote controller (here over the docker connection, likewise over
-# ssh) has no ansible-playbook among its ancestors, so module_utils/controller.py names its short-lived parent
-# shell as the lease holder. The next module finds that holder gone and takes the lease over (a warning on every
-# run), and the release at the end finds the lease "not_held": the run is never completed, its state schema never
-# recorded and dropped. strict: once fixed, this passes and the marker must go.
-@pytest.mark.xfail(strict=True, reason="the lease holder of a module on a remote controller is its parent shell")
 def test_the_completed_run_recorded_its_state_and_dropped_the_state_schema(host, run_dir, psql):
     assert host.file(f"{run_dir}/state.json").mode == 0o600
     assert "_consolidation" not in psql(TARGET, "SELECT nspname FROM pg_namespace")

@@ -16,7 +16,10 @@ import psycopg2
 import pytest
 from conftest import drop_database, endpoint, execute, run_sql
 
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.controller import started_of
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.controller import (
+    CONTROLLER_VARIABLE,
+    started_of,
+)
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.lease import application_name, lock_key
 
 DATABASE = 'Lease "Target"; --'
@@ -186,3 +189,33 @@ def test_release_deletes_only_the_own_lease_and_a_missing_database_is_pending(
     drop_database(target_cluster, DATABASE)
     pending = run_module("run_lease", lease_args(target_cluster, "first"))
     assert not pending["failed"] and pending["lease"]["action"] == "pending"
+
+
+def test_a_controller_on_another_host_named_by_its_action_plugin_holds_the_lease(
+        run_module, target_cluster, target_db):
+    # What the action plugins pass to a module that runs on another host than its ansible-playbook.
+    remote = dict(host="ops-controller.example.internal", machine_id="0" * 32, boot_id="boot", pid_namespace="pid:[1]",
+                  pid=4242, pid_started=99)
+    named = {CONTROLLER_VARIABLE: json.dumps(remote)}
+    first = run_module("run_lease", lease_args(target_cluster, "remote"), env=named)
+    assert first["lease"]["action"] == "acquired", first
+    assert lease_row(target_cluster) == ("remote", "ops-controller.example.internal", 4242, 99)
+    # Every later module of that run is the same holder, though its own parent differs each time.
+    kept = run_module("run_lease", lease_args(target_cluster, "remote"), env=named)
+    assert kept["lease"]["action"] == "kept" and not kept.get("warnings"), kept
+    schemas = run_module("target_schemas", dict(target=endpoint(target_cluster), target_database=DATABASE,
+                                                schemas=["lease_probe"]), env=named)
+    assert not schemas["failed"], schemas["msg"]
+
+    # Another run cannot check a process of that host, even one started there (this host's pid 4242 is not
+    # that host's): it waits, or takes over on purpose.
+    sibling = {CONTROLLER_VARIABLE: json.dumps(dict(remote, pid=4343, pid_started=100))}
+    for env in (None, sibling):
+        refused = run_module("run_lease", lease_args(target_cluster, "other"), env=env)
+        assert refused["failed"] and refused["holder"]["state"] == "unknown", refused
+        assert "cannot be checked from this host" in refused["msg"] and "consolidation_lease_takeover" in refused["msg"]
+        assert lease_row(target_cluster)[0] == "remote"
+    assert run_module("run_lease", lease_args(target_cluster, "other", state="absent"))["lease"]["action"] == "not_held"
+
+    released = run_module("run_lease", lease_args(target_cluster, "remote", state="absent"), env=named)
+    assert released["lease"]["action"] == "released" and lease_row(target_cluster) is None
