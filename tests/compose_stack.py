@@ -1,9 +1,6 @@
 """The ClassifiedAds application under a real Docker Engine and Compose v2, for the tests that run it.
 
-``docker_env`` (session): the engine of ``devkit.docker_engine``, started unless one answers and
-stopped afterwards if this session started it, with the images built or taken from its cache. The
-tests skip only when dockerd is not installed and ``CLASSIFIEDADS_REQUIRE_DOCKER`` is unset (CI sets
-it: there a missing engine fails them).
+The engine comes from the ``docker_env`` fixture (tests/conftest.py).
 
 :class:`ComposeStack` writes a project from ``tools/docker/classifiedads`` (compose file, the db
 service's entrypoint) and the ClassifiedAds files of ``tests/fixtures/classifiedads_app`` (the three
@@ -24,10 +21,8 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
 from conftest import REPO
 from constants import APP_FIXTURE, MODULE_NAMES
-from devkit import docker_engine
 from devkit.pgembed import ClusterInfo
 from standin_app import harness
 
@@ -35,24 +30,6 @@ PROJECT_TEMPLATE = Path(REPO) / "tools" / "docker" / "classifiedads"
 SETTINGS_FILES = ["ClassifiedAds.WebAPI/appsettings.json", "ClassifiedAds.Background/appsettings.json",
                   "ClassifiedAds.Migrator/appsettings.json"]
 SUPERUSER = "postgres"
-
-
-@pytest.fixture(scope="session")
-def docker_env():
-    if shutil.which("dockerd") is None and not os.environ.get("CLASSIFIEDADS_REQUIRE_DOCKER"):
-        pytest.skip("dockerd is not installed (apt-get install docker.io; .ci/run does); "
-                    "CLASSIFIEDADS_REQUIRE_DOCKER=1 turns this skip into a failure")
-    try:
-        env, registration = docker_engine.acquire()
-    except docker_engine.EngineError as exc:
-        pytest.fail(f"the Docker Engine is not available: {exc}")
-    try:
-        docker_engine.ensure_images(env)
-    except docker_engine.EngineError as exc:
-        docker_engine.release(registration)
-        pytest.fail(f"the images could not be built: {exc}")
-    yield env
-    docker_engine.release(registration)
 
 
 class ComposeStack:

@@ -23,7 +23,29 @@ import psycopg2
 import psycopg2.sql
 import pytest
 import yaml
+from devkit import docker_engine
 from devkit.pgembed import EmbeddedCluster
+
+
+# The engine of devkit.docker_engine, started unless one answers and stopped afterwards if this session
+# started it, with the images built or taken from its cache. Tests skip only when dockerd is not installed
+# and CLASSIFIEDADS_REQUIRE_DOCKER is unset (CI sets it: there a missing engine fails them).
+@pytest.fixture(scope="session")
+def docker_env():
+    if shutil.which("dockerd") is None and not os.environ.get("CLASSIFIEDADS_REQUIRE_DOCKER"):
+        pytest.skip("dockerd is not installed (apt-get install docker.io; .ci/run does); "
+                    "CLASSIFIEDADS_REQUIRE_DOCKER=1 turns this skip into a failure")
+    try:
+        env, registration = docker_engine.acquire()
+    except docker_engine.EngineError as exc:
+        pytest.fail(f"the Docker Engine is not available: {exc}")
+    try:
+        docker_engine.ensure_images(env)
+    except docker_engine.EngineError as exc:
+        docker_engine.release(registration)
+        pytest.fail(f"the images could not be built: {exc}")
+    yield env
+    docker_engine.release(registration)
 
 
 @pytest.fixture(scope="session")

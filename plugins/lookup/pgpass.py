@@ -6,11 +6,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible.errors import AnsibleError
-from ansible.plugins.lookup import LookupBase
-
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.pgpass import find_password
-
 DOCUMENTATION = r"""
 name: pgpass
 short_description: The password for a server from a libpq password file on the Ansible side
@@ -61,6 +56,11 @@ _raw:
   type: list
   elements: str
 """
+
+from ansible.errors import AnsibleError
+from ansible.plugins.lookup import LookupBase
+
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.pgpass import find_password
 
 
 class LookupModule(LookupBase):

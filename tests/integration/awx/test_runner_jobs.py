@@ -172,8 +172,8 @@ def assert_no_secret(*roots):
 
 
 def databases(cluster):
-    return {name: allowed for name, allowed in execute(
-        cluster, "SELECT datname, datallowconn FROM pg_database WHERE datname LIKE %s", params=(PREFIX + "\\_%",))}
+    return dict(execute(cluster, "SELECT datname, datallowconn FROM pg_database WHERE datname LIKE %s",
+                        params=(PREFIX + "\\_%",)))
 
 
 def test_the_aap_jobs_run_through_ansible_runner(awx_job, awx_site, source_cluster, target_cluster):

@@ -12,7 +12,7 @@ rollback.yml brings everything back and the containers serve the legacy database
 from __future__ import annotations
 
 import pytest
-from compose_stack import ComposeStack, docker_env  # noqa: F401 - docker_env is a fixture used below
+from compose_stack import ComposeStack
 from conftest import consolidation_vars, run_sql
 from devkit import legacy
 from standin_app import harness
@@ -22,7 +22,7 @@ MIGRATOR_COMMAND = ["docker", "compose", "run", "--rm", "-e", "ConnectionStrings
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory, docker_env):  # noqa: F811 - the fixture imported above
+def stack(tmp_path_factory, docker_env):
     root = tmp_path_factory.mktemp("compose-lifecycle")
     stack = ComposeStack(root / "app", docker_env)
     try:

@@ -377,4 +377,3 @@ def test_a_failed_step_ends_with_the_summary_naming_it_and_the_rerun(tmp_path, s
     assert f'Run {latest} FAILED at task "Run the migrator against Failing_Consolidated"' in summary, summary
     assert f"run again with -e consolidation_run_id={latest}: the run resumes" in summary
     assert f"Reports: run directory {tmp_path / 'runs' / latest}" in summary
-

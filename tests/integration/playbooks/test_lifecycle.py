@@ -17,7 +17,7 @@ import datetime
 import re
 
 import pytest
-from compose_stack import ComposeStack, docker_env  # noqa: F401 - docker_env is a fixture used below
+from compose_stack import ComposeStack
 from conftest import consolidation_vars, drop_database, run_sql
 from devkit import legacy
 from standin_app import harness
@@ -37,7 +37,7 @@ def product_codes(info, database, table):
 
 
 @pytest.fixture(scope="module")
-def lifecycle(tmp_path_factory, source_cluster, target_cluster, run_playbook, docker_env):  # noqa: F811
+def lifecycle(tmp_path_factory, source_cluster, target_cluster, run_playbook, docker_env):
     root = tmp_path_factory.mktemp("lifecycle")
     legacy.create(source_cluster, 0.01, prefix=PREFIX, out=lambda line: None)
     stack = ComposeStack(root / "app", docker_env, prefix=PREFIX, database=source_cluster,
