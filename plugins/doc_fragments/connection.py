@@ -96,7 +96,9 @@ notes:
   - An option left out is not replaced by a default of the collection's; libpq takes it from its environment
     variables (C(PGHOST), C(PGPORT), C(PGUSER), C(PGSSLMODE), C(PGSSLCERT)...) on the managed node, as C(psql) would,
     for the module's own sessions and for the client programs it runs. Set them with the task's C(environment).
-  - C(PGSERVICE) is the exception for client programs such as C(pg_dump), which never see it (a service's C(dbname)
-    would outrank the database they are given); name the server with the options or the other variables instead.
+  - C(PGSERVICE) is refused, because the module's own sessions would read the keys left out from that service but client
+    programs such as C(pg_dump) cannot be given it (a service's C(dbname) would outrank the database they are
+    given), so the two could reach different servers. Unset it (an empty value still names a service) and name the
+    server with the options, O(source.connect_params) or the other variables instead.
   - Identifiers are always quoted, so mixed-case names such as C(ClassifiedAds_Product) work as they are.
 '''

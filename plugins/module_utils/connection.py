@@ -135,8 +135,36 @@ def secrets_of(endpoint):
     return [str(value) for value in values if value not in (None, "")]
 
 
+def service_problems(endpoint, environ=None):
+    """A refusal when the environment names a libpq service (``PGSERVICE``), else an empty list.
+
+    psycopg2 would fill the keys a connection leaves out from that service, but the client programs cannot
+    be given it (a service's dbname would outrank the database they are handed), so backup_set's pg_dump
+    could read another server than its own counts, a copy or a verification. An empty PGSERVICE names a
+    service too (libpq looks up the section ""), and psycopg2 cannot be told to skip it (``service=''``
+    is looked up the same way): the only rule that keeps both paths on one server is to refuse it.
+    """
+    environ = os.environ if environ is None else environ
+    if "PGSERVICE" not in environ:
+        return []
+    side = getattr(endpoint, "side", None)
+    where = "the %s server" % side if side else "the server"
+    return ["PGSERVICE=%s is set in the environment the modules run in: psycopg2 would take the keys the "
+            "connection to %s leaves out from that service, pg_dump, pg_restore and psql would not (its dbname "
+            "would outrank the database they are given), so they could reach different servers; unset PGSERVICE "
+            "(an empty value still names a service) and give the keys as the %s options or its connect_params"
+            % (environ["PGSERVICE"], where, side or "connection")]
+
+
+def _refuse_service(endpoint):
+    problems = service_problems(endpoint)
+    if problems:
+        raise ConsolidationError(problems)
+
+
 def connect_params(endpoint, dbname):
     """psycopg2.connect's keywords: the options given, connect_params, and nothing libpq should decide itself."""
+    _refuse_service(endpoint)
     params = dict((keyword, endpoint.get(option)) for option, (keyword, _var) in OPTIONS.items())
     params.update(dbname=dbname, password=endpoint.get("password"), application_name=APPLICATION_NAME)
     if params["connect_timeout"] is None:
@@ -190,11 +218,12 @@ def libpq_environment(endpoint, dbname=None):
     pgpass file, connect_params to a private service file (libpq reads every
     keyword from one, sslpassword included, and none has to reach argv); both
     are 0600 in a 0700 directory that exists only while the block runs.
-    The caller's own PGSERVICE is dropped: its dbname would win over PGDATABASE.
+    A PGSERVICE of the caller's is refused (:func:`service_problems`).
     """
+    _refuse_service(endpoint)
     keywords = extra_keywords(endpoint)
     env = dict(os.environ)
-    for key in ("PGSERVICE", "PGSERVICEFILE", "PGDATABASE"):
+    for key in ("PGSERVICEFILE", "PGDATABASE"):
         env.pop(key, None)
     for option, (_keyword, var) in OPTIONS.items():
         if endpoint.get(option) is not None and option != "passfile":

@@ -39,6 +39,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.connec
     program_runner,
     psycopg2,
     secrets_of,
+    service_problems,
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.controller import Controller, Watchdog
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import utc_timestamp
@@ -172,6 +173,8 @@ class ConsolidationModule(AnsibleModule):
                 extra_keywords(self.params.get(side) or {})
             except ConsolidationError as exc:
                 problems.extend(exc.problems)
+            if self.params.get(side):
+                problems.extend(service_problems(self.params[side]))
         if problems:
             self.fail_json(msg="; ".join(problems), problems=problems)
         self.journal = QueryJournal(program_runner(self), self.check_mode, unique=unique_queries)

@@ -15,6 +15,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.connec
     libpq_environment,
     same_server,
     secrets_of,
+    service_problems,
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import address, public_endpoint
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.errors import ConsolidationError
@@ -105,13 +106,29 @@ def test_same_server_compares_what_libpq_would_reach(monkeypatch):
 def test_client_programs_get_given_options_as_variables_and_keep_the_environment_for_the_others(monkeypatch):
     monkeypatch.setenv("PGPORT", "6543")
     monkeypatch.setenv("PGSSLMODE", "verify-full")
-    monkeypatch.setenv("PGSERVICE", "someone-elses")
+    monkeypatch.setenv("PGSERVICEFILE", "/someone/elses.conf")
     endpoint = {"host": "db", "ssl_cert": "/c.crt", "ssl_key": "/c.key"}
     with libpq_environment(endpoint, "ClassifiedAds") as env:
         assert (env["PGHOST"], env["PGSSLCERT"], env["PGSSLKEY"]) == ("db", "/c.crt", "/c.key")
         assert (env["PGPORT"], env["PGSSLMODE"], env["PGDATABASE"]) == ("6543", "verify-full", "ClassifiedAds")
         assert env["PGCONNECT_TIMEOUT"] == "10"
-        assert "PGSERVICE" not in env and "PGSERVICEFILE" not in env  # its dbname would beat PGDATABASE
+        assert "PGSERVICE" not in env and "PGSERVICEFILE" not in env
+
+
+@pytest.mark.parametrize("value", ["elsewhere", ""])
+def test_a_service_in_the_environment_is_refused_by_both_paths_naming_the_side(monkeypatch, value):
+    endpoint = Endpoint("target", {"host": "db"})
+    assert service_problems(endpoint) == []
+    monkeypatch.setenv("PGSERVICE", value)
+    [problem] = service_problems(endpoint)
+    assert problem.startswith(f"PGSERVICE={value} is set in the environment the modules run in")
+    assert "the target server" in problem and "unset PGSERVICE" in problem and "target options" in problem
+    with pytest.raises(ConsolidationError, match="PGSERVICE=") as psycopg2_path:
+        connect_params(endpoint, "db")
+    with pytest.raises(ConsolidationError, match="PGSERVICE=") as program_path:
+        with libpq_environment(endpoint, "db"):
+            pass
+    assert psycopg2_path.value.problems == program_path.value.problems == [problem]
 
 
 def test_connect_params_reach_client_programs_through_a_private_service_file_removed_afterwards(monkeypatch):
