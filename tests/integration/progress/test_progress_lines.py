@@ -2,7 +2,8 @@
 
 A real playbook copies from ``source_cluster`` into ``target_cluster``; the interval variable is
 lowered so that a copy of a few seconds is "long". The lines must come while the task runs (before
-its result), carry counts, sizes, a rate and an estimate, and never a row's contents; a copy that
+its result), carry counts, sizes, a rate and an estimate, and never a row's contents nor a password (the long
+copy and verification reach the servers with passwords, through module_defaults as the playbooks do); a copy that
 ends within the interval prints none.
 """
 
@@ -54,21 +55,58 @@ def printed_during_task(run, result, task="Copy"):
     return run.stdout[run.stdout.index("\n", start):run.stdout.index(result, start)].strip()
 
 
-def copy_playbook(tmp_path, source_cluster, target_cluster, run_id, directory=None, **task):
+def password_of(info):
+    """The cluster's real password (its pgpass line is host:*:*:user:password)."""
+    return Path(info.passfile).read_text().strip().split(":", 4)[4]
+
+
+def with_passwords(source_cluster, target_cluster):
+    """The servers as an operator gives them, with their passwords and no passfile, and the environment to run in.
+
+    The play reaches them through module_defaults, as the collection's playbooks do; no PG* variable (no
+    PGPASSFILE) in the environment, so the module and the progress probe can log in only with the passwords
+    that travel through Ansible and the action plugin.
+    """
+    sides = {}
+    for side, info in (("source", source_cluster), ("target", target_cluster)):
+        sides[f"consolidation_{side}"] = dict(endpoint(info), password=password_of(info))
+        del sides[f"consolidation_{side}"]["passfile"]
+    env = dict((key, value) for key, value in os.environ.items() if not key.startswith("PG"))
+    return sides, env
+
+
+def shown_passwords(run, source_cluster, target_cluster):
+    """The sides whose password the job output shows (their names only: a failure must not print them)."""
+    return [side for side, info in (("source", source_cluster), ("target", target_cluster))
+            if password_of(info) in run.output]
+
+
+def server_play(play, task, source_cluster, target_cluster, passwords):
+    """``play`` whose ``task`` reaches the servers by passfile, or through module_defaults with passwords."""
+    if passwords:
+        play["module_defaults"] = {"group/classifiedads.consolidation.all": {
+            "source": "{{ consolidation_source }}", "target": "{{ consolidation_target }}"}}
+    else:
+        task.update(source=endpoint(source_cluster), target=endpoint(target_cluster))
+    return [play]
+
+
+def copy_playbook(tmp_path, source_cluster, target_cluster, run_id, directory=None, passwords=False, **task):
     path = (directory or tmp_path) / f"{run_id}.yml"
-    path.write_text(yaml.safe_dump([{
+    arguments = {"target_database": TARGET_DB, "run_id": run_id, "truncate": True, "parallel": 1,
+                 "modules": [{"name": "Legacy", "source_database": SOURCE_DB, "schema": "legacy"}]}
+    path.write_text(yaml.safe_dump(server_play({
         "name": "Copy with progress", "hosts": "consolidation_controller", "gather_facts": False,
-        "tasks": [dict({"name": "Copy", "classifiedads.consolidation.data_copy": {
-            "source": endpoint(source_cluster), "target": endpoint(target_cluster), "target_database": TARGET_DB,
-            "run_id": run_id, "truncate": True, "parallel": 1,
-            "modules": [{"name": "Legacy", "source_database": SOURCE_DB, "schema": "legacy"}]}}, **task)]}]))
+        "tasks": [dict({"name": "Copy", "classifiedads.consolidation.data_copy": arguments}, **task)]},
+        arguments, source_cluster, target_cluster, passwords)))
     return path
 
 
 def test_a_long_copy_prints_progress_lines_before_its_result(
         databases, source_cluster, target_cluster, run_playbook, tmp_path):
-    run = run_playbook(copy_playbook(tmp_path, source_cluster, target_cluster, "progress-long"),
-                       variables={"classifiedads_consolidation_progress_interval": 0.3})
+    servers, env = with_passwords(source_cluster, target_cluster)
+    run = run_playbook(copy_playbook(tmp_path, source_cluster, target_cluster, "progress-long", passwords=True),
+                       env=env, variables=dict(servers, classifiedads_consolidation_progress_interval=0.3))
 
     lines = [match.groupdict() for match in LINE.finditer(run.stdout)]
     assert len(lines) >= 2, run.output[-4000:]
@@ -83,7 +121,8 @@ def test_a_long_copy_prints_progress_lines_before_its_result(
     assert 50 < float(lines[0]["total"]) < 300, run.stdout
     assert any(line["finishing"] or line["eta"] not in (None, "unknown") for line in lines), run.stdout
     assert ROW_MARKER not in run.output
-    assert open(source_cluster.passfile).read().split(":")[-1].strip() not in run.output
+    # The probe logged in with these passwords (the lines above are its work): none of them shows.
+    assert shown_passwords(run, source_cluster, target_cluster) == []
     assert run_sql(target_cluster, TARGET_DB, 'SELECT count(*) FROM legacy."Wide"') == [(TABLES["Wide"],)]
 
 
@@ -209,21 +248,23 @@ def verified(databases, target_cluster):
     drop_database(target_cluster, VERIFIED_DB)
 
 
-def verify_playbook(tmp_path, source_cluster, target_cluster, name, **task):
+def verify_playbook(tmp_path, source_cluster, target_cluster, name, passwords=False, **task):
     path = tmp_path / f"{name}.yml"
-    path.write_text(yaml.safe_dump([{
+    arguments = {"target_database": VERIFIED_DB, "checksum": True, "workers": 1, "check_sequences": False,
+                 "schema_fidelity": "off",
+                 "modules": [{"name": "Legacy", "source_database": SOURCE_DB, "schema": "legacy"}]}
+    path.write_text(yaml.safe_dump(server_play({
         "name": "Verify with progress", "hosts": "consolidation_controller", "gather_facts": False,
-        "tasks": [dict({"name": "Verify", "classifiedads.consolidation.row_count_diff": {
-            "source": endpoint(source_cluster), "target": endpoint(target_cluster), "target_database": VERIFIED_DB,
-            "checksum": True, "workers": 1, "check_sequences": False, "schema_fidelity": "off",
-            "modules": [{"name": "Legacy", "source_database": SOURCE_DB, "schema": "legacy"}]}}, **task)]}]))
+        "tasks": [dict({"name": "Verify", "classifiedads.consolidation.row_count_diff": arguments}, **task)]},
+        arguments, source_cluster, target_cluster, passwords)))
     return path
 
 
 def test_a_long_verification_prints_the_tables_measured_while_it_runs(
         verified, source_cluster, target_cluster, run_playbook, tmp_path):
-    run = run_playbook(verify_playbook(tmp_path, source_cluster, target_cluster, "verify-long"),
-                       variables={"classifiedads_consolidation_progress_interval": 0.3})
+    servers, env = with_passwords(source_cluster, target_cluster)
+    run = run_playbook(verify_playbook(tmp_path, source_cluster, target_cluster, "verify-long", passwords=True),
+                       env=env, variables=dict(servers, classifiedads_consolidation_progress_interval=0.3))
 
     lines = [match.groupdict() for match in VERIFY_LINE.finditer(run.stdout)]
     assert len(lines) >= 2, run.output[-4000:]
@@ -236,7 +277,7 @@ def test_a_long_verification_prints_the_tables_measured_while_it_runs(
         figures = [float(line[key]) for line in lines]
         assert figures == sorted(figures), run.stdout
     assert ROW_MARKER not in run.output
-    assert open(target_cluster.passfile).read().split(":")[-1].strip() not in run.output
+    assert shown_passwords(run, source_cluster, target_cluster) == []
 
 
 @pytest.mark.parametrize("how", ["short", "check", "no_log"])
