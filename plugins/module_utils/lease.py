@@ -127,9 +127,9 @@ def held_problem(database, holder, state, run_id=None, run_ended=False):
             % (quote_ident(database), describe_holder(holder), why, TAKEOVER_HINT))
     if state == processes.UNKNOWN and own_run(holder, run_id):
         text += RUN_ENDED_HINT
-    elif run_ended:
-        text += ("; consolidation_lease_run_ended takes over only a lease of run %s itself from a holder that cannot "
-                 "be checked" % (run_id or "(no run id)"))
+    elif run_ended and not own_run(holder, run_id):
+        text += ("; consolidation_lease_run_ended takes over only a lease of run %s itself"
+                 % (run_id or "(no run id)"))
     return text
 
 

@@ -111,6 +111,7 @@ def test_run_ended_takes_over_only_the_same_run_from_a_holder_that_cannot_be_che
         with pytest.raises(lease.LeaseHeld) as refused:
             lease.decide("T", other, ME, state, run_id=run_id, run_ended=run_ended)
         assert said in str(refused.value), (state, run_id, str(refused.value))
+        assert (state == controller.UNKNOWN) == ("consolidation_lease_run_ended" in str(refused.value))
     # A lease recorded without a run id is no run's own.
     with pytest.raises(lease.LeaseHeld):
         lease.decide("T", dict(other, run_id=None), ME, controller.UNKNOWN, run_id=None, run_ended=True)
