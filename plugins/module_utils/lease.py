@@ -26,6 +26,12 @@ holder proven gone (:func:`controller.holder_state`) is taken over; a live or un
 one only with ``takeover`` (``consolidation_lease_takeover``), and a module that is
 working right now never (its lock cannot be taken).
 
+``run_ended`` (``consolidation_lease_run_ended``) is the narrow case between: the run's
+earlier ansible-playbook ran where it cannot be checked (an AWX execution environment,
+gone with its job), and whoever starts this one knows that job has ended (AWX starts a
+workflow's failure node only then). It takes over a lease of the *same run id* from a
+holder of unknown state only: another run's lease, or a holder seen alive, is still refused.
+
 The heartbeat says when the holder last worked; it does not decide liveness (a
 two-hour ``pg_dump`` writes no heartbeat and is alive), the process identity does.
 """
@@ -61,6 +67,8 @@ TAKE_OVER = "take_over"
 
 TAKEOVER_HINT = ("wait for it to finish; if it is gone for good (its host is down, say), rerun with "
                  "-e consolidation_lease_takeover=true")
+RUN_ENDED_HINT = ("; if it is an earlier job of this same run that has ended (an AWX job whose execution environment "
+                  "is gone), rerun with -e consolidation_lease_run_ended=true")
 
 CREATE_TABLE = """CREATE TABLE IF NOT EXISTS {schema}.{table} (
     only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
@@ -107,17 +115,29 @@ def describe_holder(holder):
         when(holder.get("acquired_at")), when(holder.get("heartbeat")))
 
 
-def held_problem(database, holder, state):
+def own_run(holder, run_id):
+    """Whether the recorded holder is a process of the run ``run_id`` (never when either id is unknown)."""
+    return bool(run_id) and holder.get("run_id") == run_id
+
+
+def held_problem(database, holder, state, run_id=None, run_ended=False):
     why = ("which is still running" if state == processes.ALIVE
            else "whose process cannot be checked from this host")
-    return ("target database %s is leased to %s, %s: one run at a time per target database; %s"
+    text = ("target database %s is leased to %s, %s: one run at a time per target database; %s"
             % (quote_ident(database), describe_holder(holder), why, TAKEOVER_HINT))
+    if state == processes.UNKNOWN and own_run(holder, run_id):
+        text += RUN_ENDED_HINT
+    elif run_ended and not own_run(holder, run_id):
+        text += ("; consolidation_lease_run_ended takes over only a lease of run %s itself"
+                 % (run_id or "(no run id)"))
+    return text
 
 
-def decide(database, holder, identity, state, takeover=False):
+def decide(database, holder, identity, state, takeover=False, run_id=None, run_ended=False):
     """What acquiring the lease does: ACQUIRE (free), KEEP (ours), TAKE_OVER; raises LeaseHeld.
 
-    ``holder`` is the recorded row (None: no lease), ``state`` its :func:`controller.holder_state`.
+    ``holder`` is the recorded row (None: no lease), ``state`` its :func:`controller.holder_state`;
+    ``run_ended`` says that the earlier jobs of run ``run_id`` have ended.
     """
     if holder is None:
         return ACQUIRE
@@ -125,7 +145,9 @@ def decide(database, holder, identity, state, takeover=False):
         return KEEP
     if state == processes.GONE or takeover:
         return TAKE_OVER
-    raise LeaseHeld(held_problem(database, holder, state), holder=public_holder(holder, state))
+    if run_ended and state == processes.UNKNOWN and own_run(holder, run_id):
+        return TAKE_OVER
+    raise LeaseHeld(held_problem(database, holder, state, run_id, run_ended), holder=public_holder(holder, state))
 
 
 def admits(holder, identity, state):
@@ -293,17 +315,18 @@ class TargetLease(object):
             holder = read_holder(cur)
             state = self.state_of(holder)
             if not admits(holder, self.identity, state):
-                raise LeaseHeld(held_problem(self.database, holder, state), holder=public_holder(holder, state))
+                raise LeaseHeld(held_problem(self.database, holder, state, self.run_id),
+                                holder=public_holder(holder, state))
             if heartbeat and holder is not None and same_holder(holder, self.identity):
                 write_holder(cur, self.run_id, self.identity, KEEP)
         self._on_target(work)
 
-    def acquire(self, takeover=False):
+    def acquire(self, takeover=False, run_ended=False):
         """Take (or keep) the lease: (action, previous holder as shown, its state); action None: no database yet."""
         def work(cur):
             holder = read_holder(cur)
             state = self.state_of(holder)
-            action = decide(self.database, holder, self.identity, state, takeover)
+            action = decide(self.database, holder, self.identity, state, takeover, self.run_id, run_ended)
             write_holder(cur, self.run_id, self.identity, action)
             return action, public_holder(holder, state)
         return self._on_target(work) or (None, None)

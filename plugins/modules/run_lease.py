@@ -17,8 +17,8 @@ description:
     controller host, the pid and start time of its C(ansible-playbook), when it was acquired and its last heartbeat.
   - O(state=present) takes it when it is free, keeps it when this C(ansible-playbook) holds it, takes it over when
     its holder is provably gone (same host and that pid is free or names another process, or the host has restarted)
-    or with O(takeover=true), and otherwise fails naming the holder. O(state=absent) deletes it when this
-    C(ansible-playbook) holds it.
+    or with O(takeover=true) (or, for a holder of this same run, O(run_ended=true)), and otherwise fails naming the
+    holder. O(state=absent) deletes it when this C(ansible-playbook) holds it.
   - While it works the module holds the target database's advisory lock (as every module that works on it does);
     when another module holds it right now the module fails naming that session, with O(takeover) too.
   - A database that does not exist yet cannot hold a lease; the module then reports C(pending), and the playbook
@@ -72,6 +72,15 @@ options:
     description:
       - Take the lease over from a holder that is still alive or whose liveness cannot be checked from this host (it
         runs on another host). Only for a holder known to be gone for good; a module working right now still refuses.
+    type: bool
+    default: false
+  run_ended:
+    description:
+      - The earlier jobs of run O(run_id) have ended (failed or cancelled), so a lease this same run holds from a
+        holder whose liveness cannot be checked from this host (an C(ansible-playbook) that ran in an AWX execution
+        environment, gone with its job) is taken over. What a rollback or a resume of that run needs.
+      - Narrower than O(takeover), it keeps one run at a time. A lease of another run id is still refused, and so is
+        a holder of this run that is seen alive (on this host); a module working right now still refuses.
     type: bool
     default: false
 '''
@@ -155,7 +164,8 @@ def inspect(module, state_after):
     try:
         if sessions:
             raise leases.LeaseHeld(leases.lock_holder_problem(params["target_database"], sessions, holder))
-        action = leases.decide(params["target_database"], holder, target.identity, state, params["takeover"])
+        action = leases.decide(params["target_database"], holder, target.identity, state, params["takeover"],
+                               params["run_id"], params["run_ended"])
     except leases.LeaseHeld as exc:
         module.warn("a real run now would be refused: %s" % exc)
         return dict(report, action="would_be_refused")
@@ -175,6 +185,7 @@ def main():
             run_id=dict(type="str", required=True),
             state=dict(type="str", default="present", choices=["present", "absent"]),
             takeover=dict(type="bool", default=False),
+            run_ended=dict(type="bool", default=False),
             complete=dict(type="bool", default=False),
             run_dir=dict(type="path"),
             state_schema=dict(type="str", default="_consolidation"),
@@ -196,11 +207,12 @@ def main():
             # Dropping a schema only the lease made undoes bookkeeping; recording and dropping a run's state changes.
             module.exit_json(changed=bool(state.outcome["record"] and state.outcome["dropped"]), state=state.outcome,
                              lease=dict(action="released" if released else "not_held", holder=holder))
-        action, holder = module.lease.acquire(params["takeover"])
+        action, holder = module.lease.acquire(params["takeover"], params["run_ended"])
     if action == leases.TAKE_OVER:
         module.warn("took over the lease on %s from %s (%s)" % (
             params["target_database"], leases.describe_holder(holder),
-            "its holder is gone" if holder.get("state") == "gone" else "takeover was asked for"))
+            "its holder is gone" if holder.get("state") == "gone"
+            else "takeover was asked for" if params["takeover"] else "this run's earlier job has ended"))
     module.exit_json(changed=False, lease=dict(action=DONE[action], holder=holder))
 
 

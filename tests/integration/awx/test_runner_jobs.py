@@ -24,12 +24,15 @@ import tempfile
 from pathlib import Path
 
 import ansible_runner
+import psycopg2
 import pytest
 import yaml
 from conftest import REPO, consolidation_vars, drop_database, execute, run_sql
 from devkit import legacy
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from psycopg2 import sql
+
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.lease import ACQUIRE, write_holder
 
 EXAMPLE = Path(REPO) / "examples" / "aap"
 PREFIX = "AWX"
@@ -46,6 +49,8 @@ def _yaml(name):
 
 TEMPLATES = {template["name"].rsplit(" - ", 1)[1]: template
              for template in _yaml("job_templates.yml")["controller_templates"]}
+WORKFLOW_NODES = {node["identifier"]: node
+                  for node in _yaml("workflow.yml")["controller_workflows"][0]["workflow_nodes"]}
 CREDENTIAL_TYPES = {entry["name"]: entry for entry in _yaml("credential_types.yml")["controller_credential_types"]}
 
 
@@ -225,10 +230,27 @@ def test_the_aap_jobs_run_through_ansible_runner(awx_job, awx_site, source_clust
     assert "Name the run to roll back" in unnamed["stdout"] and "got ''" in unnamed["stdout"]
     assert databases(source_cluster) == retired
 
-    # Rollback of that run: the legacy databases are back under their names and take connections.
-    rollback = awx_job("rollback", {"consolidation_run_id": run_id})
+    # A failed job of the run keeps its lease, held by the ansible-playbook of that job's execution environment:
+    # another machine than the controller host, gone with the job. Here the jobs' ansible-playbook runs on the
+    # controller host, so the lease such a job leaves is written as it would be.
+    failed_job = dict(host="awx-ee-failed-job", machine_id="e" * 32, boot_id="ee-boot", pid_namespace="pid:[1]",
+                      pid=1, pid_started=1)
+    with psycopg2.connect(**target_cluster.connect_kwargs(TARGET_DB)) as conn, conn.cursor() as cur:
+        write_holder(cur, run_id, failed_job, ACQUIRE)
+    conn.close()
+    # The rollback template as launched by hand with its defaults is refused at the lease, naming the way out.
+    refused = awx_job("rollback", {"consolidation_run_id": run_id})
+    assert refused["status"] == "failed"
+    assert "awx-ee-failed-job" in refused["stdout"] and "consolidation_lease_run_ended=true" in refused["stdout"]
+    assert databases(source_cluster) == retired
+
+    # Rollback of that run as the workflow's failure node runs it: it takes over its own run's lease, and the legacy
+    # databases are back under their names and take connections.
+    rollback_node = WORKFLOW_NODES["rollback"]
+    rollback = awx_job("rollback", dict(rollback_node["extra_data"], consolidation_run_id=run_id))
     assert rollback["status"] == "successful", rollback["stdout"][-6000:]
+    assert f"taken_over, held by run {run_id} on awx-ee-failed-job (pid 1, unknown)" in rollback["stdout"]
     assert databases(source_cluster) == {name: True for name in legacy_names}
 
-    jobs = (rehearsal, consolidate, not_now, decommission, unnamed, rollback)
+    jobs = (rehearsal, consolidate, not_now, decommission, unnamed, refused, rollback)
     assert_no_secret(*(job["dir"] / "artifacts" for job in jobs), awx_site["root"])

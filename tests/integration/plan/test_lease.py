@@ -18,6 +18,7 @@ from conftest import drop_database, endpoint, execute, run_sql
 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.controller import (
     CONTROLLER_VARIABLE,
+    machine,
     started_of,
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.lease import application_name, lock_key
@@ -105,6 +106,7 @@ def test_a_module_working_right_now_is_named_and_never_overridden(run_module, ta
             cur.execute("SELECT pg_advisory_lock(%s, %s)", lock_key(DATABASE))
             backend = holder.get_backend_pid()
         for name, args in (("run_lease", lease_args(target_cluster, "second", takeover=True)),
+                           ("run_lease", lease_args(target_cluster, "first", run_ended=True)),
                            ("target_schemas", dict(target=endpoint(target_cluster), target_database=DATABASE,
                                                    schemas=["lease_probe"]))):
             refused = run_module(name, args)
@@ -219,3 +221,50 @@ def test_a_controller_on_another_host_named_by_its_action_plugin_holds_the_lease
 
     released = run_module("run_lease", lease_args(target_cluster, "remote", state="absent"), env=named)
     assert released["lease"]["action"] == "released" and lease_row(target_cluster) is None
+
+
+def test_a_failed_job_of_the_same_run_elsewhere_is_taken_over_only_when_its_run_is_said_to_have_ended(
+        run_module, target_cluster, target_db, live_process):
+    # A failed AWX job: its ansible-playbook ran in an execution environment, another host, now gone, and the
+    # failed run kept its lease. The rollback (or resume) of that run comes from another execution environment.
+    failed_job = dict(host="awx-ee-job-41", machine_id="1" * 32, boot_id="boot-41", pid_namespace="pid:[41]",
+                      pid=17, pid_started=4100)
+    next_job = {CONTROLLER_VARIABLE: json.dumps(dict(failed_job, host="awx-ee-job-42", machine_id="2" * 32,
+                                                     boot_id="boot-42", pid_namespace="pid:[42]", pid_started=4200))}
+    first = run_module("run_lease", lease_args(target_cluster, "R41"),
+                       env={CONTROLLER_VARIABLE: json.dumps(failed_job)})
+    assert first["lease"]["action"] == "acquired", first
+
+    refused = run_module("run_lease", lease_args(target_cluster, "R41"), env=next_job)
+    assert refused["failed"] and refused["holder"]["state"] == "unknown", refused
+    assert "cannot be checked from this host" in refused["msg"]
+    assert "rerun with -e consolidation_lease_run_ended=true" in refused["msg"]
+    # Another run is refused even with the flag: it speaks for run R41's jobs only.
+    other = run_module("run_lease", lease_args(target_cluster, "R43", run_ended=True), env=next_job)
+    assert other["failed"] and "takes over only a lease of run R43 itself" in other["msg"], other
+    assert lease_row(target_cluster) == ("R41", "awx-ee-job-41", 17, 4100)
+    # Check mode says what the real run would do, taking nothing.
+    planned = run_module("run_lease", lease_args(target_cluster, "R41", run_ended=True), env=next_job, check=True)
+    assert planned["lease"]["action"] == "would_take_over", planned
+    assert lease_row(target_cluster) == ("R41", "awx-ee-job-41", 17, 4100)
+
+    taken = run_module("run_lease", lease_args(target_cluster, "R41", run_ended=True), env=next_job)
+    assert not taken["failed"], taken["msg"]
+    assert taken["lease"]["action"] == "taken_over" and taken["lease"]["holder"]["host"] == "awx-ee-job-41"
+    assert "this run's earlier job has ended" in json.dumps(taken["warnings"])
+    assert lease_row(target_cluster) == ("R41", "awx-ee-job-42", 17, 4200)
+    # The rest of that job's modules are its holder.
+    schemas = run_module("target_schemas", dict(target=endpoint(target_cluster), target_database=DATABASE,
+                                                schemas=["lease_probe"]), env=next_job)
+    assert not schemas["failed"], schemas["msg"]
+
+    # A holder of the run that this host sees alive has not ended: the flag does not override it.
+    pid, started = live_process
+    hand_lease_to(target_cluster, "R41", pid, started, host=os.uname().nodename)
+    here = machine()
+    run_sql(target_cluster, DATABASE,
+            "UPDATE _consolidation.lease SET machine_id = %s, boot_id = %s, pid_namespace = %s",
+            (here["machine_id"], here["boot_id"], here["pid_namespace"]))
+    alive = run_module("run_lease", lease_args(target_cluster, "R41", run_ended=True))
+    assert alive["failed"] and alive["holder"]["state"] == "alive" and "still running" in alive["msg"], alive
+    assert lease_row(target_cluster) == ("R41", os.uname().nodename, pid, started)

@@ -98,6 +98,25 @@ def test_the_lease_is_acquired_kept_or_taken_over_only_from_a_gone_holder_or_wit
         assert refused.value.details["holder"]["state"] == state
 
 
+def test_run_ended_takes_over_only_the_same_run_from_a_holder_that_cannot_be_checked():
+    other = dict(ME, pid=200, pid_started=9, run_id="R1", acquired_at="2026-12-04T23:00:00Z")
+    assert lease.decide("T", other, ME, controller.UNKNOWN, run_id="R1", run_ended=True) == lease.TAKE_OVER
+    refusals = (
+        (controller.UNKNOWN, "R1", False, "rerun with -e consolidation_lease_run_ended=true"),  # the hint, no more
+        (controller.UNKNOWN, "R2", True, "takes over only a lease of run R2 itself"),  # another run's lease
+        (controller.ALIVE, "R1", True, "which is still running"),  # seen alive: that job has not ended
+        (controller.UNKNOWN, None, True, "takes over only a lease of run (no run id) itself"),
+    )
+    for state, run_id, run_ended, said in refusals:
+        with pytest.raises(lease.LeaseHeld) as refused:
+            lease.decide("T", other, ME, state, run_id=run_id, run_ended=run_ended)
+        assert said in str(refused.value), (state, run_id, str(refused.value))
+        assert (state == controller.UNKNOWN) == ("consolidation_lease_run_ended" in str(refused.value))
+    # A lease recorded without a run id is no run's own.
+    with pytest.raises(lease.LeaseHeld):
+        lease.decide("T", dict(other, run_id=None), ME, controller.UNKNOWN, run_id=None, run_ended=True)
+
+
 def test_a_holder_without_a_pid_is_never_this_controller():
     assert not lease.same_holder(dict(ME, pid=None), dict(ME, pid=None))
     assert not lease.same_holder(dict(ME, pid_started=1), ME)
