@@ -55,6 +55,8 @@ def test_check_mode_judges_the_confirmation_says_what_would_be_retired_and_chang
         assert done.recap["failed"] == 1 and refusal in done.output, done.output[-8000:]
         assert "would retire" not in done.output
         assert 'FAILED at task "Refuse a confirmation that does not name exactly the databases' in done.output
+        assert "Next: fix the cause named above and run the check again, then run without --check" in done.output
+        assert "rollback -e consolidation_run_id" not in done.output
     else:
         assert done.recap["failed"] == 0, done.output[-8000:]
         assert (f"Check mode: would retire {', '.join(databases)} only after this run's verification passes"
