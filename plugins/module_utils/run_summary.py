@@ -32,7 +32,8 @@ def verdict(failed_task, verification, check_mode):
 def _outcome(plan, failed_task, verification, check_mode):
     run = "Run %s" % plan["run_id"]
     if failed_task:
-        return "%s FAILED at task \"%s\" (its error is printed above)." % (run, failed_task)
+        return "%s FAILED at task \"%s\" (its error is printed above%s)." % (
+            run, failed_task, "; check mode: nothing was changed" if check_mode else "")
     if check_mode:
         return "%s, CHECK MODE: nothing was changed; the tasks above say what the run would do." % run
     if not verification:
@@ -60,6 +61,9 @@ def _next(plan, failed_task, verification, check_mode, decommissioned):
     run_id = plan["run_id"]
     rollback = ROLLBACK % run_id
     existing = plan["mode"] == "existing"
+    if failed_task and check_mode:
+        # A check run changed nothing: there is nothing to resume or to roll back because of it.
+        return ["fix the cause named above and run the check again, then run without --check"]
     if failed_task or (verification and not verification["passed"]):
         steps = ["fix the cause named above and run again with -e consolidation_run_id=%s: the run resumes where "
                  "it stopped" % run_id]

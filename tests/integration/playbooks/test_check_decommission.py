@@ -3,7 +3,8 @@
 An operator prepares one set of variables and tries it with --check first. In
 check mode nothing is copied or verified, so the decommission step can only say
 what the real run would retire once its verification passes: it must neither
-fail on the missing plan and report nor touch a legacy database.
+fail on the missing plan and report nor touch a legacy database. The confirmation
+needs no verification: a mistyped one fails the check run, as it fails the real one.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def legacy_databases(source_cluster):
 
 
 @pytest.mark.parametrize("typo", [False, True], ids=["confirmed", "mistyped"])
-def test_check_mode_with_the_confirmation_says_what_would_be_retired_and_changes_nothing(
+def test_check_mode_judges_the_confirmation_says_what_would_be_retired_and_changes_nothing(
         typo, legacy_databases, tmp_path, source_cluster, target_cluster, run_playbook):
     variables = consolidation_vars(source_cluster, target_cluster, tmp_path, TARGET_DB, PREFIX)
     databases = [module["source_database"] for module in variables["consolidation_modules"]]
@@ -44,15 +45,23 @@ def test_check_mode_with_the_confirmation_says_what_would_be_retired_and_changes
     before = catalog(source_cluster), catalog(target_cluster)
     relations = {database: query(source_cluster, database, "SELECT count(*) FROM pg_class") for database in databases}
 
-    done = run_playbook("classifiedads.consolidation.consolidate", "--check", variables=variables)
+    done = run_playbook("classifiedads.consolidation.consolidate", "--check", variables=variables,
+                        expect_rc=2 if typo else 0)
 
-    assert done.recap["failed"] == 0, done.output[-8000:]
-    confirmed = databases[:-1] if typo else databases
-    assert (f"Check mode: would retire {', '.join(confirmed)} only after this run's verification passes"
-            in done.output), done.output[-8000:]
-    refusal = ("The real run would refuse this confirmation: decommission_confirm must name exactly "
-               f"{', '.join(databases)} (given: {', '.join(confirm)}).")
-    assert (refusal in done.output) is typo, done.output[-8000:]
+    refusal = ("Check mode: decommission refused by guard confirmation: decommission_confirm must name exactly the "
+               f"databases to retire: {', '.join(databases)} (given: {', '.join(confirm)}; not confirmed: "
+               f"{databases[-1]}; not a database of this decommission (a typo?): {databases[-1].lower()}).")
+    if typo:
+        assert done.recap["failed"] == 1 and refusal in done.output, done.output[-8000:]
+        assert "would retire" not in done.output
+        assert 'FAILED at task "Refuse a confirmation that does not name exactly the databases' in done.output
+        assert "Next: fix the cause named above and run the check again, then run without --check" in done.output
+        assert "rollback -e consolidation_run_id" not in done.output
+    else:
+        assert done.recap["failed"] == 0, done.output[-8000:]
+        assert (f"Check mode: would retire {', '.join(databases)} only after this run's verification passes"
+                in done.output), done.output[-8000:]
+        assert "decommission refused" not in done.output
     assert (catalog(source_cluster), catalog(target_cluster)) == before
     assert not (tmp_path / "runs").exists() and not (tmp_path / "backups").exists()
     for database in databases:

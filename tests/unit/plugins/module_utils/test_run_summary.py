@@ -61,6 +61,15 @@ def test_check_mode_says_nothing_changed_and_to_run_for_real():
     assert done["lines"][-1] == "Next: run without --check to consolidate"
 
 
+def test_a_failed_check_run_says_nothing_changed_and_offers_no_resume_or_rollback():
+    done = run_summary(plan(), None, failed_task="Refuse a confirmation", check_mode=True)
+    assert done["verdict"] == "FAILED"
+    assert done["lines"][0] == (f'Run {RUN} FAILED at task "Refuse a confirmation" (its error is printed above; '
+                                "check mode: nothing was changed).")
+    assert done["lines"][-1] == "Next: fix the cause named above and run the check again, then run without --check"
+    assert not any("consolidation_run_id" in line for line in done["lines"])
+
+
 def test_a_failure_before_the_plan_names_the_task_and_no_run_directory():
     done = run_summary(None, None, failed_task="Validate the contract and check both servers")
     assert done["verdict"] == "FAILED"
