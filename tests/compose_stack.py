@@ -98,6 +98,18 @@ class ComposeStack:
         return {"host": "127.0.0.1", "port": self.db.port, "user": SUPERUSER, "password": self.password,
                 "sslmode": "disable"}
 
+    def control_variables(self) -> dict:
+        """The play variables that put this project under app_control (compose mode), cutover and smoke."""
+        return {
+            "app_control_mode": "compose",
+            "app_control_compose_project_dir": str(self.directory),
+            "app_control_services": ["webapi", "background"],
+            "app_control_health_checks": [{"url": f"{self.webapi_url}/health"},
+                                          {"url": f"{self.background_url}/health"}],
+            "cutover_app_dir": str(self.directory),
+            "smoke_base_url": self.webapi_url,
+        }
+
     def compose(self, *args, check: bool = True) -> subprocess.CompletedProcess:
         done = subprocess.run(["docker", "compose", *args], cwd=self.directory, env=self.env, capture_output=True,
                               text=True, check=False, timeout=300)

@@ -50,14 +50,8 @@ def test_compose_stack_consolidated_and_rolled_back(stack, run_playbook):
         "consolidation_target": stack.endpoint(),
         "migrator_command": MIGRATOR_COMMAND,
         "migrator_chdir": str(app_dir),
-        "app_control_mode": "compose",
-        "app_control_compose_project_dir": str(app_dir),
-        "app_control_services": ["webapi", "background"],
-        "app_control_health_checks": [{"url": f"{stack.webapi_url}/health"},
-                                      {"url": f"{stack.background_url}/health"}],
-        "cutover_app_dir": str(app_dir),
+        **stack.control_variables(),
         "cutover_compose_db_port": stack.db.port,
-        "smoke_base_url": stack.webapi_url,
         "decommission_confirm": stack.legacy_databases(),
     }
     outputs = []

@@ -46,16 +46,10 @@ def lifecycle(tmp_path_factory, source_cluster, target_cluster, run_playbook, do
 
     variables = {
         **consolidation_vars(source_cluster, target_cluster, root, TARGET_DB, PREFIX),
-        "app_control_mode": "compose",
-        "app_control_compose_project_dir": str(app_dir),
-        "app_control_services": ["webapi", "background"],
-        "app_control_health_checks": [{"url": f"{stack.webapi_url}/health"},
-                                      {"url": f"{stack.background_url}/health"}],
-        "cutover_app_dir": str(app_dir),
+        **stack.control_variables(),
         # .env feeds the containers; the database does not run in compose: name the target server.
         "cutover_compose_db_host": target_cluster.host,
         "cutover_compose_db_port": target_cluster.port,
-        "smoke_base_url": stack.webapi_url,
         "decommission_confirm": legacy_databases(),
     }
 
