@@ -91,15 +91,20 @@ def server_play(play, task, source_cluster, target_cluster, passwords):
     return [play]
 
 
+def module_playbook(path, name, module, arguments, source_cluster, target_cluster, passwords, task):
+    """Writes to ``path`` a play of one task ``name`` running ``module`` (plus ``task``'s keywords) on both servers."""
+    path.write_text(yaml.safe_dump(server_play({
+        "name": f"{name} with progress", "hosts": "consolidation_controller", "gather_facts": False,
+        "tasks": [dict({"name": name, f"classifiedads.consolidation.{module}": arguments}, **task)]},
+        arguments, source_cluster, target_cluster, passwords)))
+    return path
+
+
 def copy_playbook(tmp_path, source_cluster, target_cluster, run_id, directory=None, passwords=False, **task):
     path = (directory or tmp_path) / f"{run_id}.yml"
     arguments = {"target_database": TARGET_DB, "run_id": run_id, "truncate": True, "parallel": 1,
                  "modules": [{"name": "Legacy", "source_database": SOURCE_DB, "schema": "legacy"}]}
-    path.write_text(yaml.safe_dump(server_play({
-        "name": "Copy with progress", "hosts": "consolidation_controller", "gather_facts": False,
-        "tasks": [dict({"name": "Copy", "classifiedads.consolidation.data_copy": arguments}, **task)]},
-        arguments, source_cluster, target_cluster, passwords)))
-    return path
+    return module_playbook(path, "Copy", "data_copy", arguments, source_cluster, target_cluster, passwords, task)
 
 
 def test_a_long_copy_prints_progress_lines_before_its_result(
@@ -253,11 +258,7 @@ def verify_playbook(tmp_path, source_cluster, target_cluster, name, passwords=Fa
     arguments = {"target_database": VERIFIED_DB, "checksum": True, "workers": 1, "check_sequences": False,
                  "schema_fidelity": "off",
                  "modules": [{"name": "Legacy", "source_database": SOURCE_DB, "schema": "legacy"}]}
-    path.write_text(yaml.safe_dump(server_play({
-        "name": "Verify with progress", "hosts": "consolidation_controller", "gather_facts": False,
-        "tasks": [dict({"name": "Verify", "classifiedads.consolidation.row_count_diff": arguments}, **task)]},
-        arguments, source_cluster, target_cluster, passwords)))
-    return path
+    return module_playbook(path, "Verify", "row_count_diff", arguments, source_cluster, target_cluster, passwords, task)
 
 
 def test_a_long_verification_prints_the_tables_measured_while_it_runs(
