@@ -1,5 +1,6 @@
 # Build and test entry points for the classifiedads.consolidation collection.
-# Everything runs offline except PyPI: no Ansible Galaxy, no Docker.
+# Everything runs offline except PyPI and Debian's archive: no Ansible Galaxy, no container registry
+# (the Docker Engine comes from Debian's docker.io and its images are built locally).
 # `make` alone lists the targets.
 
 SHELL := bash
