@@ -39,8 +39,8 @@ def backup(run_module, source, root, env):
                                          set_id="svc-1"), env=env)
 
 
-def test_the_service_would_take_psycopg2_to_the_other_server(service_file, source_cluster, target_cluster,
-                                                              monkeypatch):
+def test_the_service_would_take_psycopg2_to_the_other_server(
+        service_file, source_cluster, target_cluster, monkeypatch):
     # The hazard is real: the port the connection leaves out comes from the service, not from PGPORT.
     monkeypatch.setenv("PGSERVICEFILE", str(service_file))
     monkeypatch.setenv("PGSERVICE", "elsewhere")
