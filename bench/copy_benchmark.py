@@ -50,6 +50,7 @@ from pathlib import Path
 
 import psycopg2
 from devkit import ddl, legacy
+from devkit.legacy import query
 from devkit.pgembed import EmbeddedCluster
 from psycopg2 import sql
 
@@ -76,17 +77,6 @@ METHODS = {
 
 
 # -- clusters and data ---------------------------------------------------------------------------------
-
-def query(info, dbname, statement, params=None):
-    conn = psycopg2.connect(**info.connect_kwargs(dbname))
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(statement, params)
-            return cur.fetchall() if cur.description else None
-    finally:
-        conn.close()
-
 
 def legacy_tables(info, prefix="ClassifiedAds"):
     """[(module, legacy database, table, target schema)] for every table the copy moves.

@@ -30,20 +30,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import psycopg2
+from devkit.legacy import query as run_sql
 from devkit.pgembed import EmbeddedCluster
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def run_sql(info, dbname, statement, params=None):
-    conn = psycopg2.connect(**info.connect_kwargs(dbname))
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(statement, params)
-    finally:
-        conn.close()
 
 
 def collections_without_actions(workdir):

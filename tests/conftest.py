@@ -23,7 +23,7 @@ import psycopg2
 import psycopg2.sql
 import pytest
 import yaml
-from devkit import docker_engine
+from devkit import docker_engine, legacy
 from devkit.pgembed import EmbeddedCluster
 
 
@@ -73,14 +73,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def run_sql(info, dbname, statement, params=None):
     """Run one statement in autocommit on ``dbname`` of an embedded cluster; rows, or None for commands."""
-    conn = psycopg2.connect(**info.connect_kwargs(dbname))
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(statement, params)
-            return cur.fetchall() if cur.description else None
-    finally:
-        conn.close()
+    return legacy.query(info, dbname, statement, params)
 
 
 def execute(info, statement, dbname="postgres", params=None):

@@ -223,6 +223,21 @@ def _database_name(prefix: str, module: ddl.Module) -> str:
     return name
 
 
+def query(server, dbname: str, statement, params=None):
+    """Run one statement in autocommit on ``dbname`` of ``server``; its rows, or None for a command.
+
+    The one SQL helper of the dev harness: the tests' ``run_sql`` and the benchmarks use it.
+    """
+    conn = psycopg2.connect(**server.connect_kwargs(dbname))
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(statement, params)
+            return cur.fetchall() if cur.description else None
+    finally:
+        conn.close()
+
+
 def _module_of(prefix: str, database: str) -> ddl.Module:
     return next(module for module in ddl.MODULES if module.legacy_database(prefix) == database)
 
