@@ -127,7 +127,8 @@ def port_is_free(port: int) -> bool:
 class EmbeddedCluster:
     """One named throwaway cluster under the harness root directory."""
 
-    def __init__(self, name: str = "source", root: str | None = None, durable: bool = False):
+    def __init__(self, name: str = "source", root: str | None = None, durable: bool = False,
+                 settings: dict | None = None):
         if not name or not name.replace("-", "").replace("_", "").isalnum():
             raise ClusterError(f"cluster name {name!r} must be letters, digits, '-' or '_'")
         self.name = name
@@ -139,6 +140,9 @@ class EmbeddedCluster:
         self.passfile = self.dir / "pgpass"
         self.state_file = self.dir / STATE_FILE
         self.durable = durable
+        # postgresql.conf lines over the harness defaults (e.g. {"wal_level": "replica"} for a server that
+        # cannot do online mode); written once, at initdb.
+        self.settings = dict(settings or {})
 
     # -- privileges -----------------------------------------------------------------------------
 
@@ -288,9 +292,15 @@ class EmbeddedCluster:
             "max_wal_size": "'4GB'",
             "checkpoint_timeout": "'30min'",
             "logging_collector": "off",
+            # Online mode (consolidation_sync: online) streams each legacy database through a logical
+            # replication slot: every throwaway cluster can, as a self-hosted server must be set up for it.
+            "wal_level": "logical",
+            "max_replication_slots": "32",
+            "max_wal_senders": "32",
         }
         if not self.durable:
             settings.update(fsync="off", full_page_writes="off", synchronous_commit="off")
+        settings.update(self.settings)
         conf = self.data_dir / "postgresql.conf"
         body = "\n# --- devkit.pgembed settings (throwaway cluster) ---\n"
         body += "".join(f"{key} = {value}\n" for key, value in settings.items())
