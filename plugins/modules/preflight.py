@@ -91,6 +91,26 @@ options:
   fence_reason:
     description: Why the legacy databases stay writable (O(fence=none)); recorded in the plan and the reports.
     type: str
+  sync:
+    description:
+      - C(offline) copies inside the window (consolidate.yml). C(online) copies while the application keeps
+        running and streams every later change through a logical replication slot per legacy database (sync.yml,
+        then cutover.yml). Recorded in the plan (C(sync.mode)); a resumed run cannot change it once the copy started.
+    type: str
+    default: offline
+    choices: [offline, online]
+  sync_slot_prefix:
+    description:
+      - First part of the name of every replication slot and publication of ours (lower-case letters, digits and
+        C(_), starting with a letter, at most 20); recorded in the plan (C(sync.slot_prefix)).
+    type: str
+    default: classifiedads
+  verify_checksum:
+    description:
+      - Whether the verification will compare content checksums (the verify role's C(verify_checksum)).
+        O(sync=online) refuses C(false): rows updated after the copy keep the counts equal.
+    type: bool
+    default: true
 '''
 
 EXAMPLES = r'''
@@ -139,6 +159,10 @@ plan:
     mode:
       description: C(existing) or C(fresh).
       type: str
+    sync:
+      description: The change capture, C(mode) (C(offline) or C(online)) and the C(slot_prefix) of its slots.
+      type: dict
+      sample: {mode: online, slot_prefix: classifiedads}
     fence:
       description: The write fence, C(mode) (C(read_only) or C(none)) and the operator's C(reason) for C(none).
       type: dict
@@ -210,6 +234,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan i
     judge_contract_changes,
     refusal_message,
     run_plan,
+    sync_plan,
     target_schemas,
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.preflight import (
@@ -247,6 +272,9 @@ def main():
             rehearsal_database=dict(type="str", default=""),
             fence=dict(type="str", default="read_only", choices=["read_only", "none"]),
             fence_reason=dict(type="str"),
+            sync=dict(type="str", default="offline", choices=["offline", "online"]),
+            sync_slot_prefix=dict(type="str", default="classifiedads"),
+            verify_checksum=dict(type="bool", default=True),
         ),
         needs=("source", "target"),
     )
@@ -256,6 +284,7 @@ def main():
         module.fail([problem])
     with module.failures(message=lambda problems: "the consolidation plan is invalid: " + "; ".join(problems)):
         fence = fence_plan(params["fence"], params["fence_reason"])
+        sync = sync_plan(params["sync"], params["sync_slot_prefix"], params["verify_checksum"])
         modules = build_plan(params["modules"], params["target_database"], params["source"], params["target"],
                              params["exclude_tables"])
     target_database, rehearsal_of = params["target_database"], None
@@ -291,7 +320,7 @@ def main():
 
     plan = run_plan(run_id, resumed, params["run_root"], params["backup_root"], mode, target_database,
                     modules, params["exclude_tables"], params["source"], params["target"], source_facts, target_facts,
-                    reason, fence, rehearsal_of)
+                    reason, fence, rehearsal_of, sync)
     with module.failures():
         plan["completed"] = completion(plan)
     applied = []
