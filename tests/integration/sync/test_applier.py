@@ -1,0 +1,278 @@
+"""sync_applier against real PostgreSQL 15 clusters: every change kind, crashes, DDL, drain.
+
+Each test builds a legacy database (tables in ``public``) on the source cluster and its consolidated
+database (the same tables in schema ``shop``) on the target, then a publication and a pgoutput slot
+named as the run's, as the online copy leaves them (empty tables: every row arrives through the stream).
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import json
+import os
+import signal
+import threading
+import time
+
+import psycopg2
+import pytest
+from conftest import drop_database, endpoint, execute, run_sql
+from constants import HOSTILE
+from psycopg2 import sql
+
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.controller import started_of
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.sync_names import (
+    applier_files,
+    publication_name,
+    slot_name,
+)
+
+pytestmark = pytest.mark.integration
+
+TABLES = """
+CREATE TABLE {schema}.items (
+    id integer PRIMARY KEY, name text, big text, data bytea, tags text[], doc jsonb, at timestamptz, note text);
+CREATE TABLE {schema}.loose (a integer, b text);
+ALTER TABLE {schema}.loose REPLICA IDENTITY FULL;
+CREATE TABLE {schema}.counters (id serial PRIMARY KEY, v integer NOT NULL);
+CREATE TABLE {schema}.{hostile} ({hostile} integer PRIMARY KEY, "Value" text);
+CREATE SEQUENCE {schema}.tickets;
+"""
+COMPARED = ("items", "loose", "counters", HOSTILE)
+_numbers = itertools.count(1)
+
+
+class Case:
+    """One legacy database, its consolidated database, the slot and the run directory of one test."""
+
+    def __init__(self, source, target, root, run_module):
+        number = next(_numbers)
+        self.source, self.target, self.run_module = source, target, run_module
+        self.legacy = f"ApplierLegacy_{number}_{os.getpid()}"
+        self.consolidated = f"ApplierTarget_{number}_{os.getpid()}"
+        self.run_id = f"applier-{number}-{os.getpid()}"
+        self.run_dir = str(root / self.run_id)
+        os.makedirs(self.run_dir)
+        self.slot = slot_name(self.run_id, self.legacy)
+        self.files = applier_files(self.run_dir, self.legacy)
+        for info, name, schema in ((source, self.legacy, "public"), (target, self.consolidated, "shop")):
+            drop_database(info, name)
+            execute(info, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            if schema != "public":
+                run_sql(info, name, sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+            run_sql(info, name, sql.SQL(TABLES).format(schema=sql.Identifier(schema), hostile=sql.Identifier(HOSTILE)))
+        run_sql(source, self.legacy, sql.SQL("CREATE PUBLICATION {} FOR TABLE items, loose, counters, {}").format(
+            sql.Identifier(publication_name(self.run_id, self.legacy)), sql.Identifier(HOSTILE)))
+        run_sql(source, self.legacy, "SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (self.slot,))
+
+    def args(self, **extra):
+        return dict(source=endpoint(self.source), target=endpoint(self.target), target_database=self.consolidated,
+                    run_id=self.run_id, run_dir=self.run_dir,
+                    modules=[{"name": "Shop", "source_database": self.legacy, "schema": "shop"}], **extra)
+
+    def module(self, state="started", check=False, **extra):
+        return self.run_module("sync_applier", self.args(state=state, **extra), check=check)
+
+    def src(self, statement, params=None):
+        return run_sql(self.source, self.legacy, statement, params)
+
+    def tgt(self, statement, params=None):
+        return run_sql(self.target, self.consolidated, statement, params)
+
+    def status(self):
+        try:
+            with open(self.files["status"]) as handle:
+                return json.load(handle)
+        except (OSError, ValueError):
+            return {}
+
+    def supervisor(self):
+        with open(self.files["pid"]) as handle:
+            return json.load(handle)
+
+    def rows(self, info, dbname, schema, table):
+        """Every row as text, as a multiset: EXCEPT ALL both ways is Counter subtraction both ways."""
+        statement = sql.SQL("SELECT r::text FROM {} r").format(sql.Identifier(schema, table))
+        return collections.Counter(row[0] for row in run_sql(info, dbname, statement))
+
+    def differences(self):
+        found = {}
+        for table in COMPARED:
+            source = self.rows(self.source, self.legacy, "public", table)
+            target = self.rows(self.target, self.consolidated, "shop", table)
+            if source - target or target - source:
+                found[table] = {"only_source": len(source - target), "only_target": len(target - source)}
+        return found
+
+    def wait_equal(self, timeout=60):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if not self.differences():
+                return
+            time.sleep(0.5)
+        raise AssertionError(f"target never matched the source: {self.differences()}; status {self.status()}")
+
+    def progress(self):
+        return self.tgt("SELECT transactions, rows, applied_lsn::text FROM _consolidation.sync_progress "
+                        "WHERE source_database = %s", (self.legacy,))[0]
+
+    def cleanup(self):
+        record = None
+        try:
+            record = self.supervisor()
+        except OSError:
+            pass
+        if record and started_of(record["pid"]) == record["start_time"]:
+            os.kill(record["pid"], signal.SIGTERM)
+            deadline = time.time() + 30
+            while started_of(record["pid"]) == record["start_time"] and time.time() < deadline:
+                time.sleep(0.2)
+        execute(self.source, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                             "WHERE slot_name = %s AND NOT active", "postgres", (self.slot,))
+        drop_database(self.source, self.legacy)
+        drop_database(self.target, self.consolidated)
+
+
+@pytest.fixture
+def applier_case(source_cluster, target_cluster, tmp_path, run_module):
+    case = Case(source_cluster, target_cluster, tmp_path, run_module)
+    yield case
+    case.cleanup()
+
+
+def test_every_change_kind_arrives_in_the_renamed_schema_after_the_module_has_returned(applier_case):
+    case = applier_case
+    result = case.module()
+    assert not result["failed"], result
+    assert result["changed"] and result["appliers"][0]["action"] == "started"
+    pid = result["appliers"][0]["pid"]
+    assert started_of(pid) == case.supervisor()["start_time"]  # outlives the module call
+
+    # Written after the module returned: only the detached applier can bring them over.
+    big = "".join("%032x" % (i * 7919) for i in range(4000))  # 128 kB, stored out of line (TOAST)
+    case.src("INSERT INTO items VALUES (1, 'one', %s, '\\x00ff10'::bytea, ARRAY['a', 'b,\"c\"', NULL], "
+             "'{\"k\": [1, 2.5, null]}', '2026-01-02 03:04:05.123456+05:30', NULL), "
+             "(2, 'two', NULL, NULL, NULL, NULL, NULL, 'n'), (3, 'three', 'x', NULL, '{}', '[]', 'infinity', NULL)",
+             (big,))
+    case.src("UPDATE items SET name = 'uno' WHERE id = 1")  # big is TOASTed and unchanged: not in the stream
+    case.src("UPDATE items SET id = 20, note = NULL WHERE id = 2")  # the key changes
+    case.src("DELETE FROM items WHERE id = 3")
+    case.src("INSERT INTO loose VALUES (1, 'same'), (1, 'same'), (2, NULL)")
+    case.src("UPDATE loose SET b = 'changed' WHERE ctid = (SELECT ctid FROM loose WHERE a = 1 LIMIT 1)")
+    case.src("DELETE FROM loose WHERE a = 2")
+    case.src(sql.SQL("INSERT INTO {} VALUES (1, 'hostile')").format(sql.Identifier(HOSTILE)))
+    case.src("INSERT INTO counters (v) SELECT g FROM generate_series(1, 50) g")
+    case.src("TRUNCATE counters")
+    case.src("INSERT INTO counters (v) VALUES (7)")
+    case.wait_equal()
+
+    assert case.tgt("SELECT big = %s, name FROM shop.items WHERE id = 1", (big,)) == [(True, "uno")]
+    assert case.tgt("SELECT count(*) FROM shop.items") == [(2,)]
+    transactions, rows, _lsn = case.progress()
+    assert transactions == 11
+    assert rows == 3 + 1 + 1 + 1 + 3 + 1 + 1 + 1 + 50 + 1 + 1
+    assert case.status()["state"] == "streaming"
+
+    again = case.module()
+    assert not again["changed"] and again["appliers"][0]["action"] == "running"
+    assert again["appliers"][0]["pid"] == pid
+
+    stopped = case.module("stopped")
+    assert stopped["changed"] and stopped["appliers"][0]["action"] == "stopped"
+    assert started_of(pid) != case.supervisor()["start_time"]
+    assert case.status()["state"] == "stopped"
+    assert not case.module("stopped")["changed"]
+
+
+def writer(case, stop, committed):
+    """Source transactions of several statements each, as fast as one session goes, until ``stop`` is set."""
+    conn = psycopg2.connect(**case.source.connect_kwargs(case.legacy))
+    try:
+        with conn.cursor() as cur:
+            for number in itertools.count():
+                if stop.is_set():
+                    return
+                cur.execute("INSERT INTO items (id, name, note) VALUES (%s, 'w', 'x')", (1000 + number,))
+                cur.execute("UPDATE items SET name = name || '+' WHERE id = %s", (1000 + number // 2,))
+                cur.execute("INSERT INTO counters (v) VALUES (%s)", (number,))
+                if number % 5 == 0:
+                    cur.execute("DELETE FROM counters WHERE v = %s", (number - 3,))
+                conn.commit()
+                committed.append(number)
+    finally:
+        conn.close()
+
+
+def test_a_worker_killed_mid_stream_is_restarted_and_loses_or_duplicates_nothing(applier_case):
+    case = applier_case
+    assert not case.module()["failed"]
+    stop, committed = threading.Event(), []
+    thread = threading.Thread(target=writer, args=(case, stop, committed))
+    thread.start()
+    kills = 0
+    try:
+        while kills < 3:
+            # Killed while it applies: the writer keeps the stream busy, so transactions are in flight.
+            applied = case.status().get("transactions", 0)
+            deadline = time.time() + 30
+            while case.status().get("transactions", 0) < applied + 20 and time.time() < deadline:
+                time.sleep(0.05)
+            status = case.status()
+            assert status.get("state") == "streaming", status
+            os.kill(status["pid"], signal.SIGKILL)
+            kills += 1
+            while case.status().get("restarts", 0) < kills and time.time() < deadline:
+                time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join()
+    case.wait_equal(timeout=120)
+    transactions, _rows, _lsn = case.progress()
+    assert transactions == len(committed)
+    status = case.status()
+    assert status["restarts"] == kills and status["state"] == "streaming"
+    with open(case.files["log"]) as handle:
+        assert handle.read().count("starting it again") == kills
+
+
+def test_ddl_on_the_legacy_table_stops_the_applier_with_an_error_naming_table_and_column(applier_case):
+    case = applier_case
+    assert not case.module()["failed"]
+    case.src("INSERT INTO items (id, name) VALUES (1, 'before')")
+    case.wait_equal()
+    case.src("ALTER TABLE items ADD COLUMN extra integer")
+    case.src("INSERT INTO items (id, name, extra) VALUES (2, 'after', 5)")
+    deadline = time.time() + 30
+    while case.status().get("state") != "failed" and time.time() < deadline:
+        time.sleep(0.2)
+    status = case.status()
+    assert status["state"] == "failed"
+    assert 'ApplierLegacy' in status["error"] and "public.items" in status["error"]
+    assert 'only in the source: extra' in status["error"] and "DDL" in status["error"]
+    assert case.tgt("SELECT id FROM shop.items") == [(1,)]
+    time.sleep(2)  # not restarted: the supervisor ended with the worker
+    assert started_of(case.supervisor()["pid"]) != case.supervisor()["start_time"]
+    assert case.status()["restarts"] == 0
+    again = case.module()
+    assert again["failed"] and "only in the source: extra" in again["msg"]
+
+
+def test_drained_applies_every_write_then_stops_and_continues_the_sequences(applier_case):
+    case = applier_case
+    assert not case.module()["failed"]
+    case.src("INSERT INTO counters (v) SELECT g FROM generate_series(1, 40) g")
+    case.src("SELECT nextval('tickets') FROM generate_series(1, 12)")
+    case.src("INSERT INTO items (id, name) SELECT g, 'n' FROM generate_series(1, 300) g")
+    check = case.module("drained", check=True)
+    assert not check["changed"] and check["appliers"][0]["action"] == "would_drain"
+    assert case.tgt("SELECT last_value FROM shop.counters_id_seq") == [(1,)]
+
+    drained = case.module("drained", catch_up_timeout=60)
+    assert not drained["failed"], drained
+    assert drained["appliers"][0]["action"] == "drained" and drained["appliers"][0]["pid"] is None
+    assert drained["appliers"][0]["lag"] >= 0
+    assert not case.differences()
+    assert case.tgt("SELECT nextval('shop.counters_id_seq')") == [(41,)]
+    assert case.tgt("SELECT nextval('shop.tickets')") == [(13,)]
+    assert case.status()["state"] == "stopped"
