@@ -83,7 +83,7 @@ description:
     state at the slot's consistent point, and the slot streams every later transaction to
     M(classifiedads.consolidation.sync_applier). Each slot is recorded in C(<state_schema>.sync_slots), see RV(slots).
   - With O(sync=online) a rerun leaves a database whose online copy completed and whose slot exists alone. One whose
-    copy did not complete (or whose slot is gone) cannot resume from its snapshot, which ended with the attempt: its
+    copy did not complete (or whose slot is gone) cannot resume from its snapshot, which ended with the attempt, so its
     slot and publication are dropped, the tables this run copied from it are emptied and copied again under a new
     slot, and RV(progress) says so.
     C(session_replication_role=replica) would not help, because the foreign keys must be dropped anyway for

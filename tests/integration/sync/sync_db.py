@@ -159,3 +159,8 @@ class Writer(threading.Thread):
         self.join(30)
         assert self.error is None, self.error
         return set(self.committed)
+
+
+def warning_lines(result):
+    """A module result's warnings as text (ansible-core 2.19 returns them as event summaries)."""
+    return [entry["event"]["msg"] if isinstance(entry, dict) else entry for entry in result.get("warnings", [])]

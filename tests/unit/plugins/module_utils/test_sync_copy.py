@@ -14,7 +14,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.sync_c
     slot_decision,
 )
 
-DONE = {"copied_at": datetime.datetime(2026, 12, 5, tzinfo=datetime.timezone.utc)}
+DONE = {"copied_at": datetime.datetime(2026, 12, 5, tzinfo=datetime.UTC)}
 CUT_OFF = {"copied_at": None}
 
 
