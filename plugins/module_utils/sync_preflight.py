@@ -52,6 +52,9 @@ WHERE n.nspname = %s AND c.relname = ANY(%s)
 ORDER BY c.relname
 """
 
+# pgoutput, and the slot functions used here, came with PostgreSQL 10.
+PGOUTPUT_VERSION = 100000
+
 WAL_LEVEL_FIX = ("set wal_level = logical: on a self-hosted server ALTER SYSTEM SET wal_level = logical and restart "
                  "PostgreSQL; on Amazon RDS/Aurora set rds.logical_replication = 1 in the parameter group and reboot; "
                  "on Google Cloud SQL set the flag cloudsql.logical_decoding = on; on Azure Database for PostgreSQL "
@@ -62,9 +65,11 @@ def inspect_sync(endpoint, modules, prefix):
     """The facts online mode is judged on: the server's, then per existing legacy database its own."""
     conn = connect(endpoint, endpoint.get("maintenance_db") or "postgres", autocommit=True)
     try:
+        if conn.server_version < PGOUTPUT_VERSION:
+            return {"server_version": conn.server_version, "slots": [], "databases": {}}
         with conn.cursor() as cur:
             cur.execute(SERVER, (list(MANAGED_REPLICATION_ROLES),))
-            facts = dict(zip(SERVER_KEYS, cur.fetchone()))
+            facts = dict(zip(SERVER_KEYS, cur.fetchone()), server_version=conn.server_version)
             cur.execute("SELECT datname FROM pg_catalog.pg_database WHERE datname = ANY(%s) AND datallowconn "
                         "AND pg_catalog.has_database_privilege(oid, 'CONNECT')",
                         ([module["source_database"] for module in modules],))
@@ -107,6 +112,10 @@ def _table(database, schema, table):
 
 def sync_problems(facts, run_id=None, prefix=sync_names.DEFAULT_PREFIX):
     """Pure: every reason the source cannot be synchronised online, each with its fix."""
+    if facts["server_version"] < PGOUTPUT_VERSION:
+        return ["the source server runs PostgreSQL %d.%d, and online mode needs 10 or later (logical replication "
+                "with pgoutput): upgrade it, or consolidate with sync=offline"
+                % (facts["server_version"] // 10000, facts["server_version"] // 100 % 100)]
     problems = []
     if facts["wal_level"] != "logical":
         problems.append("the source server runs with wal_level = %s, and logical replication slots need logical: %s"

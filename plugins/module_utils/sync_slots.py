@@ -45,20 +45,21 @@ SLOTS_TABLE_DDL = """CREATE TABLE IF NOT EXISTS {table} (
     copied_at timestamp with time zone,
     PRIMARY KEY (run_id, source_database))"""
 
-# Logical slots whose name starts with the prefix (sync_names.is_ours decides), with the WAL each keeps:
+# Logical slots whose name starts with the prefix (sync_names.is_ours decides), with the WAL each keeps
+# (PostgreSQL 10 and later: the functions' names before it, and pgoutput, differ):
 # retained = what the server may not recycle (from restart_lsn), lag = what the consumer has not confirmed.
 SLOTS = """
 SELECT s.slot_name, s.database, s.active, s.active_pid, s.restart_lsn::text, s.confirmed_flush_lsn::text,
        pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), s.restart_lsn)::bigint,
        pg_catalog.pg_size_pretty(pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), s.restart_lsn)),
        pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), s.confirmed_flush_lsn)::bigint,
-       s.wal_status, pg_catalog.pg_current_wal_lsn()::text
+       pg_catalog.pg_current_wal_lsn()::text
 FROM pg_catalog.pg_replication_slots s
-WHERE s.slot_type = 'logical' AND pg_catalog.starts_with(s.slot_name, %s)
+WHERE s.slot_type = 'logical' AND pg_catalog.left(s.slot_name::text, %s) = %s
 ORDER BY s.slot_name
 """
 SLOT_KEYS = ("slot_name", "database", "active", "active_pid", "restart_lsn", "confirmed_flush_lsn",
-             "retained_bytes", "retained", "lag_bytes", "wal_status", "current_lsn")
+             "retained_bytes", "retained", "lag_bytes", "current_lsn")
 
 PUBLICATION_TABLES = """
 SELECT p.oid, n.nspname, c.relname
@@ -162,7 +163,8 @@ def create(source, dbname, run_id, prefix, tables, journal=None):
 def list_slots(conn, prefix, run_id=None):
     """The logical slots of ours on the server of ``conn`` (of ``run_id`` only, when given), as dicts."""
     with conn.cursor() as cur:
-        cur.execute(SLOTS, (sync_names.check_prefix(prefix) + "_",))
+        start = sync_names.check_prefix(prefix) + "_"
+        cur.execute(SLOTS, (len(start), start))
         slots = [dict(zip(SLOT_KEYS, row)) for row in cur.fetchall()]
     return [slot for slot in slots if sync_names.is_ours(slot["slot_name"], prefix)
             and (run_id is None or sync_names.of_run(slot["slot_name"], run_id, prefix))]
@@ -222,8 +224,8 @@ def drop_publication(cur, journal, name):
 
 
 def _publications_of_ours(cur, prefix, run_id):
-    cur.execute("SELECT pubname FROM pg_catalog.pg_publication WHERE pg_catalog.starts_with(pubname, %s) "
-                "ORDER BY pubname", (prefix + "_",))
+    cur.execute("SELECT pubname FROM pg_catalog.pg_publication WHERE pg_catalog.left(pubname::text, %s) = %s "
+                "ORDER BY pubname", (len(prefix) + 1, prefix + "_"))
     return [name for (name,) in cur.fetchall() if sync_names.is_ours(name, prefix)
             and (run_id is None or sync_names.of_run(name, run_id, prefix))]
 

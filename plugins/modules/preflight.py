@@ -238,7 +238,6 @@ slots:
       retained_bytes: 52428800
       retained: 50 MB
       lag_bytes: 52428000
-      wal_status: reserved
       current_lsn: 0/4A2B3C8
 refused_changes:
   description: On failure, the contract changes the run can no longer take, each with C(text) and C(why).

@@ -5,7 +5,9 @@ exactly once; reruns keep a complete copy's slot and replace an incomplete one's
 from __future__ import annotations
 
 import pytest
-from conftest import run_sql
+from conftest import consolidation_vars, drop_database, endpoint, run_sql
+from devkit import legacy as legacy_fixtures
+from devkit import migrator
 from sync_db import (
     SCHEMA,
     SEEDED,
@@ -98,6 +100,15 @@ def test_a_rerun_after_a_complete_online_copy_changes_nothing(source_cluster, ta
     assert all(table["status"] == "skipped_complete" for table in second["tables"])
 
 
+def test_a_copy_refused_before_any_row_moves_leaves_no_slot(source_cluster, target_cluster, run_module, pair):
+    legacy, target = pair
+    run_sql(target_cluster, target, f"DROP TABLE {SCHEMA}.notes")
+    result = run_module("data_copy", copy_args(source_cluster, target_cluster, legacy, target, "online-refused"))
+    assert result["failed"] and "target tables missing" in result["msg"]
+    assert slot_row(source_cluster, sync_names.slot_name("online-refused", legacy)) is None
+    assert publications(source_cluster, legacy) == []
+
+
 @pytest.mark.parametrize("interruption", ["copy_incomplete", "slot_gone"])
 def test_a_rerun_that_cannot_continue_its_slot_copies_again_under_a_new_one(
         source_cluster, target_cluster, run_module, pair, interruption):
@@ -129,3 +140,51 @@ def test_a_rerun_that_cannot_continue_its_slot_copies_again_under_a_new_one(
     assert ids(target_cluster, target, f"{SCHEMA}.notes") == ids(source_cluster, legacy, "public.notes")
     assert stream_inserts(source_cluster, legacy, slot, slot) == []
     assert [row[3] for row in recorded(target_cluster, target, run_id)] == [True]
+
+
+def test_the_classifiedads_databases_copy_online_each_from_its_slot(source_cluster, target_cluster, run_module,
+                                                                    tmp_path):
+    """The shipped mapping (tables moved to public, excluded tables, NULL policies) on the six legacy databases."""
+    prefix, target, run_id = "OnlineCA", "OnlineCA_Consolidated", "online-ca"
+    legacy_fixtures.create(source_cluster, 0.05, prefix=prefix, drop_existing=True, out=lambda line: None)
+    drop_database(target_cluster, target)
+    migrator.migrate(target_cluster.connect_kwargs(target), log=lambda line: None)
+    mapping = consolidation_vars(source_cluster, target_cluster, tmp_path, target, prefix)["consolidation_modules"]
+    args = dict(source=endpoint(source_cluster), target=endpoint(target_cluster), target_database=target,
+                run_id=run_id, modules=mapping, sync="online", truncate=True)
+    try:
+        result = run_module("data_copy", args)
+        assert not result["failed"], result.get("msg")
+        assert sorted(entry["source_database"] for entry in result["slots"] if entry["action"] == "created") == \
+            sorted(module["source_database"] for module in mapping)
+        for entry in result["slots"]:
+            # The publication holds exactly the tables the copy read from the slot's snapshot.
+            copied = sorted(table["source_table"] for table in result["tables"]
+                            if table["source_database"] == entry["source_database"] and table["status"] == "copied")
+            published = sorted(row[0] for row in run_sql(
+                source_cluster, entry["source_database"], "SELECT tablename FROM pg_publication_tables "
+                                                          "WHERE pubname = %s", (entry["publication_name"],)))
+            assert published == copied and copied
+            assert slot_row(source_cluster, entry["slot_name"])[0] == entry["consistent_point"]
+        again = run_module("data_copy", args)
+        assert not again["failed"] and not again["changed"]
+        assert {entry["action"] for entry in again["slots"]} == {"kept"}
+    finally:
+        for module in mapping:
+            drop_slots(source_cluster, module["source_database"])
+        legacy_fixtures.drop(source_cluster, prefix=prefix)
+        drop_database(target_cluster, target)
+
+
+def test_a_table_mapped_after_a_complete_online_copy_is_refused(source_cluster, target_cluster, run_module, pair):
+    legacy, target = pair
+    run_id = "online-remapped"
+    args = copy_args(source_cluster, target_cluster, legacy, target, run_id)
+    first = run_module("data_copy", dict(args, modules=[dict(args["modules"][0], exclude_tables=["notes"])]))
+    assert not first["failed"], first.get("msg")
+    second = run_module("data_copy", args)
+    assert second["failed"]
+    assert "not copied from their slots' snapshots" in second["msg"] and "notes" in second["msg"]
+    # The complete copy's slot stays: its stream still continues the tables it copied.
+    assert slot_row(source_cluster, sync_names.slot_name(run_id, legacy))[0] == first["slots"][0]["consistent_point"]
+    assert ids(target_cluster, target, f"{SCHEMA}.notes") == set()

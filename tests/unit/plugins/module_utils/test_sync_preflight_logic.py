@@ -10,8 +10,8 @@ DATABASES = ["Legacy_A", "Legacy_B"]
 
 
 def facts(**changes):
-    base = {"wal_level": "logical", "max_replication_slots": 10, "max_wal_senders": 10, "slots_in_use": 0,
-            "senders_in_use": 0, "user": "consolidation", "superuser": False, "replication": True,
+    base = {"server_version": 150004, "wal_level": "logical", "max_replication_slots": 10, "max_wal_senders": 10,
+            "slots_in_use": 0, "senders_in_use": 0, "user": "consolidation", "superuser": False, "replication": True,
             "managed_roles": [], "slots": [],
             "databases": dict((name, {"create": True, "schema": "public", "tables": {"t": (True, True)}})
                               for name in DATABASES)}
@@ -65,3 +65,9 @@ def test_every_problem_is_reported_at_once_with_the_names_quoted():
     quoted = '"a""; DROP TABLE x; --"'
     assert sum(quoted in problem for problem in problems) == 2
     assert not any(".fine" in problem for problem in problems)
+
+
+def test_a_server_older_than_pgoutput_is_refused_alone():
+    assert sync_problems({"server_version": 90624, "slots": [], "databases": {}}, RUN) == [
+        "the source server runs PostgreSQL 9.6, and online mode needs 10 or later (logical replication with "
+        "pgoutput): upgrade it, or consolidate with sync=offline"]
