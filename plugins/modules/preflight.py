@@ -91,6 +91,26 @@ options:
   fence_reason:
     description: Why the legacy databases stay writable (O(fence=none)); recorded in the plan and the reports.
     type: str
+  sync:
+    description:
+      - V(online) adds what logical replication needs from the source, every problem at once with its fix.
+        These are C(wal_level=logical), room in C(max_replication_slots) and C(max_wal_senders) for one more per
+        legacy database (those in use counted, this run's own slots not counted twice), and a role with
+        C(REPLICATION), superuser or a managed service's replication role (C(rds_replication), C(cloudsqlsuperuser),
+        C(azure_pg_admin) and the like). The role must also have C(CREATE) on each legacy database and own every
+        copied table (for C(CREATE PUBLICATION ... FOR TABLE)), and every copied table needs a primary key or a
+        replica identity (C(FULL) or C(USING INDEX)).
+      - In every mode each replication slot of ours (named with O(slot_prefix), any run) on the source is reported as
+        a warning with the WAL it retains and whether a consumer is attached, since a forgotten slot keeps WAL until
+        the disk fills. See RV(slots).
+    type: str
+    choices: [offline, online]
+    default: offline
+  slot_prefix:
+    description:
+      - Start of the names of online mode's slots and publications (see M(classifiedads.consolidation.data_copy)).
+    type: str
+    default: classifiedads
 '''
 
 EXAMPLES = r'''
@@ -189,6 +209,23 @@ contract_changes:
   type: list
   elements: str
   sample: ["module Product: exclude_tables gained AuditLogEntries"]
+slots:
+  description: Every logical replication slot of ours on the source (any run), with the WAL it retains.
+  returned: success
+  type: list
+  elements: dict
+  sample:
+    - slot_name: classifiedads_1b2c3d4e_a1b2c3_classifiedads_product
+      database: ClassifiedAds_Product
+      active: false
+      active_pid: null
+      restart_lsn: 0/1A2B3C8
+      confirmed_flush_lsn: 0/1A2B400
+      retained_bytes: 52428800
+      retained: 50 MB
+      lag_bytes: 52428000
+      wal_status: reserved
+      current_lsn: 0/4A2B3C8
 refused_changes:
   description: On failure, the contract changes the run can no longer take, each with C(text) and C(why).
   returned: failure
@@ -232,6 +269,12 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfil
     read_json,
     run_id_problem,
 )
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.sync_names import DEFAULT_PREFIX, check_prefix
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.sync_preflight import (
+    inspect_sync,
+    slot_warnings,
+    sync_problems,
+)
 
 
 def main():
@@ -247,6 +290,8 @@ def main():
             rehearsal_database=dict(type="str", default=""),
             fence=dict(type="str", default="read_only", choices=["read_only", "none"]),
             fence_reason=dict(type="str"),
+            sync=dict(type="str", default="offline", choices=["offline", "online"]),
+            slot_prefix=dict(type="str", default=DEFAULT_PREFIX),
         ),
         needs=("source", "target"),
     )
@@ -255,6 +300,7 @@ def main():
     if problem:
         module.fail([problem])
     with module.failures(message=lambda problems: "the consolidation plan is invalid: " + "; ".join(problems)):
+        check_prefix(params["slot_prefix"])
         fence = fence_plan(params["fence"], params["fence_reason"])
         modules = build_plan(params["modules"], params["target_database"], params["source"], params["target"],
                              params["exclude_tables"])
@@ -284,6 +330,12 @@ def main():
         module.warn("consolidation_fence is none: the legacy databases accept writes during the window "
                     "(reason given: %s)" % fence["reason"])
     problems = server_problems(modules, mode, source_facts, target_facts)
+    with module.failures():
+        sync_facts = inspect_sync(params["source"], modules, params["slot_prefix"])
+    for warning in slot_warnings(sync_facts["slots"]):
+        module.warn(warning)
+    if params["sync"] == "online" and mode == "existing":
+        problems.extend(sync_problems(sync_facts, run_id, params["slot_prefix"]))
     if params["rehearsal"] and mode != "existing":
         problems.insert(0, "a rehearsal copies the legacy databases, and this run has none to copy (%s)" % reason)
     if problems:
@@ -311,7 +363,8 @@ def main():
                 amend_run(plan, applied)
             else:
                 open_run(plan, params["run_root"])
-    module.exit_json(changed=changed, plan=plan, contract_changes=[change["text"] for change in applied])
+    module.exit_json(changed=changed, plan=plan, contract_changes=[change["text"] for change in applied],
+                     slots=sync_facts["slots"])
 
 
 if __name__ == "__main__":
