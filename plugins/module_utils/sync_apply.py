@@ -473,7 +473,12 @@ class Applier(object):
                                "from the source; roll back and rerun sync.yml"
                                % (target.label, qualified(target.schema, target.table), postgres_problem(exc))) \
                 from None
-        except (psycopg2.DataError, psycopg2.ProgrammingError) as exc:
+        except psycopg2.DataError as exc:
+            # Its message quotes the value that did not fit: the error names the kind of problem only.
+            raise ApplyStopped("the change of %s cannot be applied to %s: a value does not fit its target column "
+                               "(%s, SQLSTATE %s)" % (target.label, qualified(target.schema, target.table),
+                                                      type(exc).__name__, exc.pgcode)) from None
+        except psycopg2.ProgrammingError as exc:
             raise ApplyStopped("the change of %s cannot be applied to %s: %s"
                                % (target.label, qualified(target.schema, target.table), postgres_problem(exc))) \
                 from None

@@ -265,10 +265,11 @@ def test_drained_applies_every_write_then_stops_and_continues_the_sequences(appl
     case.src("INSERT INTO counters (v) SELECT g FROM generate_series(1, 40) g")
     case.src("SELECT nextval('tickets') FROM generate_series(1, 12)")
     case.src("INSERT INTO items (id, name) SELECT g, 'n' FROM generate_series(1, 300) g")
-    # The last WAL is no change of ours: only confirming the server's WAL end when idle gets the slot there.
+    # The last WAL is no change of ours (pgoutput sends nothing for it): the slot must reach it all the same.
     case.src("CREATE TABLE side (x integer); INSERT INTO side VALUES (1)")
     check = case.module("drained", check=True)
-    assert not check["changed"] and check["appliers"][0]["action"] == "would_drain"
+    assert check["changed"] and check["appliers"][0]["action"] == "would_drain"
+    assert check["appliers"][0]["lag"] >= 0 and check["appliers"][0]["pid"]
     assert case.tgt("SELECT last_value FROM shop.counters_id_seq") == [(1,)]
 
     drained = case.module("drained", catch_up_timeout=30)
@@ -362,3 +363,56 @@ def test_without_session_replication_role_a_table_with_a_user_trigger_stops_the_
     finally:
         case.cleanup()
         execute(case.target, sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+
+
+def wait_for(condition, timeout=30):
+    deadline = time.time() + timeout
+    while not condition():
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def test_check_mode_starts_and_stops_nothing_and_a_missing_slot_is_named(applier_case):
+    case = applier_case
+    check = case.module(check=True)
+    assert check["changed"] and check["appliers"][0]["action"] == "would_start" and check["appliers"][0]["pid"] is None
+    assert not os.path.exists(case.files["pid"])
+    assert case.tgt("SELECT to_regclass('_consolidation.sync_progress')") == [(None,)]
+    assert not case.module()["failed"]
+    pid = case.supervisor()["pid"]
+    stop_check = case.module("stopped", check=True)
+    assert stop_check["changed"] and stop_check["appliers"][0]["action"] == "would_stop"
+    assert started_of(pid) == case.supervisor()["start_time"]
+    assert case.module("stopped")["changed"]
+    case.src("SELECT pg_drop_replication_slot(%s)", (case.slot,))
+    missing = case.module()
+    assert missing["failed"] and f'no replication slot {case.slot}' in missing["msg"] and case.legacy in missing["msg"]
+    assert "sync=online" in missing["msg"]
+
+
+def test_a_supervisor_killed_outright_takes_its_worker_along_and_started_resumes(applier_case):
+    case = applier_case
+    assert not case.module()["failed"]
+    case.src("INSERT INTO items (id, name) VALUES (1, 'a')")
+    case.wait_equal()
+    worker = case.status()["pid"]
+    os.kill(case.supervisor()["pid"], signal.SIGKILL)
+    wait_for(lambda: started_of(worker) is None)  # no orphan keeps the slot busy
+    case.src("INSERT INTO items (id, name) VALUES (2, 'b')")
+    again = case.module()
+    assert not again["failed"], again.get("msg")
+    assert again["changed"] and again["appliers"][0]["action"] == "started"
+    case.wait_equal()
+    assert case.progress()[0] == 2
+
+
+def test_a_value_the_target_column_cannot_hold_stops_the_applier_without_showing_it(applier_case):
+    case = applier_case
+    case.tgt("ALTER TABLE shop.items ALTER COLUMN note TYPE varchar(3)")
+    assert not case.module()["failed"]
+    case.src("INSERT INTO items (id, note) VALUES (1, 'Sensitive-Value')")
+    wait_for(lambda: case.status().get("state") == "failed")
+    error = case.status()["error"]
+    assert "shop.items" in error and "StringDataRightTruncation" in error and "Sensitive" not in error
+    with open(case.files["log"]) as handle:
+        assert "Sensitive" not in handle.read()
