@@ -416,3 +416,29 @@ def test_a_value_the_target_column_cannot_hold_stops_the_applier_without_showing
     assert "shop.items" in error and "StringDataRightTruncation" in error and "Sensitive" not in error
     with open(case.files["log"]) as handle:
         assert "Sensitive" not in handle.read()
+
+
+def test_an_applier_started_by_ansible_playbook_outlives_the_job_and_its_removed_module_files(applier_case,
+                                                                                              run_playbook, tmp_path):
+    case = applier_case
+    playbook = tmp_path / "start.yml"
+    playbook.write_text("""
+- name: Start the applier
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Start it
+      classifiedads.consolidation.sync_applier: "{{ applier }}"
+      register: started
+    - name: Show it
+      ansible.builtin.debug:
+        var: started.appliers
+""")
+    run = run_playbook(playbook, "-vvv", variables={"applier": case.args(state="started")})
+    assert run.changed == 1
+    assert started_of(case.supervisor()["pid"]) == case.supervisor()["start_time"]
+    # Ansible has removed AnsiballZ's payload by now: the detached applier works from what it imported.
+    case.src("INSERT INTO items (id, name, at) VALUES (1, 'after the job', now())")
+    case.src("UPDATE items SET doc = '{\"a\": 1}' WHERE id = 1")
+    case.wait_equal()
+    assert case.status()["state"] == "streaming" and case.status()["restarts"] == 0
