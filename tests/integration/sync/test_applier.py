@@ -305,14 +305,20 @@ def test_a_stream_sent_again_after_the_target_committed_is_skipped_not_applied_t
     assert case.tgt("SELECT count(*) FROM shop.loose") == [(5,)]
 
 
-def test_the_password_stays_in_memory(applier_case):
-    case = applier_case
-    args, passwords = case.args(), []
+def with_passwords(case, args):
+    """``args`` with both servers' real passwords instead of their passfiles, and the passwords."""
+    passwords = []
     for side, info in (("source", case.source), ("target", case.target)):
         with open(info.passfile) as handle:
             passwords.append(handle.read().strip().rsplit(":", 1)[1])
         args[side] = dict(args[side], password=passwords[-1])
         del args[side]["passfile"]
+    return args, passwords
+
+
+def test_the_password_stays_in_memory(applier_case):
+    case = applier_case
+    args, passwords = with_passwords(case, case.args())
     result = case.run_module("sync_applier", args)
     assert not result["failed"], result
     case.src("INSERT INTO items (id, name) VALUES (1, 'x')")
@@ -434,8 +440,10 @@ def test_an_applier_started_by_ansible_playbook_outlives_the_job_and_its_removed
       ansible.builtin.debug:
         var: started.appliers
 """)
-    run = run_playbook(playbook, "-vvv", variables={"applier": case.args(state="started")})
+    args, passwords = with_passwords(case, case.args(state="started"))
+    run = run_playbook(playbook, "-vvv", variables={"applier": args})
     assert run.changed == 1
+    assert not [password for password in passwords if password in run.output]
     assert started_of(case.supervisor()["pid"]) == case.supervisor()["start_time"]
     # Ansible has removed AnsiballZ's payload by now: the detached applier works from what it imported.
     case.src("INSERT INTO items (id, name, at) VALUES (1, 'after the job', now())")
