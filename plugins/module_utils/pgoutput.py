@@ -133,7 +133,7 @@ class _Reader(object):
 
     def tuple_data(self):
         values = []
-        for _ in range(self.int16()):
+        for _column in range(self.int16()):
             kind = self.byte()
             if kind == "n":
                 values.append(None)
@@ -169,7 +169,7 @@ def _decode_relation(reader):
     relid, namespace, name = reader.int32(), reader.string(), reader.string()
     identity = reader.byte()
     columns = []
-    for _ in range(reader.int16()):
+    for _column in range(reader.int16()):
         flags = reader.int8()
         columns.append(RelationColumn(reader.string(), reader.int32(), reader.signed32(), bool(flags & COLUMN_IS_KEY)))
     return Relation(relid, namespace, name, identity, tuple(columns))
@@ -177,7 +177,7 @@ def _decode_relation(reader):
 
 def _decode_truncate(reader):
     count, options = reader.int32(), reader.int8()
-    relids = tuple(reader.int32() for _ in range(count))
+    relids = tuple(reader.int32() for _relation in range(count))
     return Truncate(bool(options & TRUNCATE_CASCADE), bool(options & TRUNCATE_RESTART_IDENTITY), relids)
 
 

@@ -171,9 +171,9 @@ def _assignments(names, values):
 def insert_statement(target, names, values):
     pairs = _assignments(names, values)
     statement = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
-        sql.Identifier(target.schema, target.table), sql.SQL(", ").join(sql.Identifier(name) for name, _ in pairs),
-        sql.SQL(", ").join(sql.Placeholder() for _ in pairs))
-    return statement, [value for _, value in pairs]
+        sql.Identifier(target.schema, target.table), sql.SQL(", ").join(sql.Identifier(pair[0]) for pair in pairs),
+        sql.SQL(", ").join(sql.Placeholder() for pair in pairs))
+    return statement, [pair[1] for pair in pairs]
 
 
 def _match(target, names, values, full):
@@ -184,22 +184,22 @@ def _match(target, names, values, full):
     """
     if full:
         pairs = _assignments(names, values)
+        null_safe = sql.SQL("{} IS NOT DISTINCT FROM {}")
+        same = sql.SQL(" AND ").join(null_safe.format(sql.Identifier(pair[0]), sql.Placeholder()) for pair in pairs)
         inner = sql.SQL("SELECT ctid FROM {} WHERE {} LIMIT 1").format(
-            sql.Identifier(target.schema, target.table),
-            sql.SQL(" AND ").join(sql.SQL("{} IS NOT DISTINCT FROM {}").format(sql.Identifier(name), sql.Placeholder())
-                                  for name, _ in pairs) if pairs else sql.SQL("true"))
-        return sql.SQL("ctid = ({})").format(inner), [value for _, value in pairs]
+            sql.Identifier(target.schema, target.table), same if pairs else sql.SQL("true"))
+        return sql.SQL("ctid = ({})").format(inner), [pair[1] for pair in pairs]
     if not target.key_columns:
         raise ApplyStopped("%s has neither a replica identity key nor REPLICA IDENTITY FULL: its updates and deletes "
                            "cannot be matched; fix: ALTER TABLE ... REPLICA IDENTITY FULL on the legacy table, or add "
                            "a primary key" % target.label)
     keys = [(names[index], values[index]) for index in target.key_columns]
-    if any(value is pgoutput.UNCHANGED for _, value in keys):
+    if any(pair[1] is pgoutput.UNCHANGED for pair in keys):
         raise ApplyStopped("%s: the stream did not carry a key value (an unchanged TOASTed key column), so the row "
                            "cannot be found; fix: ALTER TABLE ... REPLICA IDENTITY FULL on the legacy table, then roll "
                            "back and rerun sync.yml" % target.label)
-    return (sql.SQL(" AND ").join(sql.SQL("{} = {}").format(sql.Identifier(name), sql.Placeholder())
-                                  for name, _ in keys), [value for _, value in keys])
+    return (sql.SQL(" AND ").join(sql.SQL("{} = {}").format(sql.Identifier(pair[0]), sql.Placeholder())
+                                  for pair in keys), [pair[1] for pair in keys])
 
 
 def update_statement(target, names, update):
@@ -212,9 +212,9 @@ def update_statement(target, names, update):
         where, where_params = _match(target, names, update.old, update.old_kind == pgoutput.OLD_FULL)
     statement = sql.SQL("UPDATE {} SET {} WHERE {}").format(
         sql.Identifier(target.schema, target.table),
-        sql.SQL(", ").join(sql.SQL("{} = {}").format(sql.Identifier(name), sql.Placeholder()) for name, _ in pairs),
+        sql.SQL(", ").join(sql.SQL("{} = {}").format(sql.Identifier(pair[0]), sql.Placeholder()) for pair in pairs),
         where)
-    return statement, [value for _, value in pairs] + where_params
+    return statement, [pair[1] for pair in pairs] + where_params
 
 
 def delete_statement(target, names, delete):
@@ -473,7 +473,12 @@ class Applier(object):
                                "from the source; roll back and rerun sync.yml"
                                % (target.label, qualified(target.schema, target.table), postgres_problem(exc))) \
                 from None
-        except (psycopg2.DataError, psycopg2.ProgrammingError) as exc:
+        except psycopg2.DataError as exc:
+            # Its message quotes the value that did not fit: the error names the kind of problem only.
+            raise ApplyStopped("the change of %s cannot be applied to %s: a value does not fit its target column "
+                               "(%s, SQLSTATE %s)" % (target.label, qualified(target.schema, target.table),
+                                                      type(exc).__name__, exc.pgcode)) from None
+        except psycopg2.ProgrammingError as exc:
             raise ApplyStopped("the change of %s cannot be applied to %s: %s"
                                % (target.label, qualified(target.schema, target.table), postgres_problem(exc))) \
                 from None

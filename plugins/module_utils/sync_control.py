@@ -116,10 +116,10 @@ class SyncControl(object):
         files = self._files(module)
         if sync_process.is_alive(sync_process.read_record(files)):
             return "running"
+        self.changed = True  # in check mode: the prediction
         if self.check_mode:
             return "would_start"
         sync_process.start(files, self.run_id, self._slot(module), self._make_applier(module))
-        self.changed = True
         return "started"
 
     def _failure(self, module):
@@ -167,6 +167,7 @@ class SyncControl(object):
             if not sync_process.is_alive(sync_process.read_record(files)):
                 entries.append(self._entry(module, "not_running"))
             elif self.check_mode:
+                self.changed = True
                 entries.append(self._entry(module, "would_stop"))
             else:
                 sync_process.stop(files, stop_timeout)
@@ -180,6 +181,7 @@ class SyncControl(object):
         for module in self.modules:
             wanted[module["source_database"]] = to_lsn(self._slot_state(module)[2])
         if self.check_mode:
+            self.changed = True
             return self._result([dict(self._entry(module, "would_drain", self._slot_state(module)[1]),
                                       target_lsn=format_lsn(wanted[module["source_database"]]))
                                  for module in self.modules])

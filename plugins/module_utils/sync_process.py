@@ -20,6 +20,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import ctypes
 import json
 import os
 import select
@@ -47,6 +48,7 @@ FATAL_EXIT = 3  # the worker's exit status after ApplyStopped: not restarted
 STARTED_WITHIN = 15.0  # seconds the module waits for the supervisor to record itself
 MAX_PAUSE = 30.0  # the longest pause before a crashed worker starts again
 STEADY = 60.0  # a worker that ran this long before crashing starts again without delay growth
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent ends
 
 
 def restart_pause(consecutive):
@@ -170,6 +172,8 @@ class Supervisor(object):
         try:
             applier = self.make_applier(self.report, self.log)
             signal.signal(signal.SIGTERM, applier.stop)
+            # A supervisor killed outright must not leave its worker streaming where no stop can reach it.
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
             if self.stopping:
                 applier.stop()
             applier.run()

@@ -167,13 +167,22 @@ appliers:
       sample: 0/1A2B3C8
     log:
       description: The applier's log file.
-      type: path
+      type: str
+      sample: /var/lib/consolidation/runs/2026-11-20/sync/ClassifiedAds_Product-3f2a1b.log
 sequences:
   description: For V(drained), the target sequences that were continued (C(setval) null when already ahead).
   returned: always
   type: list
   elements: dict
   sample: [{target_sequence: product."Products_Id_seq", source_sequence: public."Products_Id_seq", setval: [42, true]}]
+queries:
+  description:
+    - The statements that changed something (C(setval) of V(drained)) and the slot look-ups, in order; in check mode
+      the statements a run would issue.
+  returned: always
+  type: list
+  elements: str
+  sample: ["SELECT pg_catalog.setval('product.\"Products_Id_seq\"', 42, true)"]
 '''
 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.module import (

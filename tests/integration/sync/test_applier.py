@@ -110,6 +110,7 @@ class Case:
         while time.time() < deadline:
             if not self.differences():
                 return
+            assert self.status().get("state") != "failed", self.status()
             time.sleep(0.5)
         raise AssertionError(f"target never matched the source: {self.differences()}; status {self.status()}")
 
@@ -264,11 +265,14 @@ def test_drained_applies_every_write_then_stops_and_continues_the_sequences(appl
     case.src("INSERT INTO counters (v) SELECT g FROM generate_series(1, 40) g")
     case.src("SELECT nextval('tickets') FROM generate_series(1, 12)")
     case.src("INSERT INTO items (id, name) SELECT g, 'n' FROM generate_series(1, 300) g")
+    # The last WAL is no change of ours (pgoutput sends nothing for it): the slot must reach it all the same.
+    case.src("CREATE TABLE side (x integer); INSERT INTO side VALUES (1)")
     check = case.module("drained", check=True)
-    assert not check["changed"] and check["appliers"][0]["action"] == "would_drain"
+    assert check["changed"] and check["appliers"][0]["action"] == "would_drain"
+    assert check["appliers"][0]["lag"] >= 0 and check["appliers"][0]["pid"]
     assert case.tgt("SELECT last_value FROM shop.counters_id_seq") == [(1,)]
 
-    drained = case.module("drained", catch_up_timeout=60)
+    drained = case.module("drained", catch_up_timeout=30)
     assert not drained["failed"], drained
     assert drained["appliers"][0]["action"] == "drained" and drained["appliers"][0]["pid"] is None
     assert drained["appliers"][0]["lag"] >= 0
@@ -276,3 +280,173 @@ def test_drained_applies_every_write_then_stops_and_continues_the_sequences(appl
     assert case.tgt("SELECT nextval('shop.counters_id_seq')") == [(41,)]
     assert case.tgt("SELECT nextval('shop.tickets')") == [(13,)]
     assert case.status()["state"] == "stopped"
+
+
+def test_a_stream_sent_again_after_the_target_committed_is_skipped_not_applied_twice(applier_case):
+    case = applier_case
+    rewind = case.slot[:40] + "_rewind"
+    case.src("SELECT pg_copy_logical_replication_slot(%s, %s)", (case.slot, rewind))
+    assert not case.module()["failed"]
+    for number in range(5):
+        case.src("INSERT INTO items (id, name) VALUES (%s, 'once')", (number,))
+        case.src("INSERT INTO loose VALUES (%s, 'once')", (number,))  # no key: a second apply would double it
+    case.wait_equal()
+    assert case.progress()[0] == 10
+    assert case.module("stopped")["changed"]
+    # The slot forgets what it was told: as if the target had committed and the applier died before its feedback.
+    case.src("SELECT pg_drop_replication_slot(%s)", (case.slot,))
+    case.src("SELECT pg_copy_logical_replication_slot(%s, %s)", (rewind, case.slot))
+    case.src("SELECT pg_drop_replication_slot(%s)", (rewind,))
+    assert not case.module()["failed"]
+    case.src("INSERT INTO items (id, name) VALUES (100, 'after')")
+    case.wait_equal()
+    assert case.progress()[0] == 11
+    assert case.status()["state"] == "streaming"
+    assert case.tgt("SELECT count(*) FROM shop.loose") == [(5,)]
+
+
+def with_passwords(case, args):
+    """``args`` with both servers' real passwords instead of their passfiles, and the passwords."""
+    passwords = []
+    for side, info in (("source", case.source), ("target", case.target)):
+        with open(info.passfile) as handle:
+            passwords.append(handle.read().strip().rsplit(":", 1)[1])
+        args[side] = dict(args[side], password=passwords[-1])
+        del args[side]["passfile"]
+    return args, passwords
+
+
+def test_the_password_stays_in_memory(applier_case):
+    case = applier_case
+    args, passwords = with_passwords(case, case.args())
+    result = case.run_module("sync_applier", args)
+    assert not result["failed"], result
+    case.src("INSERT INTO items (id, name) VALUES (1, 'x')")
+    case.wait_equal()
+    supervisor, worker = case.supervisor()["pid"], case.status()["pid"]
+    seen = json.dumps(result)
+    for pid in (supervisor, worker):
+        for name in ("cmdline", "environ"):
+            with open(f"/proc/{pid}/{name}", "rb") as handle:
+                seen += handle.read().decode("utf-8", "replace")
+    for path in case.files.values():
+        assert os.stat(path).st_mode & 0o077 == 0, path
+        with open(path) as handle:
+            seen += handle.read()
+    assert not [password for password in passwords if password in seen]
+
+
+def test_without_session_replication_role_a_table_with_a_user_trigger_stops_the_applier(applier_case):
+    case = applier_case
+    role, secret = f"applier_owner_{os.getpid()}", "Not-A-Real-Secret-1"
+    execute(case.target, sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+    execute(case.target, sql.SQL("CREATE ROLE {} LOGIN PASSWORD %s").format(sql.Identifier(role)), "postgres",
+            (secret,))
+    try:
+        grants = ["GRANT CREATE ON DATABASE {db} TO {role}", "ALTER SCHEMA shop OWNER TO {role}"]
+        grants += [f"ALTER TABLE shop.{table} OWNER TO {{role}}" for table in ("items", "loose", "counters")]
+        for statement in grants:
+            case.tgt(sql.SQL(statement).format(db=sql.Identifier(case.consolidated), role=sql.Identifier(role)))
+        case.tgt("CREATE FUNCTION shop.stamp() RETURNS trigger LANGUAGE plpgsql AS "
+                 "$$BEGIN NEW.name := 'stamped'; RETURN NEW; END$$")
+        case.tgt("CREATE TRIGGER stamp BEFORE INSERT OR UPDATE ON shop.items FOR EACH ROW "
+                 "EXECUTE FUNCTION shop.stamp()")
+        args = case.args()
+        args["target"] = dict(args["target"], user=role, password=secret)
+        del args["target"]["passfile"]
+        assert not case.run_module("sync_applier", args)["failed"]
+        case.src("INSERT INTO loose VALUES (1, 'no trigger here')")
+        deadline = time.time() + 30
+        while case.tgt("SELECT count(*) FROM shop.loose") != [(1,)] and time.time() < deadline:
+            time.sleep(0.2)
+        assert case.tgt("SELECT b FROM shop.loose") == [("no trigger here",)]
+        case.src("INSERT INTO items (id, name) VALUES (1, 'as written')")
+        while case.status().get("state") != "failed" and time.time() < deadline:
+            time.sleep(0.2)
+        error = case.status()["error"]
+        assert 'shop.items has enabled user triggers (stamp)' in error and "session_replication_role" in error
+        assert case.tgt("SELECT count(*) FROM shop.items") == [(0,)]
+    finally:
+        case.cleanup()
+        execute(case.target, sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+
+
+def wait_for(condition, timeout=30):
+    deadline = time.time() + timeout
+    while not condition():
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def test_check_mode_starts_and_stops_nothing_and_a_missing_slot_is_named(applier_case):
+    case = applier_case
+    check = case.module(check=True)
+    assert check["changed"] and check["appliers"][0]["action"] == "would_start" and check["appliers"][0]["pid"] is None
+    assert not os.path.exists(case.files["pid"])
+    assert case.tgt("SELECT to_regclass('_consolidation.sync_progress')") == [(None,)]
+    assert not case.module()["failed"]
+    pid = case.supervisor()["pid"]
+    stop_check = case.module("stopped", check=True)
+    assert stop_check["changed"] and stop_check["appliers"][0]["action"] == "would_stop"
+    assert started_of(pid) == case.supervisor()["start_time"]
+    assert case.module("stopped")["changed"]
+    case.src("SELECT pg_drop_replication_slot(%s)", (case.slot,))
+    missing = case.module()
+    assert missing["failed"] and f'no replication slot {case.slot}' in missing["msg"] and case.legacy in missing["msg"]
+    assert "sync=online" in missing["msg"]
+
+
+def test_a_supervisor_killed_outright_takes_its_worker_along_and_started_resumes(applier_case):
+    case = applier_case
+    assert not case.module()["failed"]
+    case.src("INSERT INTO items (id, name) VALUES (1, 'a')")
+    case.wait_equal()
+    worker = case.status()["pid"]
+    os.kill(case.supervisor()["pid"], signal.SIGKILL)
+    wait_for(lambda: started_of(worker) is None)  # no orphan keeps the slot busy
+    case.src("INSERT INTO items (id, name) VALUES (2, 'b')")
+    again = case.module()
+    assert not again["failed"], again.get("msg")
+    assert again["changed"] and again["appliers"][0]["action"] == "started"
+    case.wait_equal()
+    assert case.progress()[0] == 2
+
+
+def test_a_value_the_target_column_cannot_hold_stops_the_applier_without_showing_it(applier_case):
+    case = applier_case
+    case.tgt("ALTER TABLE shop.items ALTER COLUMN note TYPE varchar(3)")
+    assert not case.module()["failed"]
+    case.src("INSERT INTO items (id, note) VALUES (1, 'Sensitive-Value')")
+    wait_for(lambda: case.status().get("state") == "failed")
+    error = case.status()["error"]
+    assert "shop.items" in error and "StringDataRightTruncation" in error and "Sensitive" not in error
+    with open(case.files["log"]) as handle:
+        assert "Sensitive" not in handle.read()
+
+
+def test_an_applier_started_by_ansible_playbook_outlives_the_job_and_its_removed_module_files(applier_case,
+                                                                                              run_playbook, tmp_path):
+    case = applier_case
+    playbook = tmp_path / "start.yml"
+    playbook.write_text("""
+- name: Start the applier
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Start it
+      classifiedads.consolidation.sync_applier: "{{ applier }}"
+      register: started
+    - name: Show it
+      ansible.builtin.debug:
+        var: started.appliers
+""")
+    args, passwords = with_passwords(case, case.args(state="started"))
+    run = run_playbook(playbook, "-vvv", variables={"applier": args})
+    assert run.changed == 1
+    assert not [password for password in passwords if password in run.output]
+    assert started_of(case.supervisor()["pid"]) == case.supervisor()["start_time"]
+    # Ansible has removed AnsiballZ's payload by now: the detached applier works from what it imported.
+    case.src("INSERT INTO items (id, name, at) VALUES (1, 'after the job', now())")
+    case.src("UPDATE items SET doc = '{\"a\": 1}' WHERE id = 1")
+    case.wait_equal()
+    assert case.status()["state"] == "streaming" and case.status()["restarts"] == 0
