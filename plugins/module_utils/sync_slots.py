@@ -255,6 +255,9 @@ def drop(source, databases, run_id, prefix, all_runs=False, journal=None):
         conn = connect(source, database, autocommit=True)
         try:
             with conn.cursor() as cur:
+                # cutover.yml drops them behind the write fence (default_transaction_read_only on the database),
+                # which is there to stop the application's writes, not the removal of our own publications.
+                cur.execute("SET default_transaction_read_only = off")
                 for slot in slots:
                     if slot["database"] == database and drop_slot(cur, journal, slot["slot_name"]):
                         dropped.append(dict(kind="slot", name=slot["slot_name"], database=database))
