@@ -139,19 +139,27 @@ class OnlineRun:
                 pytest.fail("a password is in the playbook's output")
 
     def close(self):
+        """Stop what a failed test left running, then drop its slots (a database with one cannot go) and databases."""
+        pids = applier_pids(self.run_dir, self.prefix).values() if (self.root / "runs" / "latest").exists() else ()
+        for pid in pids:
+            if alive(pid):
+                os.kill(pid, 15)
+        wait_until(lambda: not any(alive(pid) for pid in pids), 30, "the appliers to stop")
+        for name in slots_of_ours(self.source):
+            run_sql(self.source, "postgres", "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
+                                             "WHERE slot_name = %s AND active_pid IS NOT NULL", (name,))
+            wait_until(lambda name=name: run_sql(self.source, "postgres", "SELECT active FROM pg_replication_slots "
+                                                                          "WHERE slot_name = %s", (name,))
+                       == [(False,)], 10, "the slot to be released")
+            run_sql(self.source, "postgres", "SELECT pg_drop_replication_slot(%s)", (name,))
         legacy.drop(self.source, prefix=self.prefix)
         drop_database(self.target, self.database)
-        for name in slots_of_ours(self.source):
-            run_sql(self.source, "postgres", "SELECT pg_drop_replication_slot(%s)", (name,))
 
 
 @pytest.fixture
 def online_run(tmp_path, source_cluster, target_cluster, run_playbook, request):
     run = OnlineRun(request.param, tmp_path, source_cluster, target_cluster, run_playbook)
     yield run
-    for pid in applier_pids(run.run_dir, run.prefix).values() if (tmp_path / "runs" / "latest").exists() else ():
-        if alive(pid):
-            os.kill(pid, 15)
     run.close()
 
 
@@ -303,3 +311,41 @@ def test_the_fence_waits_for_a_closing_writer_but_neither_waits_for_nor_ends_a_w
                    == [(1,)], 10, "the slot to be released")
         run_sql(source_cluster, "postgres", "SELECT pg_drop_replication_slot(%s)", (slot,))
         drop_database(source_cluster, database)
+
+
+def applier_state(run_dir, database):
+    path = Path(applier_files(str(run_dir), database)["status"])
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+@pytest.mark.parametrize("online_run", ["OnlineDdl"], indirect=True)
+def test_check_mode_creates_nothing_a_rerun_changes_nothing_and_ddl_refuses_the_cutover_before_anything_stops(
+        online_run, source_cluster, target_cluster):
+    run = online_run
+    run.play("sync", "--check")
+    assert slots_of_ours(source_cluster) == [] and publications_of_ours(source_cluster, run.prefix) == []
+    assert run_sql(target_cluster, "postgres", "SELECT count(*) FROM pg_database WHERE datname = %s",
+                   (run.database,)) == [(0,)]
+
+    run.play("sync")
+    pids = applier_pids(run.run_dir, run.prefix)
+    again = run.play("sync")
+    assert again.changed == 0, again.output[-5000:]
+    assert applier_pids(run.run_dir, run.prefix) == pids and all(alive(pid) for pid in pids.values())
+
+    # DDL on a legacy database during the sync: the applier stops for good instead of diverging.
+    product = f"{run.prefix}_Product"
+    run_sql(source_cluster, product, 'ALTER TABLE "Products" ADD COLUMN "Note" text')
+    run_sql(source_cluster, product, 'UPDATE "Products" SET "Note" = \'added\' '
+                                     'WHERE "Id" = (SELECT "Id" FROM "Products" LIMIT 1)')
+    wait_until(lambda: applier_state(run.run_dir, product).get("state") == "failed", 60,
+               "the Product applier to stop on the DDL")
+
+    refused = run.play("cutover", expect_rc=2)
+    output = refused.output.replace('\\"', '"')
+    assert f"cannot be cut over, nothing was stopped or changed: the applier of {product} stopped for good" in output
+    assert '"Products"' in output and "Note" in output
+    # Nothing of the window began: no fence, the slots and the other appliers are still there.
+    assert run_sql(source_cluster, product, "SHOW default_transaction_read_only") == [("off",)]
+    assert len(slots_of_ours(source_cluster)) == len(MODULES)
+    assert all(alive(pid) for database, pid in pids.items() if database != product)
