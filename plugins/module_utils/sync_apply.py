@@ -333,6 +333,11 @@ class Applier(object):
             self.log("the target role may not set session_replication_role: tables with enabled user triggers "
                      "will be refused")
         cur.execute("SET datestyle = ISO; SET intervalstyle = postgres")
+        # The slot hears of a transaction once COMMIT has returned and never sends it again: an asynchronous
+        # commit lost in a crash of the target would be lost for good.
+        cur.execute("SELECT pg_catalog.current_setting('synchronous_commit')")
+        if cur.fetchone()[0] == "off":
+            cur.execute("SET synchronous_commit = local")
         applied, transactions, rows = ensure_progress(cur, self.state_schema, self.database, self.slot)
         conn.commit()
         return conn, cur, applied, transactions, rows
