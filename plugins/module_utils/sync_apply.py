@@ -271,8 +271,7 @@ def replication_connection(endpoint, dbname):
 # -- the loop -----------------------------------------------------------------------------------------------
 
 class _Transaction(object):
-    def __init__(self, begin, skip):
-        self.begin = begin
+    def __init__(self, skip):
         self.skip = skip
         self.rows = 0
 
@@ -354,14 +353,15 @@ class Applier(object):
             try:
                 self.stream.start_replication(slot_name=self.slot, decode=False, options={
                     "proto_version": "1", "publication_names": self.publication})
+                self.log("streaming %s from slot %s, resuming after %s"
+                         % (self.database, self.slot, pgoutput.format_lsn(self.applied)))
+                self._publish(force=True, state=STREAMING)
+                self._loop()
             except psycopg2.errors.UndefinedObject as exc:
+                # The walsender reports a missing publication only once it decodes a change: either way, no retry helps.
                 raise ApplyStopped("the source has no replication slot or publication %s for %s (%s): create them "
                                    "with data_copy sync=online (sync.yml), or roll back" % (
                                        quote_ident(self.slot), self.database, postgres_problem(exc))) from None
-            self.log("streaming %s from slot %s, resuming after %s"
-                     % (self.database, self.slot, pgoutput.format_lsn(self.applied)))
-            self._publish(force=True, state=STREAMING)
-            self._loop()
         finally:
             if self.transaction is not None:
                 self.conn.rollback()  # never half a source transaction
@@ -378,7 +378,13 @@ class Applier(object):
                 self._idle()
                 continue
             self._publish(received_lsn=pgoutput.format_lsn(self.stream.wal_end))
-            self.handle(pgoutput.decode(message.payload))
+            try:
+                decoded = pgoutput.decode(message.payload)
+            except pgoutput.DecodeError as exc:
+                raise ApplyStopped("the stream of %s at %s cannot be read (%s): the source speaks a protocol this "
+                                   "applier does not know; report it with the applier's log"
+                                   % (self.database, pgoutput.format_lsn(message.data_start), exc)) from None
+            self.handle(decoded)
 
     def _idle(self):
         """No message waiting: with no transaction open, everything up to the server's WAL end is applied."""
@@ -402,7 +408,7 @@ class Applier(object):
         handler(message)
 
     def _on_begin(self, begin):
-        self.transaction = _Transaction(begin, skip_transaction(begin.final_lsn, self.applied))
+        self.transaction = _Transaction(skip_transaction(begin.final_lsn, self.applied))
 
     def _on_commit(self, commit):
         transaction, self.transaction = self.transaction, None

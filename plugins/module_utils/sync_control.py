@@ -143,8 +143,10 @@ class SyncControl(object):
             if waiting:
                 time.sleep(POLL)
         for module in waiting:
-            self.warnings.append("the applier of %s has not reached its slot within %.0f s; it keeps trying: see %s"
-                                 % (module["source_database"], STREAMING_WITHIN, self._files(module)["log"]))
+            error = (sync_process.read_status(self._files(module)) or {}).get("error")
+            self.warnings.append("the applier of %s has not reached its slot within %.0f s%s; it keeps trying: see %s"
+                                 % (module["source_database"], STREAMING_WITHIN, " (%s)" % error if error else "",
+                                    self._files(module)["log"]))
 
     def _result(self, entries):
         return {"changed": self.changed, "appliers": entries, "sequences": self.sequences, "warnings": self.warnings}

@@ -450,3 +450,12 @@ def test_an_applier_started_by_ansible_playbook_outlives_the_job_and_its_removed
     case.src("UPDATE items SET doc = '{\"a\": 1}' WHERE id = 1")
     case.wait_equal()
     assert case.status()["state"] == "streaming" and case.status()["restarts"] == 0
+
+
+def test_a_publication_dropped_under_the_applier_stops_it_for_good(applier_case):
+    case = applier_case
+    assert not case.module()["failed"]
+    case.src(sql.SQL("DROP PUBLICATION {}").format(sql.Identifier(publication_name(case.run_id, case.legacy))))
+    case.src("INSERT INTO items (id, name) VALUES (1, 'a')")
+    wait_for(lambda: case.status().get("state") == "failed")
+    assert "no replication slot or publication" in case.status()["error"] and case.status()["restarts"] == 0
