@@ -357,6 +357,7 @@ class Applier(object):
                          % (self.database, self.slot, pgoutput.format_lsn(self.applied)))
                 self._publish(force=True, state=STREAMING)
                 self._loop()
+                self._publish(force=True, state=STOPPING)
             except psycopg2.errors.UndefinedObject as exc:
                 # The walsender reports a missing publication only once it decodes a change: either way, no retry helps.
                 raise ApplyStopped("the source has no replication slot or publication %s for %s (%s): create them "
