@@ -257,6 +257,8 @@ def test_ddl_on_the_legacy_table_stops_the_applier_with_an_error_naming_table_an
     assert case.status()["restarts"] == 0
     again = case.module()
     assert again["failed"] and "only in the source: extra" in again["msg"]
+    drained = case.module("drained", catch_up_timeout=5)
+    assert drained["failed"] and "only in the source: extra" in drained["msg"] and case.legacy in drained["msg"]
 
 
 def test_drained_applies_every_write_then_stops_and_continues_the_sequences(applier_case):
@@ -459,3 +461,23 @@ def test_a_publication_dropped_under_the_applier_stops_it_for_good(applier_case)
     case.src("INSERT INTO items (id, name) VALUES (1, 'a')")
     wait_for(lambda: case.status().get("state") == "failed")
     assert "no replication slot or publication" in case.status()["error"] and case.status()["restarts"] == 0
+
+
+def test_drained_names_the_database_that_has_not_caught_up_and_leaves_its_applier_running(applier_case):
+    case = applier_case
+    assert not case.module()["failed"]
+    blocker = psycopg2.connect(**case.target.connect_kwargs(case.consolidated))
+    try:
+        with blocker.cursor() as cur:
+            cur.execute("LOCK TABLE shop.items IN ACCESS EXCLUSIVE MODE")  # the applier waits behind it
+            case.src("INSERT INTO items (id, name) VALUES (1, 'held up')")
+            drained = case.module("drained", catch_up_timeout=2)
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert drained["failed"]
+    assert f"the applier of {case.legacy} has not caught up within 2 s" in drained["msg"]
+    assert "bytes behind" in drained["msg"] and "catch_up_timeout" in drained["msg"]
+    assert started_of(case.supervisor()["pid"]) == case.supervisor()["start_time"]
+    case.wait_equal()
+    assert not case.module("drained", catch_up_timeout=30)["failed"]
