@@ -157,7 +157,14 @@ class SyncControl(object):
         """Every applier running; a dead one started again (it resumes after its last applied transaction)."""
         actions = []
         for module in self.modules:
-            lag = self._slot_state(module)[1]
+            try:
+                lag = self._slot_state(module)[1]
+            except ConsolidationError as exc:
+                if not self.check_mode:
+                    raise
+                # A check run of sync.yml: the copy before this step would create the slot, and in check mode did not.
+                self.warnings.extend(exc.problems)
+                lag = None
             actions.append((module, self._start(module), lag))
         self._wait_streaming([module for module, action, _lag in actions if action == "started"])
         return self._result([self._entry(module, action, lag) for module, action, lag in actions])

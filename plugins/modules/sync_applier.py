@@ -90,6 +90,8 @@ attributes:
     details:
       - Starts and stops nothing and changes no sequence. It reports per legacy database what would be done
         (C(would_start), C(would_stop), C(would_drain)) and, for V(drained), the current lag.
+      - A slot that does not exist yet is a warning, not a failure, for V(started) in check mode. In a check run of
+        sync.yml the copy before this step creates none.
   diff_mode:
     description: Returns no diff.
     support: none

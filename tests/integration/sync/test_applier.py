@@ -393,6 +393,9 @@ def test_check_mode_starts_and_stops_nothing_and_a_missing_slot_is_named(applier
     assert started_of(pid) == case.supervisor()["start_time"]
     assert case.module("stopped")["changed"]
     case.src("SELECT pg_drop_replication_slot(%s)", (case.slot,))
+    predicted = case.module(check=True)
+    assert not predicted["failed"] and predicted["appliers"][0]["action"] == "would_start"
+    assert any(f"no replication slot {case.slot}" in str(warning) for warning in predicted["warnings"])
     missing = case.module()
     assert missing["failed"] and f'no replication slot {case.slot}' in missing["msg"] and case.legacy in missing["msg"]
     assert "sync=online" in missing["msg"]
