@@ -45,6 +45,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.copy_p
     Column,
     CopyPlanError,
     match_columns,
+    partition_destination,
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import (
     describe,
@@ -56,7 +57,6 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.errors
     ConsolidationError,
     postgres_problem,
 )
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import table_destination
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.sync_names import (
     PROGRESS_COLUMNS,
     PROGRESS_TABLE,
@@ -96,6 +96,14 @@ SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid 
 WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p')
 """
 
+PARTITION_ROOTS = """
+SELECT c.relname, r.relname
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_catalog.pg_class r ON r.oid = pg_catalog.pg_partition_root(c.oid)
+WHERE n.nspname = %s AND c.relispartition
+"""
+
 ENABLED_USER_TRIGGERS = """
 SELECT t.tgname FROM pg_catalog.pg_trigger t
 WHERE t.tgrelid = %s AND NOT t.tgisinternal AND t.tgenabled IN ('O', 'A')
@@ -127,11 +135,15 @@ def relation_label(database, relation):
     return "%s:%s" % (database, qualified(relation.namespace, relation.name))
 
 
-def map_relation(database, module, relation):
-    """(schema, table) of the target table a published relation lands in; ApplyStopped when none."""
+def map_relation(database, module, relation, roots):
+    """(schema, table) of the target table a published relation lands in; ApplyStopped when none.
+
+    ``roots`` maps each partition of the source schema to the top of its hierarchy: a partition goes
+    where the copy put it, beside its root (copy_plan.partition_destination).
+    """
     destination = None
     if relation.namespace == module["source_schema"]:
-        destination = table_destination(module, relation.name)
+        destination = partition_destination(module, relation.name, roots.get(relation.name))
     if destination is None:
         raise ApplyStopped(
             "%s is published by the slot's publication but the module mapping places it nowhere (another schema "
@@ -254,6 +266,17 @@ def ensure_progress(cur, state_schema, source_database, slot):
     return pgoutput.to_lsn(lsn), transactions, rows
 
 
+def partition_roots(endpoint, module):
+    """{partition: root} of the module's source schema, read on a plain connection to its legacy database."""
+    conn = connect(endpoint, module["source_database"], autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(PARTITION_ROOTS, (module["source_schema"],))
+            return dict(cur.fetchall())
+    finally:
+        conn.close()
+
+
 def replication_connection(endpoint, dbname):
     """A LogicalReplicationConnection to ``dbname``; a refusal names the side like connection.connect does."""
     params = connect_params(endpoint, dbname)
@@ -296,6 +319,7 @@ class Applier(object):
         self.report = report
         self.log = log
         self.stopping = False
+        self.roots = {}
         self.relations = {}
         self.targets = {}
         self.type_names = {}
@@ -343,6 +367,7 @@ class Applier(object):
 
     def run(self):
         """Stream until stopped; raises ApplyStopped (fatal) or a connection/server error (the supervisor retries)."""
+        self.roots = partition_roots(self.source, self.module)
         self.conn, self.cur, self.applied, transactions, rows = self._open_target()
         self._confirmed = self.applied
         self._publish(force=True, applied_lsn=pgoutput.format_lsn(self.applied), transactions=transactions,
@@ -442,7 +467,7 @@ class Applier(object):
 
     def _on_relation(self, relation):
         label = relation_label(self.database, relation)
-        schema, table = map_relation(self.database, self.module, relation)
+        schema, table = map_relation(self.database, self.module, relation, self.roots)
         self.cur.execute(TARGET_TABLE, (schema, table))
         row = self.cur.fetchone()
         if row is None:

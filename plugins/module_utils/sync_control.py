@@ -29,6 +29,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.sync_a
     FAILED,
     STARTING,
     Applier,
+    partition_roots,
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.sync_names import (
     applier_files,
@@ -249,7 +250,7 @@ class SyncControl(object):
             with source.cursor() as scur, target.cursor() as tcur:
                 scur.execute(SOURCE_TABLES, (module["source_schema"],))
                 source_oids = dict(scur.fetchall())
-                mappings, _excluded = map_tables(module, list(source_oids))
+                mappings, _excluded = map_tables(module, list(source_oids), partition_roots(self.source, module))
                 columns = self._source_column_sequences(scur, [source_oids[m.source_table] for m in mappings])
                 for mapping in mappings:
                     tcur.execute("SELECT pg_catalog.to_regclass(%s)::oid",

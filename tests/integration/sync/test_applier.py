@@ -484,3 +484,24 @@ def test_drained_names_the_database_that_has_not_caught_up_and_leaves_its_applie
     assert started_of(case.supervisor()["pid"]) == case.supervisor()["start_time"]
     case.wait_equal()
     assert not case.module("drained", catch_up_timeout=30)["failed"]
+
+
+def test_partitions_land_beside_their_root_where_the_mapping_puts_it(applier_case):
+    case = applier_case
+    partitioned = ("CREATE TABLE {s}.events (id integer, at date, PRIMARY KEY (id, at)) PARTITION BY RANGE (at); "
+                   "CREATE TABLE {s}.events_2025 PARTITION OF {s}.events "
+                   "FOR VALUES FROM ('2025-01-01') TO ('2026-01-01'); "
+                   "CREATE TABLE {s}.events_rest PARTITION OF {s}.events DEFAULT")
+    case.src(partitioned.format(s="public"))
+    case.tgt("CREATE SCHEMA archive; " + partitioned.format(s="archive"))
+    case.src(sql.SQL("ALTER PUBLICATION {} ADD TABLE events_2025, events_rest").format(
+        sql.Identifier(publication_name(case.run_id, case.legacy))))
+    args = case.args(state="started")
+    args["modules"][0]["tables"] = {"events": {"schema": "archive"}}
+    assert not case.run_module("sync_applier", args)["failed"]
+    case.src("INSERT INTO events VALUES (1, '2025-03-01'), (2, '2027-01-01')")
+    case.src("UPDATE events SET at = '2025-06-01' WHERE id = 2")  # moves to the other partition
+    wait_for(lambda: case.tgt("SELECT count(*) FROM archive.events_2025") == [(2,)])
+    assert case.tgt("SELECT id, at::text FROM archive.events ORDER BY id") == [(1, "2025-03-01"), (2, "2025-06-01")]
+    assert case.tgt("SELECT count(*) FROM archive.events_rest") == [(0,)]
+    assert case.status()["state"] == "streaming"
