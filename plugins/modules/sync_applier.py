@@ -68,7 +68,10 @@ options:
       - V(drained) is the cutover's step. The caller has fenced the legacy databases. The module reads the current
         WAL position of every legacy database, waits until its slot has confirmed that position (every change
         applied), for at most O(catch_up_timeout). It then stops the appliers and continues every target sequence
-        of a mapped table from its source (never moved back).
+        of a mapped table from its source (never moved back), and every sequence of the legacy schema that no
+        column uses. An applier that is not running is started first and catches up; one that failed makes the
+        drain fail with its error. On a timeout the error names each database that lags and by how many bytes;
+        the appliers keep running.
     type: str
     choices: [started, stopped, drained]
     default: started
