@@ -45,6 +45,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.copy_p
     Column,
     CopyPlanError,
     match_columns,
+    partition_destination,
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import (
     describe,
@@ -56,7 +57,6 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.errors
     ConsolidationError,
     postgres_problem,
 )
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import table_destination
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.sync_names import (
     PROGRESS_COLUMNS,
     PROGRESS_TABLE,
@@ -96,6 +96,14 @@ SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid 
 WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p')
 """
 
+PARTITION_ROOTS = """
+SELECT c.relname, r.relname
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_catalog.pg_class r ON r.oid = pg_catalog.pg_partition_root(c.oid)
+WHERE n.nspname = %s AND c.relispartition
+"""
+
 ENABLED_USER_TRIGGERS = """
 SELECT t.tgname FROM pg_catalog.pg_trigger t
 WHERE t.tgrelid = %s AND NOT t.tgisinternal AND t.tgenabled IN ('O', 'A')
@@ -127,11 +135,15 @@ def relation_label(database, relation):
     return "%s:%s" % (database, qualified(relation.namespace, relation.name))
 
 
-def map_relation(database, module, relation):
-    """(schema, table) of the target table a published relation lands in; ApplyStopped when none."""
+def map_relation(database, module, relation, roots):
+    """(schema, table) of the target table a published relation lands in; ApplyStopped when none.
+
+    ``roots`` maps each partition of the source schema to the top of its hierarchy: a partition goes
+    where the copy put it, beside its root (copy_plan.partition_destination).
+    """
     destination = None
     if relation.namespace == module["source_schema"]:
-        destination = table_destination(module, relation.name)
+        destination = partition_destination(module, relation.name, roots.get(relation.name))
     if destination is None:
         raise ApplyStopped(
             "%s is published by the slot's publication but the module mapping places it nowhere (another schema "
@@ -254,6 +266,17 @@ def ensure_progress(cur, state_schema, source_database, slot):
     return pgoutput.to_lsn(lsn), transactions, rows
 
 
+def partition_roots(endpoint, module):
+    """{partition: root} of the module's source schema, read on a plain connection to its legacy database."""
+    conn = connect(endpoint, module["source_database"], autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(PARTITION_ROOTS, (module["source_schema"],))
+            return dict(cur.fetchall())
+    finally:
+        conn.close()
+
+
 def replication_connection(endpoint, dbname):
     """A LogicalReplicationConnection to ``dbname``; a refusal names the side like connection.connect does."""
     params = connect_params(endpoint, dbname)
@@ -271,8 +294,7 @@ def replication_connection(endpoint, dbname):
 # -- the loop -----------------------------------------------------------------------------------------------
 
 class _Transaction(object):
-    def __init__(self, begin, skip):
-        self.begin = begin
+    def __init__(self, skip):
         self.skip = skip
         self.rows = 0
 
@@ -297,6 +319,7 @@ class Applier(object):
         self.report = report
         self.log = log
         self.stopping = False
+        self.roots = {}
         self.relations = {}
         self.targets = {}
         self.type_names = {}
@@ -333,12 +356,18 @@ class Applier(object):
             self.log("the target role may not set session_replication_role: tables with enabled user triggers "
                      "will be refused")
         cur.execute("SET datestyle = ISO; SET intervalstyle = postgres")
+        # The slot hears of a transaction once COMMIT has returned and never sends it again: an asynchronous
+        # commit lost in a crash of the target would be lost for good.
+        cur.execute("SELECT pg_catalog.current_setting('synchronous_commit')")
+        if cur.fetchone()[0] == "off":
+            cur.execute("SET synchronous_commit = local")
         applied, transactions, rows = ensure_progress(cur, self.state_schema, self.database, self.slot)
         conn.commit()
         return conn, cur, applied, transactions, rows
 
     def run(self):
         """Stream until stopped; raises ApplyStopped (fatal) or a connection/server error (the supervisor retries)."""
+        self.roots = partition_roots(self.source, self.module)
         self.conn, self.cur, self.applied, transactions, rows = self._open_target()
         self._confirmed = self.applied
         self._publish(force=True, applied_lsn=pgoutput.format_lsn(self.applied), transactions=transactions,
@@ -349,14 +378,16 @@ class Applier(object):
             try:
                 self.stream.start_replication(slot_name=self.slot, decode=False, options={
                     "proto_version": "1", "publication_names": self.publication})
+                self.log("streaming %s from slot %s, resuming after %s"
+                         % (self.database, self.slot, pgoutput.format_lsn(self.applied)))
+                self._publish(force=True, state=STREAMING)
+                self._loop()
+                self._publish(force=True, state=STOPPING)
             except psycopg2.errors.UndefinedObject as exc:
+                # The walsender reports a missing publication only once it decodes a change: either way, no retry helps.
                 raise ApplyStopped("the source has no replication slot or publication %s for %s (%s): create them "
                                    "with data_copy sync=online (sync.yml), or roll back" % (
                                        quote_ident(self.slot), self.database, postgres_problem(exc))) from None
-            self.log("streaming %s from slot %s, resuming after %s"
-                     % (self.database, self.slot, pgoutput.format_lsn(self.applied)))
-            self._publish(force=True, state=STREAMING)
-            self._loop()
         finally:
             if self.transaction is not None:
                 self.conn.rollback()  # never half a source transaction
@@ -373,7 +404,13 @@ class Applier(object):
                 self._idle()
                 continue
             self._publish(received_lsn=pgoutput.format_lsn(self.stream.wal_end))
-            self.handle(pgoutput.decode(message.payload))
+            try:
+                decoded = pgoutput.decode(message.payload)
+            except pgoutput.DecodeError as exc:
+                raise ApplyStopped("the stream of %s at %s cannot be read (%s): the source speaks a protocol this "
+                                   "applier does not know; report it with the applier's log"
+                                   % (self.database, pgoutput.format_lsn(message.data_start), exc)) from None
+            self.handle(decoded)
 
     def _idle(self):
         """No message waiting: with no transaction open, everything up to the server's WAL end is applied."""
@@ -397,7 +434,7 @@ class Applier(object):
         handler(message)
 
     def _on_begin(self, begin):
-        self.transaction = _Transaction(begin, skip_transaction(begin.final_lsn, self.applied))
+        self.transaction = _Transaction(skip_transaction(begin.final_lsn, self.applied))
 
     def _on_commit(self, commit):
         transaction, self.transaction = self.transaction, None
@@ -430,7 +467,7 @@ class Applier(object):
 
     def _on_relation(self, relation):
         label = relation_label(self.database, relation)
-        schema, table = map_relation(self.database, self.module, relation)
+        schema, table = map_relation(self.database, self.module, relation, self.roots)
         self.cur.execute(TARGET_TABLE, (schema, table))
         row = self.cur.fetchone()
         if row is None:

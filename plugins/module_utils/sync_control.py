@@ -29,6 +29,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.sync_a
     FAILED,
     STARTING,
     Applier,
+    partition_roots,
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.sync_names import (
     applier_files,
@@ -143,8 +144,10 @@ class SyncControl(object):
             if waiting:
                 time.sleep(POLL)
         for module in waiting:
-            self.warnings.append("the applier of %s has not reached its slot within %.0f s; it keeps trying: see %s"
-                                 % (module["source_database"], STREAMING_WITHIN, self._files(module)["log"]))
+            error = (sync_process.read_status(self._files(module)) or {}).get("error")
+            self.warnings.append("the applier of %s has not reached its slot within %.0f s%s; it keeps trying: see %s"
+                                 % (module["source_database"], STREAMING_WITHIN, " (%s)" % error if error else "",
+                                    self._files(module)["log"]))
 
     def _result(self, entries):
         return {"changed": self.changed, "appliers": entries, "sequences": self.sequences, "warnings": self.warnings}
@@ -155,7 +158,14 @@ class SyncControl(object):
         """Every applier running; a dead one started again (it resumes after its last applied transaction)."""
         actions = []
         for module in self.modules:
-            lag = self._slot_state(module)[1]
+            try:
+                lag = self._slot_state(module)[1]
+            except ConsolidationError as exc:
+                if not self.check_mode:
+                    raise
+                # A check run of sync.yml: the copy before this step would create the slot, and in check mode did not.
+                self.warnings.extend(exc.problems)
+                lag = None
             actions.append((module, self._start(module), lag))
         self._wait_streaming([module for module, action, _lag in actions if action == "started"])
         return self._result([self._entry(module, action, lag) for module, action, lag in actions])
@@ -240,7 +250,7 @@ class SyncControl(object):
             with source.cursor() as scur, target.cursor() as tcur:
                 scur.execute(SOURCE_TABLES, (module["source_schema"],))
                 source_oids = dict(scur.fetchall())
-                mappings, _excluded = map_tables(module, list(source_oids))
+                mappings, _excluded = map_tables(module, list(source_oids), partition_roots(self.source, module))
                 columns = self._source_column_sequences(scur, [source_oids[m.source_table] for m in mappings])
                 for mapping in mappings:
                     tcur.execute("SELECT pg_catalog.to_regclass(%s)::oid",

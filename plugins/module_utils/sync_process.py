@@ -184,8 +184,10 @@ class Supervisor(object):
             code = FATAL_EXIT
         except BaseException as exc:  # pylint: disable=broad-except
             problems = error_problems(exc) if isinstance(exc, Exception) else None
-            self.log("worker error (it starts again): %s"
-                     % ("; ".join(problems) if problems else traceback.format_exc().replace("\n", " | ")))
+            reason = "; ".join(problems) if problems else traceback.format_exc().replace("\n", " | ")
+            self.log("worker error (it starts again): %s" % reason)
+            # status shows why it is starting again, until the next worker reaches its slot
+            self.report(dict(self.last_status, error=reason, updated_at=utc_timestamp()))
         finally:
             os._exit(code)
 

@@ -68,7 +68,10 @@ options:
       - V(drained) is the cutover's step. The caller has fenced the legacy databases. The module reads the current
         WAL position of every legacy database, waits until its slot has confirmed that position (every change
         applied), for at most O(catch_up_timeout). It then stops the appliers and continues every target sequence
-        of a mapped table from its source (never moved back).
+        of a mapped table from its source (never moved back), and every sequence of the legacy schema that no
+        column uses. An applier that is not running is started first and catches up; one that failed makes the
+        drain fail with its error. On a timeout the error names each database that lags and by how many bytes;
+        the appliers keep running.
     type: str
     choices: [started, stopped, drained]
     default: started
@@ -90,6 +93,8 @@ attributes:
     details:
       - Starts and stops nothing and changes no sequence. It reports per legacy database what would be done
         (C(would_start), C(would_stop), C(would_drain)) and, for V(drained), the current lag.
+      - A slot that does not exist yet is a warning, not a failure, for V(started) in check mode. In a check run of
+        sync.yml the copy before this step creates none.
   diff_mode:
     description: Returns no diff.
     support: none

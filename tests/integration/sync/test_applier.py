@@ -257,6 +257,8 @@ def test_ddl_on_the_legacy_table_stops_the_applier_with_an_error_naming_table_an
     assert case.status()["restarts"] == 0
     again = case.module()
     assert again["failed"] and "only in the source: extra" in again["msg"]
+    drained = case.module("drained", catch_up_timeout=5)
+    assert drained["failed"] and "only in the source: extra" in drained["msg"] and case.legacy in drained["msg"]
 
 
 def test_drained_applies_every_write_then_stops_and_continues_the_sequences(applier_case):
@@ -391,6 +393,9 @@ def test_check_mode_starts_and_stops_nothing_and_a_missing_slot_is_named(applier
     assert started_of(pid) == case.supervisor()["start_time"]
     assert case.module("stopped")["changed"]
     case.src("SELECT pg_drop_replication_slot(%s)", (case.slot,))
+    predicted = case.module(check=True)
+    assert not predicted["failed"] and predicted["appliers"][0]["action"] == "would_start"
+    assert any(f"no replication slot {case.slot}" in str(warning) for warning in predicted["warnings"])
     missing = case.module()
     assert missing["failed"] and f'no replication slot {case.slot}' in missing["msg"] and case.legacy in missing["msg"]
     assert "sync=online" in missing["msg"]
@@ -450,3 +455,53 @@ def test_an_applier_started_by_ansible_playbook_outlives_the_job_and_its_removed
     case.src("UPDATE items SET doc = '{\"a\": 1}' WHERE id = 1")
     case.wait_equal()
     assert case.status()["state"] == "streaming" and case.status()["restarts"] == 0
+
+
+def test_a_publication_dropped_under_the_applier_stops_it_for_good(applier_case):
+    case = applier_case
+    assert not case.module()["failed"]
+    case.src(sql.SQL("DROP PUBLICATION {}").format(sql.Identifier(publication_name(case.run_id, case.legacy))))
+    case.src("INSERT INTO items (id, name) VALUES (1, 'a')")
+    wait_for(lambda: case.status().get("state") == "failed")
+    assert "no replication slot or publication" in case.status()["error"] and case.status()["restarts"] == 0
+
+
+def test_drained_names_the_database_that_has_not_caught_up_and_leaves_its_applier_running(applier_case):
+    case = applier_case
+    assert not case.module()["failed"]
+    blocker = psycopg2.connect(**case.target.connect_kwargs(case.consolidated))
+    try:
+        with blocker.cursor() as cur:
+            cur.execute("LOCK TABLE shop.items IN ACCESS EXCLUSIVE MODE")  # the applier waits behind it
+            case.src("INSERT INTO items (id, name) VALUES (1, 'held up')")
+            drained = case.module("drained", catch_up_timeout=2)
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert drained["failed"]
+    assert f"the applier of {case.legacy} has not caught up within 2 s" in drained["msg"]
+    assert "bytes behind" in drained["msg"] and "catch_up_timeout" in drained["msg"]
+    assert started_of(case.supervisor()["pid"]) == case.supervisor()["start_time"]
+    case.wait_equal()
+    assert not case.module("drained", catch_up_timeout=30)["failed"]
+
+
+def test_partitions_land_beside_their_root_where_the_mapping_puts_it(applier_case):
+    case = applier_case
+    partitioned = ("CREATE TABLE {s}.events (id integer, at date, PRIMARY KEY (id, at)) PARTITION BY RANGE (at); "
+                   "CREATE TABLE {s}.events_2025 PARTITION OF {s}.events "
+                   "FOR VALUES FROM ('2025-01-01') TO ('2026-01-01'); "
+                   "CREATE TABLE {s}.events_rest PARTITION OF {s}.events DEFAULT")
+    case.src(partitioned.format(s="public"))
+    case.tgt("CREATE SCHEMA archive; " + partitioned.format(s="archive"))
+    case.src(sql.SQL("ALTER PUBLICATION {} ADD TABLE events_2025, events_rest").format(
+        sql.Identifier(publication_name(case.run_id, case.legacy))))
+    args = case.args(state="started")
+    args["modules"][0]["tables"] = {"events": {"schema": "archive"}}
+    assert not case.run_module("sync_applier", args)["failed"]
+    case.src("INSERT INTO events VALUES (1, '2025-03-01'), (2, '2027-01-01')")
+    case.src("UPDATE events SET at = '2025-06-01' WHERE id = 2")  # moves to the other partition
+    wait_for(lambda: case.tgt("SELECT count(*) FROM archive.events_2025") == [(2,)])
+    assert case.tgt("SELECT id, at::text FROM archive.events ORDER BY id") == [(1, "2025-03-01"), (2, "2025-06-01")]
+    assert case.tgt("SELECT count(*) FROM archive.events_rest") == [(0,)]
+    assert case.status()["state"] == "streaming"

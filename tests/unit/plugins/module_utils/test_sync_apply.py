@@ -39,14 +39,22 @@ def test_a_transaction_whose_commit_starts_before_the_applied_end_is_skipped():
 
 
 def test_a_relation_lands_where_the_mapping_places_it():
-    assert a.map_relation("Legacy_Product", MODULE, relation()) == ("product", "Products")
-    assert a.map_relation("Legacy_Product", MODULE, relation("Audit")) == ("audit", "ProductAudit")
+    assert a.map_relation("Legacy_Product", MODULE, relation(), {}) == ("product", "Products")
+    assert a.map_relation("Legacy_Product", MODULE, relation("Audit"), {}) == ("audit", "ProductAudit")
+
+
+def test_a_partition_lands_beside_its_root_unless_the_mapping_names_it():
+    roots = {"Audit_2026": "Audit", "Scratch_1": "Scratch", "Products_eu": "Products"}
+    assert a.map_relation("Legacy_Product", MODULE, relation("Audit_2026"), roots) == ("audit", "Audit_2026")
+    assert a.map_relation("Legacy_Product", MODULE, relation("Products_eu"), roots) == ("product", "Products_eu")
+    with pytest.raises(a.ApplyStopped, match="places it nowhere"):
+        a.map_relation("Legacy_Product", MODULE, relation("Scratch_1"), roots)
 
 
 @pytest.mark.parametrize("rel", [relation("Scratch"), relation(namespace="other")])
 def test_a_published_relation_the_mapping_places_nowhere_stops_the_applier(rel):
     with pytest.raises(a.ApplyStopped) as caught:
-        a.map_relation("Legacy_Product", MODULE, rel)
+        a.map_relation("Legacy_Product", MODULE, rel, {})
     assert "Legacy_Product:" in str(caught.value) and "places it nowhere" in str(caught.value)
 
 
