@@ -11,11 +11,12 @@ any other snapshot would lose or repeat changes. Hence, per legacy database:
 * a slot whose copy completed (recorded in ``<state_schema>.sync_slots``): nothing to copy, the slot
   is left alone;
 * a slot whose copy did not complete, or a completed copy whose slot is gone: the snapshot is gone
-  and the stream does not fit the tables copied so far. Drop slot and publication, forget this run's
-  copied tables of that database, empty and copy them again under a new slot.
+  and the stream does not fit the tables copied so far. Drop slot and publication, and copy this run's
+  copied tables of that database again (emptied) under a new slot: the survey no longer counts them as
+  complete, and each table's reload replaces its record in ``copied_tables``.
 
 Tables this run copied under another snapshot (an earlier offline attempt with the same run id) are
-forgotten and copied again too, for the same reason.
+copied again too, for the same reason.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -65,7 +66,8 @@ class OnlineCopy(object):
         self.existing = set()
         self.created = {}  # source database -> sync_slots.SlotCreation, of this invocation
         self.kept = set()
-        self.refill = set()  # (source database, source table): copied by this run, to be emptied and copied again
+        # (source database, source table): copied by this run from another snapshot, to be emptied and copied again
+        self.refill = set()
         self.results = []
         self.changed = False
 
@@ -124,45 +126,49 @@ class OnlineCopy(object):
                      % (decision, quote_ident(name), quote_ident(database), ": " + reason if reason else ""))
             self.changed = True
             return None
+        # Each step leaves a state the next run reads right, wherever this one stops: the record says "not
+        # copied" before the old slot goes. The tables this run copied keep their records until their
+        # reload replaces them (in each table's own transaction), so a run cut off anywhere still knows them.
+        refill = self._copied_tables(control, database)
+        if record is not None and record.get("copied_at") is not None:
+            self._record(control, sql.SQL("UPDATE {} SET copied_at = NULL WHERE run_id = %s AND source_database = %s"),
+                         (self.run_id, database))
         if decision == RECREATE:
             with conn.cursor() as cur:
                 sync_slots.drop_slot(cur, self.journal, name)
                 sync_slots.drop_publication(cur, self.journal, entry["publication_name"])
-        forgotten = self._forget(control, database)
         creation = sync_slots.create(self.source, database, self.run_id, self.prefix, tables, self.journal)
         self.created[database] = creation
-        with control.cursor() as cur:
-            self.journal.change(cur, sql.SQL(
-                "INSERT INTO {} (run_id, source_database, slot_name, consistent_point, snapshot) "
-                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (run_id, source_database) DO UPDATE SET "
-                "slot_name = EXCLUDED.slot_name, consistent_point = EXCLUDED.consistent_point, "
-                "snapshot = EXCLUDED.snapshot, created_at = now(), copied_at = NULL").format(self.table()),
-                (self.run_id, database, creation.slot_name, creation.consistent_point, creation.snapshot))
-        control.commit()
+        self._record(control, sql.SQL(
+            "INSERT INTO {} (run_id, source_database, slot_name, consistent_point, snapshot) "
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (run_id, source_database) DO UPDATE SET "
+            "slot_name = EXCLUDED.slot_name, consistent_point = EXCLUDED.consistent_point, "
+            "snapshot = EXCLUDED.snapshot, created_at = now(), copied_at = NULL"),
+            (self.run_id, database, creation.slot_name, creation.consistent_point, creation.snapshot))
+        self.refill.update((database, table) for table in refill)
         self.changed = True
         self.results.append(dict(entry, action=decision + "d", consistent_point=creation.consistent_point))
         line = "created publication and replication slot %s of %s at consistent point %s" % (
             quote_ident(name), quote_ident(database), creation.consistent_point)
         if reason:
             line = "%s: %s; dropped it, %s" % (quote_ident(database), reason, line)
-        if forgotten:
-            line += "; the %d tables this run had copied from it are emptied and copied again" % len(forgotten)
+        if refill:
+            line += "; the %d tables this run had copied from it are emptied and copied again" % len(refill)
         self.say(line)
         return creation
 
-    def _forget(self, control, database):
-        """Forget this run's copied tables of ``database``: they were not read from the new slot's snapshot."""
+    def _copied_tables(self, control, database):
+        """The tables this run copied of ``database`` (not from the slot about to be made)."""
         with control.cursor() as cur:
-            if not self.state.tables_exist(cur)[0]:
-                control.rollback()
-                return []
-            self.journal.change(cur, sql.SQL("DELETE FROM {} WHERE run_id = %s AND source_database = %s "
-                                             "RETURNING source_table").format(self.state.table("copied_tables")),
-                                (self.run_id, database))
-            forgotten = [row[0] for row in cur.fetchall()]
+            copied = sorted(self.state.recorded_complete(cur))
+        control.rollback()
+        return [table for recorded_database, table in copied if recorded_database == database]
+
+    def _record(self, control, statement, params):
+        """Change the run's slot records, committed at once."""
+        with control.cursor() as cur:
+            self.journal.change(cur, statement.format(self.table()), params)
         control.commit()
-        self.refill.update((database, table) for table in forgotten)
-        return forgotten
 
     def check_kept(self, jobs):
         """A table to load in a database whose online copy is complete was not in its snapshot: refuse."""

@@ -188,3 +188,28 @@ def test_a_table_mapped_after_a_complete_online_copy_is_refused(source_cluster, 
     # The complete copy's slot stays: its stream still continues the tables it copied.
     assert slot_row(source_cluster, sync_names.slot_name(run_id, legacy))[0] == first["slots"][0]["consistent_point"]
     assert ids(target_cluster, target, f"{SCHEMA}.notes") == set()
+
+
+def test_a_rerun_refused_after_its_slot_was_replaced_still_refills_the_tables_later(
+        source_cluster, target_cluster, run_module, pair):
+    legacy, target = pair
+    run_id = "online-refill"
+    slot = sync_names.slot_name(run_id, legacy)
+    args = copy_args(source_cluster, target_cluster, legacy, target, run_id)
+    assert not run_module("data_copy", args)["failed"]
+    run_sql(source_cluster, "postgres", "SELECT pg_drop_replication_slot(%s)", (slot,))
+    run_sql(source_cluster, legacy, "INSERT INTO public.notes VALUES (-1, 'after the first copy')")
+    run_sql(target_cluster, target, f"ALTER TABLE {SCHEMA}.notes ADD COLUMN extra int")
+    refused = run_module("data_copy", args)
+    assert refused["failed"] and "extra" in refused["msg"]
+    assert slot_row(source_cluster, slot) is None
+
+    run_sql(target_cluster, target, f"ALTER TABLE {SCHEMA}.notes DROP COLUMN extra")
+    again = run_module("data_copy", args)
+    assert not again["failed"], again.get("msg")
+    assert again["slots"][0]["action"] == "recreated"
+    statuses = {table["source_table"]: table["status"] for table in again["tables"]}
+    assert statuses == {"items": "copied", "notes": "copied"}
+    assert ids(target_cluster, target, f"{SCHEMA}.notes") == ids(source_cluster, legacy, "public.notes")
+    assert run_sql(target_cluster, target, "SELECT count(*) FROM _consolidation.copied_tables WHERE run_id = %s",
+                   (run_id,))[0][0] == 2
