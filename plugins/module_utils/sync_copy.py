@@ -63,7 +63,7 @@ class OnlineCopy(object):
         self.journal = journal
         self.say = say
         self.records = {}
-        self.existing = set()
+        self.existing = None  # this run's slot names on the source, read with the first database
         self.created = {}  # source database -> sync_slots.SlotCreation, of this invocation
         self.kept = set()
         # (source database, source table): copied by this run from another snapshot, to be emptied and copied again
@@ -75,7 +75,7 @@ class OnlineCopy(object):
         return sql.SQL("{}.{}").format(sql.Identifier(self.state.schema), sql.Identifier(sync_slots.SLOTS_TABLE))
 
     def prepare(self, control):
-        """Create the state table (never in check mode) and read this run's records and slots."""
+        """Create the state table (never in check mode) and read this run's records of it."""
         if control is not None:
             with control.cursor() as cur:
                 cur.execute("SELECT pg_catalog.to_regclass(%s) IS NOT NULL", (self.table().as_string(cur),))
@@ -91,9 +91,6 @@ class OnlineCopy(object):
                                     for row in cur.fetchall())
             control.commit()
 
-    def read_slots(self, conn):
-        self.existing = set(slot["slot_name"] for slot in sync_slots.list_slots(conn, self.prefix, self.run_id))
-
     def snapshot_for(self, module, conn, control, mapped_tables):
         """The SlotCreation whose snapshot the database's coordinator imports; None: it exports its own.
 
@@ -102,8 +99,8 @@ class OnlineCopy(object):
         """
         database = module["source_database"]
         name = sync_names.slot_name(self.run_id, database, self.prefix)
-        if not self.existing:
-            self.read_slots(conn)
+        if self.existing is None:
+            self.existing = set(slot["slot_name"] for slot in sync_slots.list_slots(conn, self.prefix, self.run_id))
         record = self.records.get(database)
         decision = slot_decision(record, name in self.existing)
         entry = dict(source_database=database, slot_name=name,
