@@ -4,6 +4,8 @@ exactly once; reruns keep a complete copy's slot and replace an incomplete one's
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from conftest import consolidation_vars, drop_database, endpoint, run_sql
 from devkit import legacy as legacy_fixtures
@@ -213,3 +215,22 @@ def test_a_rerun_refused_after_its_slot_was_replaced_still_refills_the_tables_la
     assert ids(target_cluster, target, f"{SCHEMA}.notes") == ids(source_cluster, legacy, "public.notes")
     assert run_sql(target_cluster, target, "SELECT count(*) FROM _consolidation.copied_tables WHERE run_id = %s",
                    (run_id,))[0][0] == 2
+
+
+def test_a_completed_online_run_keeps_its_slot_records_in_the_run_directory_not_the_target(
+        source_cluster, target_cluster, run_module, pair, tmp_path):
+    legacy, target = pair
+    run_id = "online-complete"
+    lease = dict(target=endpoint(target_cluster), target_database=target, run_id=run_id)
+    assert not run_module("run_lease", lease)["failed"]
+    copied = run_module("data_copy", copy_args(source_cluster, target_cluster, legacy, target, run_id))
+    assert not copied["failed"], copied.get("msg")
+    released = run_module("run_lease", dict(lease, run_dir=str(tmp_path), state="absent", complete=True))
+    assert not released["failed"], released.get("msg")
+    assert released["state"]["dropped"] == ["_consolidation"]
+    assert run_sql(target_cluster, target, "SELECT count(*) FROM pg_namespace WHERE nspname = '_consolidation'") == \
+        [(0,)]
+    record = json.loads((tmp_path / "state.json").read_text())
+    assert [(row["source_database"], row["slot_name"], row["consistent_point"]) for row in
+            record["sync"]["sync_slots"]] == [(legacy, copied["slots"][0]["slot_name"],
+                                               copied["slots"][0]["consistent_point"])]
