@@ -117,16 +117,19 @@ class OnlineCopy(object):
         except copy_plan.CopyPlanError:
             return None
         reason = recreate_reason(record, name in self.existing) if decision == RECREATE else None
+        # The tables this run copied keep their records until their reload replaces them (in each table's
+        # own transaction), so a run cut off anywhere still knows them; the survey plans them as reloads.
+        refill = self._copied_tables(control, database) if control is not None else []
+        self.refill.update((database, table) for table in refill)
         if self.journal.check_mode:
             self.results.append(dict(entry, action="would_" + decision, consistent_point=None))
-            self.say("would %s publication and replication slot %s of %s%s"
-                     % (decision, quote_ident(name), quote_ident(database), ": " + reason if reason else ""))
+            self.say("would %s publication and replication slot %s of %s%s%s"
+                     % (decision, quote_ident(name), quote_ident(database), ": " + reason if reason else "",
+                        " and copy again the %d tables this run had copied from it" % len(refill) if refill else ""))
             self.changed = True
             return None
         # Each step leaves a state the next run reads right, wherever this one stops: the record says "not
-        # copied" before the old slot goes. The tables this run copied keep their records until their
-        # reload replaces them (in each table's own transaction), so a run cut off anywhere still knows them.
-        refill = self._copied_tables(control, database)
+        # copied" before the old slot goes.
         if record is not None and record.get("copied_at") is not None:
             self._record(control, sql.SQL("UPDATE {} SET copied_at = NULL WHERE run_id = %s AND source_database = %s"),
                          (self.run_id, database))
@@ -142,7 +145,6 @@ class OnlineCopy(object):
             "slot_name = EXCLUDED.slot_name, consistent_point = EXCLUDED.consistent_point, "
             "snapshot = EXCLUDED.snapshot, created_at = now(), copied_at = NULL"),
             (self.run_id, database, creation.slot_name, creation.consistent_point, creation.snapshot))
-        self.refill.update((database, table) for table in refill)
         self.changed = True
         self.results.append(dict(entry, action=decision + "d", consistent_point=creation.consistent_point))
         line = "created publication and replication slot %s of %s at consistent point %s" % (

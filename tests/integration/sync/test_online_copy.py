@@ -129,6 +129,14 @@ def test_a_rerun_that_cannot_continue_its_slot_copies_again_under_a_new_one(
         run_sql(source_cluster, "postgres", "SELECT pg_drop_replication_slot(%s)", (slot,))
     run_sql(source_cluster, legacy, "INSERT INTO public.items VALUES (-1, 'after the first attempt')")
 
+    before = slot_row(source_cluster, slot)
+    planned = run_module("data_copy", args, check=True)
+    assert not planned["failed"], planned.get("msg")
+    assert [entry["action"] for entry in planned["slots"]] == ["would_recreate"]
+    planned_statuses = {table["source_table"]: table["status"] for table in planned["tables"]}
+    assert planned_statuses == {"items": "would_copy", "notes": "would_copy"}
+    assert slot_row(source_cluster, slot) == before  # check mode: the old slot neither dropped nor replaced
+
     second = run_module("data_copy", args)
     assert not second["failed"], second.get("msg")
     assert second["changed"]
