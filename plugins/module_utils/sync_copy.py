@@ -24,8 +24,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils import copy_plan, sync_names, sync_slots
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import connect, sql
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import connect, psycopg2, sql
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import quote_ident
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.errors import ConsolidationError
 
 CREATE = "create"
 KEEP = "keep"
@@ -189,16 +190,25 @@ class OnlineCopy(object):
         control.commit()
 
     def abandon(self):
-        """The plan failed before any row moved: drop the slots created for it (they would only keep WAL)."""
+        """The plan failed before any row moved: drop the slots created for it (they would only keep WAL).
+
+        The plan's own error is what the run reports: one while dropping becomes a progress line.
+        """
         for database, creation in sorted(self.created.items()):
             creation.close()
-            conn = connect(self.source, database, autocommit=True)
             try:
-                with conn.cursor() as cur:
-                    sync_slots.drop_slot(cur, self.journal, creation.slot_name)
-                    sync_slots.drop_publication(cur, self.journal, creation.publication)
-            finally:
-                conn.close()
+                conn = connect(self.source, database, autocommit=True)
+                try:
+                    with conn.cursor() as cur:
+                        sync_slots.drop_slot(cur, self.journal, creation.slot_name)
+                        sync_slots.drop_publication(cur, self.journal, creation.publication)
+                finally:
+                    conn.close()
+            except (psycopg2.Error, ConsolidationError) as exc:
+                self.say("could not drop replication slot %s of %s (%s): the next run replaces it, or sync_slots "
+                         "state=absent drops it" % (quote_ident(creation.slot_name), quote_ident(database),
+                                                    str(exc).strip()))
+                continue
             self.say("dropped publication and replication slot %s of %s: the copy did not start"
                      % (quote_ident(creation.slot_name), quote_ident(database)))
         self.created = {}

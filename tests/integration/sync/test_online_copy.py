@@ -15,6 +15,7 @@ from sync_db import (
     SEEDED,
     Writer,
     copy_args,
+    create_database,
     drop_slots,
     ids,
     legacy_pair,
@@ -109,6 +110,25 @@ def test_a_copy_refused_before_any_row_moves_leaves_no_slot(source_cluster, targ
     assert result["failed"] and "target tables missing" in result["msg"]
     assert slot_row(source_cluster, sync_names.slot_name("online-refused", legacy)) is None
     assert publications(source_cluster, legacy) == []
+
+
+def test_a_slot_made_before_a_later_database_fails_is_dropped_again(
+        source_cluster, target_cluster, run_module, pair):
+    legacy, target = pair
+    second = legacy.replace("_Items", "_Scratch")
+    create_database(source_cluster, second, ["CREATE UNLOGGED TABLE public.scratch (id bigint PRIMARY KEY)"])
+    run_sql(target_cluster, target, "CREATE SCHEMA scratch")
+    run_sql(target_cluster, target, "CREATE TABLE scratch.scratch (id bigint PRIMARY KEY)")
+    args = copy_args(source_cluster, target_cluster, legacy, target, "online-unlogged")
+    args["modules"].append({"name": "Scratch", "source_database": second, "schema": "scratch"})
+    try:
+        result = run_module("data_copy", args)
+    finally:
+        drop_slots(source_cluster, second)
+    # PostgreSQL refuses the second publication: the first database's slot, made already, goes again.
+    assert result["failed"] and "unlogged" in result["msg"]
+    assert slot_row(source_cluster, sync_names.slot_name("online-unlogged", legacy)) is None
+    assert publications(source_cluster, legacy) == [] and publications(source_cluster, second) == []
 
 
 @pytest.mark.parametrize("interruption", ["copy_incomplete", "slot_gone"])
