@@ -87,6 +87,12 @@ def test_check_mode_creates_no_slot_and_says_which_it_would(source_cluster, targ
     assert slot_row(source_cluster, slot) is None
     assert publications(source_cluster, legacy) == []
     assert ids(target_cluster, target, f"{SCHEMA}.items") == set()
+    # A play in check mode has not created the consolidated database yet: planned from the source alone.
+    unborn = run_module("data_copy", copy_args(source_cluster, target_cluster, legacy, f"{target}_Unborn", run_id),
+                        check=True)
+    assert not unborn["failed"], unborn.get("msg")
+    assert [entry["action"] for entry in unborn["slots"]] == ["would_create"]
+    assert slot_row(source_cluster, slot) is None and publications(source_cluster, legacy) == []
 
 
 def test_a_rerun_after_a_complete_online_copy_changes_nothing(source_cluster, target_cluster, run_module, pair):
