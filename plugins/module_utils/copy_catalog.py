@@ -561,7 +561,9 @@ class Survey(object):
             problem = copy_plan.rls_problem("target", job.target_label, role, bypasses, enabled, forced, owned)
             if problem:
                 rls.append(problem)
-            recorded = complete.get((job.source_database, job.source_table))
+            # A table to refill was copied by this run from a snapshot its online stream does not continue.
+            recorded = None if (job.source_database, job.source_table) in self.refill else complete.get(
+                (job.source_database, job.source_table))
             if recorded:
                 job.action = copy_plan.SKIP_COMPLETE
                 job.status = "skipped_complete"

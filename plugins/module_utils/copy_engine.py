@@ -224,10 +224,12 @@ class CopyEngine(object):
                 self.survey.run(self.open_source, self._control, self.state)
                 if self.online is not None:
                     self.online.check_kept(self.survey.jobs)
-            except copy_plan.CopyPlanError as exc:
+            except Exception as exc:
                 if self.online is not None:
                     self.online.abandon()
-                raise self._with_data_checks(exc) from None
+                if isinstance(exc, copy_plan.CopyPlanError):
+                    raise self._with_data_checks(exc) from None
+                raise
             self.warnings.extend(self.survey.data_checks.warnings)
             for job in self.survey.jobs:
                 for note in job.null_notes:

@@ -107,7 +107,13 @@ class CopyState(object):
         self.journal.change(cur, sql.SQL(
             "INSERT INTO {} (run_id, source_database, source_table, target_schema, target_table, rows, bytes, "
             "seconds, source_snapshot, source_inserted, source_updated, source_deleted) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)").format(self.table("copied_tables")),
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            # An online rerun reloads a table this run copied from an older snapshot: its record is replaced.
+            "ON CONFLICT (run_id, source_database, source_table) DO UPDATE SET target_schema = EXCLUDED.target_schema, "
+            "target_table = EXCLUDED.target_table, rows = EXCLUDED.rows, bytes = EXCLUDED.bytes, "
+            "seconds = EXCLUDED.seconds, completed_at = now(), source_snapshot = EXCLUDED.source_snapshot, "
+            "source_inserted = EXCLUDED.source_inserted, source_updated = EXCLUDED.source_updated, "
+            "source_deleted = EXCLUDED.source_deleted").format(self.table("copied_tables")),
             (self.run_id, job.source_database, job.source_table, job.target_schema, job.target_table,
              rows, nbytes, seconds, snapshot) + tuple(counters.get(key) for key in COUNTER_KEYS))
 

@@ -39,13 +39,17 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfil
     run_files,
     write_private_json,
 )
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.sync_names import PROGRESS_TABLE
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.sync_slots import SLOTS_TABLE
 
 RECORD_KIND = "classifiedads.consolidation.state_record"
 QUARANTINE_KIND = "classifiedads.consolidation.quarantined_rows"
-COPY_TABLES = ("copied_tables", "deferred_ddl")
+# Online mode's (sync_slots: the slot each database was copied from; sync_progress: what the applier applied).
+SYNC_TABLES = (SLOTS_TABLE, PROGRESS_TABLE)
+COPY_TABLES = ("copied_tables", "deferred_ddl") + SYNC_TABLES
 # Oldest first, so that a row reads in the order it was written.
 ORDER = {"copied_tables": "completed_at", "deferred_ddl": "recorded_at", QUARANTINE_TABLE: "quarantined_at",
-         LEASE_TABLE: "acquired_at"}
+         LEASE_TABLE: "acquired_at", SLOTS_TABLE: "created_at", PROGRESS_TABLE: "applied_at"}
 
 
 # -- pure -------------------------------------------------------------------------------------------
@@ -75,6 +79,8 @@ def state_record(run_id, target_database, found, quarantine_file, now):
         "completed_at": now,
         "schemas": sorted(found),
         "copied_tables": [row for schema in sorted(found) for row in found[schema].get("copied_tables") or []],
+        "sync": dict((table, [row for schema in sorted(found) for row in found[schema].get(table) or []])
+                     for table in SYNC_TABLES),
         "quarantined_rows": {"count": quarantined, "file": quarantine_file if quarantined else None},
     }
 

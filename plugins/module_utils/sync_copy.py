@@ -11,11 +11,12 @@ any other snapshot would lose or repeat changes. Hence, per legacy database:
 * a slot whose copy completed (recorded in ``<state_schema>.sync_slots``): nothing to copy, the slot
   is left alone;
 * a slot whose copy did not complete, or a completed copy whose slot is gone: the snapshot is gone
-  and the stream does not fit the tables copied so far. Drop slot and publication, forget this run's
-  copied tables of that database, empty and copy them again under a new slot.
+  and the stream does not fit the tables copied so far. Drop slot and publication, and copy this run's
+  copied tables of that database again (emptied) under a new slot: the survey no longer counts them as
+  complete, and each table's reload replaces its record in ``copied_tables``.
 
 Tables this run copied under another snapshot (an earlier offline attempt with the same run id) are
-forgotten and copied again too, for the same reason.
+copied again too, for the same reason.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -23,8 +24,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils import copy_plan, sync_names, sync_slots
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import connect, sql
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import connect, psycopg2, sql
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import quote_ident
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.errors import ConsolidationError
 
 CREATE = "create"
 KEEP = "keep"
@@ -62,10 +64,11 @@ class OnlineCopy(object):
         self.journal = journal
         self.say = say
         self.records = {}
-        self.existing = set()
+        self.existing = None  # this run's slot names on the source, read with the first database
         self.created = {}  # source database -> sync_slots.SlotCreation, of this invocation
         self.kept = set()
-        self.refill = set()  # (source database, source table): copied by this run, to be emptied and copied again
+        # (source database, source table): copied by this run from another snapshot, to be emptied and copied again
+        self.refill = set()
         self.results = []
         self.changed = False
 
@@ -73,7 +76,7 @@ class OnlineCopy(object):
         return sql.SQL("{}.{}").format(sql.Identifier(self.state.schema), sql.Identifier(sync_slots.SLOTS_TABLE))
 
     def prepare(self, control):
-        """Create the state table (never in check mode) and read this run's records and slots."""
+        """Create the state table (never in check mode) and read this run's records of it."""
         if control is not None:
             with control.cursor() as cur:
                 cur.execute("SELECT pg_catalog.to_regclass(%s) IS NOT NULL", (self.table().as_string(cur),))
@@ -89,9 +92,6 @@ class OnlineCopy(object):
                                     for row in cur.fetchall())
             control.commit()
 
-    def read_slots(self, conn):
-        self.existing = set(slot["slot_name"] for slot in sync_slots.list_slots(conn, self.prefix, self.run_id))
-
     def snapshot_for(self, module, conn, control, mapped_tables):
         """The SlotCreation whose snapshot the database's coordinator imports; None: it exports its own.
 
@@ -100,8 +100,8 @@ class OnlineCopy(object):
         """
         database = module["source_database"]
         name = sync_names.slot_name(self.run_id, database, self.prefix)
-        if not self.existing:
-            self.read_slots(conn)
+        if self.existing is None:
+            self.existing = set(slot["slot_name"] for slot in sync_slots.list_slots(conn, self.prefix, self.run_id))
         record = self.records.get(database)
         decision = slot_decision(record, name in self.existing)
         entry = dict(source_database=database, slot_name=name,
@@ -118,51 +118,57 @@ class OnlineCopy(object):
         except copy_plan.CopyPlanError:
             return None
         reason = recreate_reason(record, name in self.existing) if decision == RECREATE else None
+        # The tables this run copied keep their records until their reload replaces them (in each table's
+        # own transaction), so a run cut off anywhere still knows them; the survey plans them as reloads.
+        refill = self._copied_tables(control, database) if control is not None else []
+        self.refill.update((database, table) for table in refill)
         if self.journal.check_mode:
             self.results.append(dict(entry, action="would_" + decision, consistent_point=None))
-            self.say("would %s publication and replication slot %s of %s%s"
-                     % (decision, quote_ident(name), quote_ident(database), ": " + reason if reason else ""))
+            self.say("would %s publication and replication slot %s of %s%s%s"
+                     % (decision, quote_ident(name), quote_ident(database), ": " + reason if reason else "",
+                        " and copy again the %d tables this run had copied from it" % len(refill) if refill else ""))
             self.changed = True
             return None
+        # Each step leaves a state the next run reads right, wherever this one stops: the record says "not
+        # copied" before the old slot goes.
+        if record is not None and record.get("copied_at") is not None:
+            self._record(control, sql.SQL("UPDATE {} SET copied_at = NULL WHERE run_id = %s AND source_database = %s"),
+                         (self.run_id, database))
         if decision == RECREATE:
             with conn.cursor() as cur:
                 sync_slots.drop_slot(cur, self.journal, name)
                 sync_slots.drop_publication(cur, self.journal, entry["publication_name"])
-        forgotten = self._forget(control, database)
         creation = sync_slots.create(self.source, database, self.run_id, self.prefix, tables, self.journal)
         self.created[database] = creation
-        with control.cursor() as cur:
-            self.journal.change(cur, sql.SQL(
-                "INSERT INTO {} (run_id, source_database, slot_name, consistent_point, snapshot) "
-                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (run_id, source_database) DO UPDATE SET "
-                "slot_name = EXCLUDED.slot_name, consistent_point = EXCLUDED.consistent_point, "
-                "snapshot = EXCLUDED.snapshot, created_at = now(), copied_at = NULL").format(self.table()),
-                (self.run_id, database, creation.slot_name, creation.consistent_point, creation.snapshot))
-        control.commit()
+        self._record(control, sql.SQL(
+            "INSERT INTO {} (run_id, source_database, slot_name, consistent_point, snapshot) "
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (run_id, source_database) DO UPDATE SET "
+            "slot_name = EXCLUDED.slot_name, consistent_point = EXCLUDED.consistent_point, "
+            "snapshot = EXCLUDED.snapshot, created_at = now(), copied_at = NULL"),
+            (self.run_id, database, creation.slot_name, creation.consistent_point, creation.snapshot))
         self.changed = True
         self.results.append(dict(entry, action=decision + "d", consistent_point=creation.consistent_point))
         line = "created publication and replication slot %s of %s at consistent point %s" % (
             quote_ident(name), quote_ident(database), creation.consistent_point)
         if reason:
             line = "%s: %s; dropped it, %s" % (quote_ident(database), reason, line)
-        if forgotten:
-            line += "; the %d tables this run had copied from it are emptied and copied again" % len(forgotten)
+        if refill:
+            line += "; the %d tables this run had copied from it are emptied and copied again" % len(refill)
         self.say(line)
         return creation
 
-    def _forget(self, control, database):
-        """Forget this run's copied tables of ``database``: they were not read from the new slot's snapshot."""
+    def _copied_tables(self, control, database):
+        """The tables this run copied of ``database`` (not from the slot about to be made)."""
         with control.cursor() as cur:
-            if not self.state.tables_exist(cur)[0]:
-                control.rollback()
-                return []
-            self.journal.change(cur, sql.SQL("DELETE FROM {} WHERE run_id = %s AND source_database = %s "
-                                             "RETURNING source_table").format(self.state.table("copied_tables")),
-                                (self.run_id, database))
-            forgotten = [row[0] for row in cur.fetchall()]
+            copied = sorted(self.state.recorded_complete(cur))
+        control.rollback()
+        return [table for recorded_database, table in copied if recorded_database == database]
+
+    def _record(self, control, statement, params):
+        """Change the run's slot records, committed at once."""
+        with control.cursor() as cur:
+            self.journal.change(cur, statement.format(self.table()), params)
         control.commit()
-        self.refill.update((database, table) for table in forgotten)
-        return forgotten
 
     def check_kept(self, jobs):
         """A table to load in a database whose online copy is complete was not in its snapshot: refuse."""
@@ -184,16 +190,25 @@ class OnlineCopy(object):
         control.commit()
 
     def abandon(self):
-        """The plan failed before any row moved: drop the slots created for it (they would only keep WAL)."""
+        """The plan failed before any row moved: drop the slots created for it (they would only keep WAL).
+
+        The plan's own error is what the run reports: one while dropping becomes a progress line.
+        """
         for database, creation in sorted(self.created.items()):
             creation.close()
-            conn = connect(self.source, database, autocommit=True)
             try:
-                with conn.cursor() as cur:
-                    sync_slots.drop_slot(cur, self.journal, creation.slot_name)
-                    sync_slots.drop_publication(cur, self.journal, creation.publication)
-            finally:
-                conn.close()
+                conn = connect(self.source, database, autocommit=True)
+                try:
+                    with conn.cursor() as cur:
+                        sync_slots.drop_slot(cur, self.journal, creation.slot_name)
+                        sync_slots.drop_publication(cur, self.journal, creation.publication)
+                finally:
+                    conn.close()
+            except (psycopg2.Error, ConsolidationError) as exc:
+                self.say("could not drop replication slot %s of %s (%s): the next run replaces it, or sync_slots "
+                         "state=absent drops it" % (quote_ident(creation.slot_name), quote_ident(database),
+                                                    str(exc).strip()))
+                continue
             self.say("dropped publication and replication slot %s of %s: the copy did not start"
                      % (quote_ident(creation.slot_name), quote_ident(database)))
         self.created = {}

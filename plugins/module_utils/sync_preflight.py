@@ -40,13 +40,15 @@ SERVER_KEYS = ("wal_level", "max_replication_slots", "max_wal_senders", "slots_i
                "user", "superuser", "replication", "managed_roles")
 
 # Replica identity of each table: a primary key ('d' with one), FULL ('f') or USING INDEX ('i') lets
-# UPDATE and DELETE carry the old row's key; anything else cannot be applied on the target.
+# UPDATE and DELETE carry the old row's key; anything else cannot be applied on the target. An unlogged
+# table writes no WAL, so no publication may hold it.
 TABLES = """
 SELECT c.relname, pg_catalog.pg_has_role(c.relowner, 'USAGE'),
        c.relreplident = 'f' OR (c.relreplident = 'i' AND EXISTS (
            SELECT FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisreplident AND i.indisvalid))
        OR (c.relreplident = 'd' AND EXISTS (
-           SELECT FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisprimary))
+           SELECT FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)),
+       c.relpersistence = 'p'
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = %s AND c.relname = ANY(%s)
 ORDER BY c.relname
@@ -86,7 +88,7 @@ def inspect_sync(endpoint, modules, prefix):
 
 
 def inspect_database(endpoint, module):
-    """{create, schema, tables: {name: (owned, has identity)}} of the tables the mapping copies."""
+    """{create, schema, tables: {name: (owned, has identity, logged)}} of the tables the mapping copies."""
     conn = connect(endpoint, module["source_database"], autocommit=True)
     try:
         tables = source_tables(conn, module["source_schema"])
@@ -100,7 +102,7 @@ def inspect_database(endpoint, module):
             cur.execute("SELECT pg_catalog.has_database_privilege(current_database(), 'CREATE')")
             create = cur.fetchone()[0]
             cur.execute(TABLES, (module["source_schema"], names))
-            found = dict((name, (owned, identity)) for name, owned, identity in cur.fetchall())
+            found = dict((row[0], tuple(row[1:])) for row in cur.fetchall())
     finally:
         conn.close()
     return {"create": create, "schema": module["source_schema"], "tables": found}
@@ -148,14 +150,20 @@ def sync_problems(facts, run_id=None, prefix=sync_names.DEFAULT_PREFIX):
                             % (quote_ident(facts["user"]), quote_ident(database), quote_ident(database),
                                quote_ident(facts["user"])))
         tables = entry["tables"]
-        foreign = [_table(database, entry["schema"], name) for name, (owned, _identity) in sorted(tables.items())
-                   if not (owned or facts["superuser"])]
+        foreign = [_table(database, entry["schema"], name) for name, (owned, _identity, _logged)
+                   in sorted(tables.items()) if not (owned or facts["superuser"])]
         if foreign:
             problems.append("the source role %s does not own these tables, which CREATE PUBLICATION ... FOR TABLE "
                             "needs: %s (fix: ALTER TABLE ... OWNER TO %s, or run as their owner)"
                             % (quote_ident(facts["user"]), ", ".join(foreign), quote_ident(facts["user"])))
-        missing = [_table(database, entry["schema"], name) for name, (_owned, identity) in sorted(tables.items())
-                   if not identity]
+        unlogged = [_table(database, entry["schema"], name) for name, (_owned, _identity, logged)
+                    in sorted(tables.items()) if not logged]
+        if unlogged:
+            problems.append("these tables are unlogged, so their changes never reach the WAL a slot reads and no "
+                            "publication may hold them: %s (fix: ALTER TABLE ... SET LOGGED on each, or exclude "
+                            "them from the mapping)" % ", ".join(unlogged))
+        missing = [_table(database, entry["schema"], name) for name, (_owned, identity, _logged)
+                   in sorted(tables.items()) if not identity]
         if missing:
             problems.append("these tables have neither a primary key nor a replica identity, so their updates and "
                             "deletes cannot be applied to the target: %s (fix: add a primary key, or ALTER TABLE "

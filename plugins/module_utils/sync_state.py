@@ -74,6 +74,21 @@ def database_status(database, slot_name, slot, progress, status, pid_record, ali
     }
 
 
+def status_line(entry):
+    """One line per legacy database for the operator: where its sync stands."""
+    if not entry["slot_exists"]:
+        return "%s: no slot %s (not synchronised, or already dropped)" % (entry["source_database"],
+                                                                          entry["slot_name"])
+    applier = entry["applier"]
+    lag_seconds = "?" if entry["lag_seconds"] is None else "%.1f s" % entry["lag_seconds"]
+    return ("%s: lag %.1f MB / %s, %s transactions and %s rows applied, %.1f MB of WAL retained, applier %s%s"
+            % (entry["source_database"], entry["lag_bytes"] / 1048576.0, lag_seconds,
+               "{:,}".format(entry["transactions"] or 0), "{:,}".format(entry["rows"] or 0),
+               (entry["wal_retained_bytes"] or 0) / 1048576.0,
+               "%s (pid %s)" % (applier["state"] or "unknown", applier["pid"]) if applier["alive"] else "not running",
+               ": " + applier["error"] if applier.get("error") else ""))
+
+
 def status_warnings(entries, other_slots):
     """A slot of another run keeps WAL too; a slot of this run that nobody reads keeps it growing."""
     warnings = [sync_slots.slot_warning(slot) for slot in other_slots]

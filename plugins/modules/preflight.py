@@ -101,8 +101,8 @@ options:
         legacy database (those in use counted, this run's own slots not counted twice), and a role with
         C(REPLICATION), superuser or a managed service's replication role (C(rds_replication), C(cloudsqlsuperuser),
         C(azure_pg_admin) and the like). The role must also have C(CREATE) on each legacy database and own every
-        copied table (for C(CREATE PUBLICATION ... FOR TABLE)), and every copied table needs a primary key or a
-        replica identity (C(FULL) or C(USING INDEX)).
+        copied table (for C(CREATE PUBLICATION ... FOR TABLE)). Every copied table needs a primary key or a
+        replica identity (C(FULL) or C(USING INDEX)), and none may be unlogged (no publication can hold it).
       - In every mode each replication slot of ours (named with O(slot_prefix), any run) on the source is reported as
         a warning with the WAL it retains and whether a consumer is attached, since a forgotten slot keeps WAL until
         the disk fills. See RV(slots).

@@ -71,10 +71,18 @@ EXAMPLES = r'''
 
 - name: Show the lag per legacy database
   ansible.builtin.debug:
-    msg: "{{ sync.databases | map(attribute='lag_seconds') | list }}"
+    msg: "{{ sync.lines }}"
 '''
 
 RETURN = r'''
+lines:
+  description: One line per legacy database, where its sync stands, for the operator.
+  returned: always
+  type: list
+  elements: str
+  sample:
+    - "ClassifiedAds_Product: lag 0.0 MB / 0.0 s, 1,234 transactions and 5,678 rows applied, 1.0 MB of WAL retained,
+      applier streaming (pid 4242)"
 databases:
   description: One entry per legacy database, in the order of O(modules).
   returned: always
@@ -179,7 +187,7 @@ def main():
             params["run_dir"], params["slot_prefix"], [entry["source_database"] for entry in params["modules"]])
     for warning in warnings:
         module.warn(warning)
-    module.exit_json(changed=False, databases=entries)
+    module.exit_json(changed=False, databases=entries, lines=[sync_state.status_line(entry) for entry in entries])
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ exactly once; reruns keep a complete copy's slot and replace an incomplete one's
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from conftest import consolidation_vars, drop_database, endpoint, run_sql
 from devkit import legacy as legacy_fixtures
@@ -13,6 +15,7 @@ from sync_db import (
     SEEDED,
     Writer,
     copy_args,
+    create_database,
     drop_slots,
     ids,
     legacy_pair,
@@ -84,6 +87,12 @@ def test_check_mode_creates_no_slot_and_says_which_it_would(source_cluster, targ
     assert slot_row(source_cluster, slot) is None
     assert publications(source_cluster, legacy) == []
     assert ids(target_cluster, target, f"{SCHEMA}.items") == set()
+    # A play in check mode has not created the consolidated database yet: planned from the source alone.
+    unborn = run_module("data_copy", copy_args(source_cluster, target_cluster, legacy, f"{target}_Unborn", run_id),
+                        check=True)
+    assert not unborn["failed"], unborn.get("msg")
+    assert [entry["action"] for entry in unborn["slots"]] == ["would_create"]
+    assert slot_row(source_cluster, slot) is None and publications(source_cluster, legacy) == []
 
 
 def test_a_rerun_after_a_complete_online_copy_changes_nothing(source_cluster, target_cluster, run_module, pair):
@@ -109,6 +118,25 @@ def test_a_copy_refused_before_any_row_moves_leaves_no_slot(source_cluster, targ
     assert publications(source_cluster, legacy) == []
 
 
+def test_a_slot_made_before_a_later_database_fails_is_dropped_again(
+        source_cluster, target_cluster, run_module, pair):
+    legacy, target = pair
+    second = legacy.replace("_Items", "_Scratch")
+    create_database(source_cluster, second, ["CREATE UNLOGGED TABLE public.scratch (id bigint PRIMARY KEY)"])
+    run_sql(target_cluster, target, "CREATE SCHEMA scratch")
+    run_sql(target_cluster, target, "CREATE TABLE scratch.scratch (id bigint PRIMARY KEY)")
+    args = copy_args(source_cluster, target_cluster, legacy, target, "online-unlogged")
+    args["modules"].append({"name": "Scratch", "source_database": second, "schema": "scratch"})
+    try:
+        result = run_module("data_copy", args)
+    finally:
+        drop_slots(source_cluster, second)
+    # PostgreSQL refuses the second publication: the first database's slot, made already, goes again.
+    assert result["failed"] and "unlogged" in result["msg"]
+    assert slot_row(source_cluster, sync_names.slot_name("online-unlogged", legacy)) is None
+    assert publications(source_cluster, legacy) == [] and publications(source_cluster, second) == []
+
+
 @pytest.mark.parametrize("interruption", ["copy_incomplete", "slot_gone"])
 def test_a_rerun_that_cannot_continue_its_slot_copies_again_under_a_new_one(
         source_cluster, target_cluster, run_module, pair, interruption):
@@ -126,6 +154,14 @@ def test_a_rerun_that_cannot_continue_its_slot_copies_again_under_a_new_one(
     else:
         run_sql(source_cluster, "postgres", "SELECT pg_drop_replication_slot(%s)", (slot,))
     run_sql(source_cluster, legacy, "INSERT INTO public.items VALUES (-1, 'after the first attempt')")
+
+    before = slot_row(source_cluster, slot)
+    planned = run_module("data_copy", args, check=True)
+    assert not planned["failed"], planned.get("msg")
+    assert [entry["action"] for entry in planned["slots"]] == ["would_recreate"]
+    planned_statuses = {table["source_table"]: table["status"] for table in planned["tables"]}
+    assert planned_statuses == {"items": "would_copy", "notes": "would_copy"}
+    assert slot_row(source_cluster, slot) == before  # check mode: the old slot neither dropped nor replaced
 
     second = run_module("data_copy", args)
     assert not second["failed"], second.get("msg")
@@ -188,3 +224,47 @@ def test_a_table_mapped_after_a_complete_online_copy_is_refused(source_cluster, 
     # The complete copy's slot stays: its stream still continues the tables it copied.
     assert slot_row(source_cluster, sync_names.slot_name(run_id, legacy))[0] == first["slots"][0]["consistent_point"]
     assert ids(target_cluster, target, f"{SCHEMA}.notes") == set()
+
+
+def test_a_rerun_refused_after_its_slot_was_replaced_still_refills_the_tables_later(
+        source_cluster, target_cluster, run_module, pair):
+    legacy, target = pair
+    run_id = "online-refill"
+    slot = sync_names.slot_name(run_id, legacy)
+    args = copy_args(source_cluster, target_cluster, legacy, target, run_id)
+    assert not run_module("data_copy", args)["failed"]
+    run_sql(source_cluster, "postgres", "SELECT pg_drop_replication_slot(%s)", (slot,))
+    run_sql(source_cluster, legacy, "INSERT INTO public.notes VALUES (-1, 'after the first copy')")
+    run_sql(target_cluster, target, f"ALTER TABLE {SCHEMA}.notes ADD COLUMN extra int")
+    refused = run_module("data_copy", args)
+    assert refused["failed"] and "extra" in refused["msg"]
+    assert slot_row(source_cluster, slot) is None
+
+    run_sql(target_cluster, target, f"ALTER TABLE {SCHEMA}.notes DROP COLUMN extra")
+    again = run_module("data_copy", args)
+    assert not again["failed"], again.get("msg")
+    assert again["slots"][0]["action"] == "recreated"
+    statuses = {table["source_table"]: table["status"] for table in again["tables"]}
+    assert statuses == {"items": "copied", "notes": "copied"}
+    assert ids(target_cluster, target, f"{SCHEMA}.notes") == ids(source_cluster, legacy, "public.notes")
+    assert run_sql(target_cluster, target, "SELECT count(*) FROM _consolidation.copied_tables WHERE run_id = %s",
+                   (run_id,))[0][0] == 2
+
+
+def test_a_completed_online_run_keeps_its_slot_records_in_the_run_directory_not_the_target(
+        source_cluster, target_cluster, run_module, pair, tmp_path):
+    legacy, target = pair
+    run_id = "online-complete"
+    lease = dict(target=endpoint(target_cluster), target_database=target, run_id=run_id)
+    assert not run_module("run_lease", lease)["failed"]
+    copied = run_module("data_copy", copy_args(source_cluster, target_cluster, legacy, target, run_id))
+    assert not copied["failed"], copied.get("msg")
+    released = run_module("run_lease", dict(lease, run_dir=str(tmp_path), state="absent", complete=True))
+    assert not released["failed"], released.get("msg")
+    assert released["state"]["dropped"] == ["_consolidation"]
+    assert run_sql(target_cluster, target, "SELECT count(*) FROM pg_namespace WHERE nspname = '_consolidation'") == \
+        [(0,)]
+    record = json.loads((tmp_path / "state.json").read_text())
+    assert [(row["source_database"], row["slot_name"], row["consistent_point"]) for row in
+            record["sync"]["sync_slots"]] == [(legacy, copied["slots"][0]["slot_name"],
+                                               copied["slots"][0]["consistent_point"])]

@@ -64,7 +64,8 @@ def test_every_missing_right_and_identity_is_listed_with_its_fix(source_cluster,
         "ALTER TABLE public.full_identity REPLICA IDENTITY FULL",
         "CREATE TABLE public.by_index (id bigint NOT NULL, label text)",
         "CREATE UNIQUE INDEX by_index_id ON public.by_index (id)",
-        "ALTER TABLE public.by_index REPLICA IDENTITY USING INDEX by_index_id"])
+        "ALTER TABLE public.by_index REPLICA IDENTITY USING INDEX by_index_id",
+        "CREATE UNLOGGED TABLE public.scratch (id bigint PRIMARY KEY)"])
     run_sql(source_cluster, "postgres", f"DROP ROLE IF EXISTS {ROLE}")
     run_sql(source_cluster, "postgres", f"CREATE ROLE {ROLE} LOGIN PASSWORD %s", (PASSWORD,))
     run_sql(source_cluster, legacy, f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {ROLE}")
@@ -77,12 +78,13 @@ def test_every_missing_right_and_identity_is_listed_with_its_fix(source_cluster,
         run_sql(source_cluster, "postgres", f"DROP ROLE {ROLE}")
     assert result["failed"]
     problems = result["problems"]
-    assert len(problems) == 4, problems
-    replication, create, ownership, identity = problems
+    assert len(problems) == 5, problems
+    replication, create, ownership, unlogged, identity = problems
     assert f"ALTER ROLE {ROLE} REPLICATION" in replication and "rds_replication" in replication
     assert f'GRANT CREATE ON DATABASE "{legacy}" TO {ROLE}' in create
-    for table in ("items", "keyless", "full_identity", "by_index"):
+    for table in ("items", "keyless", "full_identity", "by_index", "scratch"):
         assert f'"{legacy}".public.{table}' in ownership
+    assert f'"{legacy}".public.scratch' in unlogged and "SET LOGGED" in unlogged and "keyless" not in unlogged
     assert f'"{legacy}".public.keyless' in identity and "REPLICA IDENTITY FULL" in identity
     assert "full_identity" not in identity and "by_index" not in identity and ".items" not in identity
     assert PASSWORD not in str(result)

@@ -67,6 +67,9 @@ def test_a_slot_nobody_reads_shows_its_retained_wal_and_lag(source_cluster, targ
     assert 0 < entry["wal_retained_bytes"] <= retained
     assert entry["lag_seconds"] is None and entry["transactions"] == 0 and entry["applied_lsn"] is None
     assert entry["applier"]["alive"] is False and entry["applier"]["state"] is None
+    assert result["lines"] == [f"{legacy}: lag {entry['lag_bytes'] / 1048576:.1f} MB / ?, 0 transactions and 0 rows "
+                               f"applied, {entry['wal_retained_bytes'] / 1048576:.1f} MB of WAL retained, applier "
+                               "not running"]
     warnings = warning_lines(result)
     assert any(other in line and "retains" in line for line in warnings)
     assert any(f"no applier reads the slot {slot}" in line for line in warnings)

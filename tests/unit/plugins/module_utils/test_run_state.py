@@ -65,3 +65,11 @@ def test_the_quarantine_of_one_table_is_its_keys_and_digests():
                  key_text='{"Id": 2}', row_digest=7)]
     assert recorded_quarantine(rows, "Legacy_Identity", "public", "UserClaims") == [('{"Id": 1}', -42)]
     assert recorded_quarantine(rows, "Legacy_Identity", "other", "UserClaims") == []
+
+
+def test_the_record_keeps_online_modes_slots_and_progress():
+    slot = {"run_id": "R", "source_database": "Legacy_Product", "slot_name": "classifiedads_x", "copied_at": "now"}
+    progress = {"source_database": "Legacy_Product", "applied_lsn": "0/10", "transactions": 4}
+    found = {"_consolidation": {"copied_tables": [COPIED], "sync_slots": [slot], "sync_progress": [progress]}}
+    record = state_record("R", "ClassifiedAds", found, "/q.json", "now")
+    assert record["sync"] == {"sync_slots": [slot], "sync_progress": [progress]}

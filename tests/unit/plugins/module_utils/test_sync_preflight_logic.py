@@ -13,7 +13,7 @@ def facts(**changes):
     base = {"server_version": 150004, "wal_level": "logical", "max_replication_slots": 10, "max_wal_senders": 10,
             "slots_in_use": 0, "senders_in_use": 0, "user": "consolidation", "superuser": False, "replication": True,
             "managed_roles": [], "slots": [],
-            "databases": dict((name, {"create": True, "schema": "public", "tables": {"t": (True, True)}})
+            "databases": dict((name, {"create": True, "schema": "public", "tables": {"t": (True, True, True)}})
                               for name in DATABASES)}
     base.update(changes)
     return base
@@ -51,7 +51,7 @@ def test_a_managed_services_replication_role_is_enough():
 
 
 def test_a_superuser_needs_neither_ownership_nor_create():
-    tables = {"t": (False, True)}
+    tables = {"t": (False, True, True)}
     databases = {"Legacy_A": {"create": False, "schema": "public", "tables": tables}}
     assert sync_problems(facts(superuser=True, replication=False, databases=databases), RUN) == []
 
@@ -59,11 +59,11 @@ def test_a_superuser_needs_neither_ownership_nor_create():
 def test_every_problem_is_reported_at_once_with_the_names_quoted():
     hostile = 'a"; DROP TABLE x; --'
     databases = {"Legacy_A": {"create": False, "schema": "public",
-                              "tables": {hostile: (False, False), "fine": (True, True)}}}
+                              "tables": {hostile: (False, False, False), "fine": (True, True, True)}}}
     problems = sync_problems(facts(wal_level="replica", replication=False, databases=databases), RUN)
-    assert len(problems) == 5
+    assert len(problems) == 6
     quoted = '"a""; DROP TABLE x; --"'
-    assert sum(quoted in problem for problem in problems) == 2
+    assert sum(quoted in problem for problem in problems) == 3
     assert not any(".fine" in problem for problem in problems)
 
 

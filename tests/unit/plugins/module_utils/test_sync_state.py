@@ -7,6 +7,7 @@ import datetime
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.sync_state import (
     applier_alive,
     database_status,
+    status_line,
     status_warnings,
 )
 
@@ -49,3 +50,16 @@ def test_a_slot_nobody_reads_is_warned_about_and_one_streamed_from_is_not():
     idle = database_status("B", "slot_b", dict(SLOT, active=False), None, None, None, False, NOW)
     warnings = status_warnings([read, idle], [])
     assert len(warnings) == 1 and "slot_b" in warnings[0] and "2048 bytes" in warnings[0]
+
+
+def test_the_line_says_lag_progress_and_applier():
+    progress = {"applied_commit_time": NOW - datetime.timedelta(seconds=2), "transactions": 1234, "rows": 5678}
+    pid = {"pid": 42}
+    entry = database_status("Legacy", "slot", dict(SLOT, lag_bytes=1048576), progress, {"state": "streaming"}, pid,
+                            True, NOW)
+    assert status_line(entry) == ("Legacy: lag 1.0 MB / 2.0 s, 1,234 transactions and 5,678 rows applied, 0.0 MB of "
+                                  "WAL retained, applier streaming (pid 42)")
+    failed = database_status("Legacy", "slot", SLOT, None, {"state": "failed", "error": "DDL on public.items"},
+                             pid, False, NOW)
+    assert status_line(failed).endswith("applier not running: DDL on public.items")
+    assert "no slot slot" in status_line(database_status("Legacy", "slot", None, None, None, None, False, NOW))
