@@ -181,14 +181,17 @@ def connect_fix(exc, dbname):
     return ""
 
 
-def connect(endpoint, dbname, autocommit=False):
+def connect(endpoint, dbname, autocommit=False, connection_factory=None):
     """Open a psycopg2 connection to ``dbname`` on ``endpoint``.
+
+    ``connection_factory`` opens another kind of session (a LogicalReplicationConnection, which
+    autocommits by nature and keeps ``autocommit`` read-only).
 
     Raises ConnectionFailure with the server's reason, scrubbed of the password, naming the side
     (source or target) when ``endpoint`` is an :class:`Endpoint`.
     """
     try:
-        conn = psycopg2.connect(**connect_params(endpoint, dbname))
+        conn = psycopg2.connect(connection_factory=connection_factory, **connect_params(endpoint, dbname))
     except psycopg2.Error as exc:
         reason = str(exc).strip()
         for secret in secrets_of(endpoint):
@@ -196,7 +199,8 @@ def connect(endpoint, dbname, autocommit=False):
         side = getattr(endpoint, "side", None)
         where = ("the %s server %s" % (side, describe(endpoint, dbname))) if side else describe(endpoint, dbname)
         raise ConnectionFailure("cannot connect to %s: %s%s" % (where, reason, connect_fix(exc, dbname))) from None
-    conn.autocommit = autocommit
+    if connection_factory is None:
+        conn.autocommit = autocommit
     return conn
 
 

@@ -258,22 +258,30 @@ class TableJob(object):
 class SourceDatabase(object):
     """One legacy database, read through one exported snapshot held by a coordinator connection."""
 
-    def __init__(self, module, conn):
+    def __init__(self, module, conn, snapshot_from=None):
+        """``snapshot_from(conn)``, when given, returns an object whose ``snapshot`` the coordinator
+        imports instead of starting from its own (online mode: the slot's), then ``close()``s it; or None."""
         self.module = module
         self.conn = conn
         with self.conn.cursor() as cur:
             # Before the snapshot, in a transaction of its own (the connection autocommits): proof.py says why.
             self.write_counters = read_counters(cur, [module["source_schema"]])
-            cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            cur.execute("SELECT pg_catalog.pg_export_snapshot()")
-            self.snapshot = cur.fetchone()[0]
+            origin = snapshot_from(conn) if snapshot_from else None
+            try:
+                cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                if origin is not None:
+                    cur.execute("SET TRANSACTION SNAPSHOT %s", (origin.snapshot,))
+                # Re-exported for the workers: an imported snapshot, when there is one, is what they import.
+                cur.execute("SELECT pg_catalog.pg_export_snapshot()")
+                self.snapshot = cur.fetchone()[0]
+            finally:
+                if origin is not None:
+                    origin.close()
 
     def tables(self):
         """The tables of the source schema: {name: (oid, relkind, size, total size, readable, root, parent,
         RLS enabled, RLS forced, owned by the role)}."""
-        with self.conn.cursor() as cur:
-            cur.execute(SOURCE_TABLES, (self.module["source_schema"],))
-            return dict((row[1], (row[0],) + tuple(row[2:])) for row in cur.fetchall())
+        return source_tables(self.conn, self.module["source_schema"])
 
     def role_bypasses_rls(self):
         """(role name, whether it bypasses row-level security on every table)."""
@@ -371,6 +379,18 @@ class SourceDatabase(object):
             return cur.fetchone()[0]
 
 
+def source_tables(conn, schema):
+    """:meth:`SourceDatabase.tables` of ``schema``, on any session of the legacy database."""
+    with conn.cursor() as cur:
+        cur.execute(SOURCE_TABLES, (schema,))
+        return dict((row[1], (row[0],) + tuple(row[2:])) for row in cur.fetchall())
+
+
+def map_source_tables(module, tables):
+    """copy_plan.map_tables of the tables :func:`source_tables` found (partitions placed by their root)."""
+    return copy_plan.map_tables(module, list(tables), dict((name, row[6]) for name, row in tables.items() if row[6]))
+
+
 def read_columns(conn, oids):
     """{table oid: [copy_plan.Column, ...]} in column order."""
     found = dict((oid, []) for oid in oids)
@@ -402,9 +422,15 @@ class Survey(object):
     problem still reports the tables it found.
     """
 
-    def __init__(self, modules, truncate):
+    def __init__(self, modules, truncate, snapshot_from=None):
+        """``snapshot_from(module, conn, mapped_tables)``: online mode's snapshot of a legacy database
+        (:class:`SourceDatabase` says what it returns), ``mapped_tables()`` that database's mapped
+        tables holding rows, as (schema, table) pairs."""
         self.modules = modules
         self.truncate = truncate
+        self.snapshot_from = snapshot_from
+        # (source database, source table) this run copied from an earlier snapshot: emptied and copied again.
+        self.refill = set()
         self.sources = []
         self.jobs = []
         self.excluded = []
@@ -422,12 +448,11 @@ class Survey(object):
         problems = []
         landing = []
         for module in self.modules:
-            source = SourceDatabase(module, open_source(module["source_database"]))
+            source = SourceDatabase(module, open_source(module["source_database"]), self._snapshot_hook(module))
             self.sources.append(source)
             tables = source.tables()
             try:
-                mappings, excluded = copy_plan.map_tables(
-                    module, list(tables), dict((name, row[6]) for name, row in tables.items() if row[6]))
+                mappings, excluded = map_source_tables(module, tables)
             except copy_plan.CopyPlanError as exc:
                 problems.extend(exc.problems)
                 continue
@@ -477,6 +502,18 @@ class Survey(object):
             problems.extend(self._survey_matviews(control))
         if problems:
             raise copy_plan.CopyPlanError(problems)
+
+    def _snapshot_hook(self, module):
+        if self.snapshot_from is None:
+            return None
+
+        def mapped_tables(conn):
+            tables = source_tables(conn, module["source_schema"])
+            mappings, _excluded = map_source_tables(module, tables)
+            return [(module["source_schema"], mapping.source_table) for mapping in mappings
+                    if tables[mapping.source_table][1] != "p"]
+
+        return lambda conn: self.snapshot_from(module, conn, lambda: mapped_tables(conn))
 
     def _survey_matviews(self, control):
         """Which materialized views the copy refreshes: those populated in the source, in dependency order.
@@ -564,7 +601,8 @@ class Survey(object):
                 problems.extend(self._survey_null_policies(cur, job, target_columns[job.target_oid]))
                 cur.execute(sql.SQL("SELECT NOT EXISTS (SELECT FROM {})").format(job.target_own_rows_sql()))
                 empty = cur.fetchone()[0]
-                job.action = copy_plan.table_action(False, empty, self.truncate or job.truncate_override)
+                job.action = copy_plan.table_action(False, empty, self.truncate or job.truncate_override
+                                                    or (job.source_database, job.source_table) in self.refill)
                 if job.action is None:
                     refused.append(job.target_label)
             if pending:

@@ -70,6 +70,8 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfil
     write_private_json,
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.sequences import forward_setval, next_value
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.sync_copy import OnlineCopy
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.sync_names import DEFAULT_PREFIX
 
 DEADLOCK_RETRIES = 3
 
@@ -84,7 +86,7 @@ class CopyEngine(object):
     def __init__(self, source, target, modules, target_database, run_id, parallel=2, truncate=False,
                  defer_indexes=True, state_schema="_consolidation", progress_log=None,
                  maintenance_work_mem="256MB", journal=None, freeze=True, data_checks_report=None,
-                 checkpoint=None):
+                 checkpoint=None, sync="offline", slot_prefix=DEFAULT_PREFIX):
         self.source = source
         self.target = target
         self.target_database = target_database
@@ -98,10 +100,16 @@ class CopyEngine(object):
         # Called at every table boundary; raises once the ansible-playbook that started the module is gone.
         self.checkpoint = checkpoint or (lambda: None)
         self._stopped = None
-        self.survey = Survey(modules, truncate)
         self.data_checks_report = data_checks_report
         self.data_checks_written = None
         self.state = CopyState(state_schema, run_id, self.journal)
+        # Online mode: each legacy database is read from its replication slot's snapshot (sync_copy says why).
+        self.online = None
+        if sync == "online":
+            self.online = OnlineCopy(source, run_id, slot_prefix, self.state, self.journal, self._say)
+        self.survey = Survey(modules, truncate, self._online_snapshot if self.online else None)
+        if self.online:
+            self.survey.refill = self.online.refill
 
         self.progress = []
         self.deferred = []
@@ -207,9 +215,18 @@ class CopyEngine(object):
                                      % quote_ident(self.target_database))
             else:
                 self._control = self.open_target()
+            if self.online is not None:
+                # The slots' records live in the state schema, written as each slot is created.
+                if not self.check_mode and self.state.ensure_tables(self._control):
+                    self.changed = True
+                self.online.prepare(self._control)
             try:
                 self.survey.run(self.open_source, self._control, self.state)
+                if self.online is not None:
+                    self.online.check_kept(self.survey.jobs)
             except copy_plan.CopyPlanError as exc:
+                if self.online is not None:
+                    self.online.abandon()
                 raise self._with_data_checks(exc) from None
             self.warnings.extend(self.survey.data_checks.warnings)
             for job in self.survey.jobs:
@@ -229,6 +246,8 @@ class CopyEngine(object):
                 self._ensure_quarantine()
                 self._defer_foreign_keys()
                 self._copy_tables()
+                if self.online is not None:
+                    self.online.mark_copied(self._control)
                 self._close_snapshots()
                 self._restore_foreign_keys()
                 self._continue_standalone_sequences()
@@ -242,12 +261,18 @@ class CopyEngine(object):
         except psycopg2.Error as exc:
             raise CopyFailed(postgres_problem(exc)) from exc
         finally:
+            if self.online is not None:
+                self.online.close()
             self.close()
+
+    def _online_snapshot(self, module, conn, mapped_tables):
+        return self.online.snapshot_for(module, conn, self._control, mapped_tables)
 
     def partial_result(self):
         """Everything known so far; after a failure, the module reports it with the error."""
         return {
-            "changed": self.changed,
+            "changed": self.changed or bool(self.online and self.online.changed),
+            "slots": self.online.results if self.online else [],
             "tables": [self._table_result(job) for job in self.survey.jobs],
             "excluded": self.survey.excluded,
             "sequences": self.sequences,

@@ -71,10 +71,15 @@ RECORD_FORMAT = 1
 TERMINATE_TIMEOUT = 30.0
 POLL_INTERVAL = 0.2
 
+# A WAL sender streaming a logical slot decodes WAL and writes nothing to its database: online mode's cutover
+# fences the legacy databases while the appliers' streams carry the last changes, so it is neither waited for
+# nor ended.
 SESSIONS_QUERY = """
 SELECT pid, datname, usename, application_name, client_addr::text, state, backend_type, backend_start
 FROM pg_catalog.pg_stat_activity
 WHERE datname = ANY(%s) AND pid <> pg_catalog.pg_backend_pid() AND backend_type <> 'autovacuum worker'
+  AND NOT (backend_type = 'walsender' AND pid IN (
+    SELECT active_pid FROM pg_catalog.pg_replication_slots WHERE slot_type = 'logical' AND active_pid IS NOT NULL))
 ORDER BY datname, pid
 """
 

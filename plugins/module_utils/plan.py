@@ -31,6 +31,11 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.errors
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.null_policy import normalize_columns
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import backup_files, run_files
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.schema_inventory import KINDS as SCHEMA_KINDS
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.sync_names import (
+    DEFAULT_PREFIX,
+    PREFIX_PATTERN,
+    PREFIX_RULE,
+)
 
 MAX_IDENTIFIER_BYTES = 63
 RESERVED_SCHEMAS = ("information_schema",)
@@ -43,6 +48,9 @@ FENCE_MODES = ("read_only", "none")
 # consolidation_backup_timing: after_start backs the fenced legacy databases up once the application runs on the
 # consolidated database, outside the window; before_copy is the migration plan's literal order (step 1).
 BACKUP_TIMINGS = ("after_start", "before_copy")
+# consolidation_sync: offline copies inside the window (consolidate.yml); online copies while the application
+# runs and streams every later change through a replication slot (sync.yml, then cutover.yml).
+SYNC_MODES = ("offline", "online")
 
 
 def mapping_argument_spec():
@@ -268,6 +276,29 @@ def backup_timing_plan(timing, fence):
     return {"timing": timing, "reason": None}
 
 
+def sync_plan(sync, slot_prefix, verify_checksum=True):
+    """``{"mode", "slot_prefix"}`` of the run's change capture; raises PlanError with every problem.
+
+    Online, the legacy tables keep changing after the copy and the applier replays those changes,
+    updates included: equal row counts then prove nothing, so the cutover's verification must
+    compare content, and turning the checksums off is refused rather than trusted.
+    """
+    problems = []
+    if sync not in SYNC_MODES:
+        problems.append("consolidation_sync must be one of %s, got %r" % (", ".join(SYNC_MODES), sync))
+    if not isinstance(slot_prefix, str) or not PREFIX_PATTERN.match(slot_prefix):
+        problems.append("consolidation_sync_slot_prefix %r is not valid: it must be %s (it starts the name of every "
+                        "replication slot and publication of ours)" % (slot_prefix, PREFIX_RULE))
+    if sync == "online" and not verify_checksum:
+        problems.append("consolidation_sync online needs verify_checksum true: the legacy tables are written after "
+                        "the copy and the applier replays updates, which keep row counts equal, so only the content "
+                        "checksums prove that the consolidated tables equal the legacy ones at the cutover (fix: "
+                        "drop verify_checksum=false, or use consolidation_sync offline)")
+    if problems:
+        raise PlanError(problems)
+    return {"mode": sync, "slot_prefix": slot_prefix}
+
+
 def find_collisions(table_map):
     """Target tables that more than one source table would fill.
 
@@ -317,14 +348,15 @@ def target_schemas(modules):
 
 
 def run_plan(run_id, resumed, run_root, backup_root, mode, target_database, modules, exclude_tables, source, target,
-             source_facts, target_facts, mode_reason=None, fence=None, rehearsal_of=None, backup_timing=None):
+             source_facts, target_facts, mode_reason=None, fence=None, rehearsal_of=None, sync=None,
+             backup_timing=None):
     """Pure: the plan a run publishes (``plan.json``, ``consolidation_plan``), the handle of every later step.
 
     ``source``/``target`` are the connections (only host, port and user are kept);
     ``*_facts`` what preflight found on each server; ``fence`` is :func:`fence_plan`'s answer,
     ``backup_timing`` :func:`backup_timing_plan`'s.
     ``rehearsal_of`` names the real target database when ``target_database`` is a rehearsal's scratch
-    database.
+    database; ``sync`` is :func:`sync_plan`'s answer.
     """
     run_dir = os.path.join(run_root, run_id)
     backup_dir = os.path.join(backup_root, run_id)
@@ -343,6 +375,7 @@ def run_plan(run_id, resumed, run_root, backup_root, mode, target_database, modu
         "rehearsal_of": rehearsal_of,
         "fence": fence or fence_plan("read_only", None),
         "backup_timing": backup_timing or backup_timing_plan("before_copy", fence or fence_plan("read_only", None)),
+        "sync": sync or sync_plan("offline", DEFAULT_PREFIX),
         "target_database": target_database,
         "modules": modules,
         "schemas": target_schemas(modules),
@@ -400,6 +433,13 @@ def contract_changes(stored, new):
     for field in ("target_database", "mode"):
         if stored.get(field) != new.get(field):
             add(field, None, field, "%s %s -> %s" % (field, stored.get(field), new.get(field)))
+    # A plan written before online mode existed was offline.
+    was = stored.get("sync") or sync_plan("offline", DEFAULT_PREFIX)
+    becomes = new.get("sync") or was
+    for field in ("mode", "slot_prefix"):
+        if was[field] != becomes[field]:
+            add("sync", None, "sync_" + field, "consolidation_sync%s %s -> %s" % (
+                "" if field == "mode" else "_" + field, was[field], becomes[field]))
     before = dict((module["name"], module) for module in stored.get("modules") or [])
     after = dict((module["name"], module) for module in new.get("modules") or [])
     for name in sorted(set(before) - set(after)):
@@ -446,6 +486,7 @@ REFUSED_FROM = {
     "source_changed": "backed_up",
     "tables_excluded": "copy_started",
     "override_changed": "copy_started",
+    "sync": "copy_started",
     "module_removed": None,
     "schema_renamed": None,
 }
@@ -457,6 +498,7 @@ WHY_REFUSED = {
     "source_changed": "the backup set holds the database as it was first named",
     "tables_excluded": "the copy may have copied it already",
     "override_changed": "the copy may have placed or filled the table already",
+    "sync": "the copy was taken in the other mode, or its slots carry the other prefix",
     "module_removed": "step 2 has created its schema %s in the target (and the later steps may have filled it)",
     "schema_renamed": "step 2 has created the schema %s in the target (and the later steps may have filled it)",
 }

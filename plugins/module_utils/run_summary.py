@@ -7,6 +7,11 @@ An operator reading a long job output (AWX, a CI log) looks at its end. The
 verdict is PASSED only when the play got to its end and this run's own
 verification passed: a failed task, a missing verification or a failed one
 never reads as PASSED.
+
+Online mode ends two playbooks: sync.yml (SYNCING: the appliers stream, the
+application still runs on the legacy databases; next the cutover) and
+cutover.yml (judged like consolidate.yml; a failed one keeps its slots, which
+retain WAL on the source until it is rerun or rolled back).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -16,14 +21,40 @@ __metaclass__ = type
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.verify_report import verdict_line
 
 ROLLBACK = "ansible-playbook classifiedads.consolidation.rollback -e consolidation_run_id=%s"
+PLAYBOOK = "ansible-playbook classifiedads.consolidation.%s -e consolidation_run_id=%s"
 
 
-def verdict(failed_task, verification, check_mode):
-    """PASSED, FAILED, NOT VERIFIED or CHECK MODE."""
+def _syncing(plan):
+    return ("Run %s SYNCING: every legacy database was copied from its replication slot's snapshot and its applier "
+            "streams every later change into %s; the application keeps running on the legacy databases."
+            % (plan["run_id"], plan["target_database"]))
+
+
+def _next_sync(plan, failed_task, playbook):
+    """What follows sync.yml, or a failed cutover.yml: the slots are still there, so the way out drops them."""
+    run_id = plan["run_id"]
+    rollback = "or give up the run: %s (stops the appliers, drops the slots and publications)" % (ROLLBACK % run_id)
+    if failed_task:
+        steps = ["fix the cause named above and run %s again: %s" % (playbook, PLAYBOOK % (playbook, run_id))]
+        if playbook == "cutover":
+            steps[0] += " (the appliers resume from their slots, which keep WAL on the source meanwhile)"
+            rollback = ("or go back to the legacy databases: %s (lifts the fence, drops the slots and publications)"
+                        % (ROLLBACK % run_id))
+        return steps + [rollback]
+    return ["watch the lag: %s" % (PLAYBOOK % ("sync_status", run_id)),
+            "in the window: %s (stops the application, fences, waits for the appliers, verifies, cuts over)"
+            % (PLAYBOOK % ("cutover", run_id)),
+            rollback + "; a slot left behind keeps WAL on the source until its disk fills"]
+
+
+def verdict(failed_task, verification, check_mode, playbook=None):
+    """PASSED, FAILED, NOT VERIFIED, CHECK MODE or (sync.yml) SYNCING."""
     if failed_task:
         return "FAILED"
     if check_mode:
         return "CHECK MODE"
+    if playbook == "sync":
+        return "SYNCING"
     if not verification:
         return "NOT VERIFIED"
     return "PASSED" if verification["passed"] else "FAILED"
@@ -48,6 +79,8 @@ def _outcome(plan, failed_task, verification, check_mode):
 def _backup_words(plan, failed_task):
     """Where step 1 went in this run (plan.backup_timing_plan), so that an operator knows what the window held."""
     timing = plan.get("backup_timing") or {"timing": "before_copy", "reason": None}
+    if (plan.get("sync") or {}).get("mode") == "online":
+        return "taken by sync.yml before the copy, while the application ran: outside the window"
     if timing["timing"] == "before_copy":
         return "taken before the copy, inside the window%s" % ("; " + timing["reason"] if timing["reason"] else "")
     words = "taken after the application started, outside the window: the fenced legacy databases as copied"
@@ -95,8 +128,8 @@ def _next(plan, failed_task, verification, check_mode, decommissioned):
             "or undo the consolidation: %s" % rollback]
 
 
-def run_summary(plan, verification=None, failed_task=None, check_mode=False, decommissioned=False):
-    """``{"verdict", "lines"}`` for a run of consolidate.yml.
+def run_summary(plan, verification=None, failed_task=None, check_mode=False, decommissioned=False, playbook=None):
+    """``{"verdict", "lines"}`` for a run of consolidate.yml, or of online mode's ``playbook`` (sync, cutover).
 
     ``plan`` is the consolidation role's ``consolidation_plan`` (None when the
     play failed before publishing it), ``verification`` the verify role's
@@ -104,13 +137,17 @@ def run_summary(plan, verification=None, failed_task=None, check_mode=False, dec
     the name of the task that failed (None when the play got to its end) and
     ``decommissioned`` whether step 8 retired the legacy databases.
     """
-    result = verdict(failed_task, verification, check_mode)
+    result = verdict(failed_task, verification, check_mode, playbook)
     if plan is None:
         return {"verdict": result, "lines": [
             "FAILED before the run was opened, at task \"%s\" (its error is printed above): no run directory "
             "was written and nothing was copied." % failed_task,
             "Next: fix the cause named above and run again."]}
-    lines = [_outcome(plan, failed_task, verification, check_mode)]
+    lines = [_syncing(plan) if result == "SYNCING" else _outcome(plan, failed_task, verification, check_mode)]
     lines += _reports(plan, verification, failed_task)
-    lines += ["Next: " + step for step in _next(plan, failed_task, verification, check_mode, decommissioned)]
+    if playbook == "sync" and not check_mode or playbook == "cutover" and failed_task and not check_mode:
+        steps = _next_sync(plan, failed_task, playbook)
+    else:
+        steps = _next(plan, failed_task, verification, check_mode, decommissioned)
+    lines += ["Next: " + step for step in steps]
     return {"verdict": result, "lines": lines}

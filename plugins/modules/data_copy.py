@@ -77,6 +77,15 @@ description:
     refreshed, each after the views it reads (directly or through a view); see RV(materialized_views). One left
     C(WITH NO DATA) in the source stays so. A rerun that copies nothing leaves populated ones alone.
   - No superuser shortcut is used, so the privileges below are all it needs, on a managed service as well.
+  - With O(sync=online) (the application keeps writing), each legacy database first gets a publication of its
+    copied tables and a logical replication slot (C(pgoutput)) created with C(EXPORT_SNAPSHOT) over a replication
+    connection; the coordinator imports that snapshot instead of taking its own. The copied tables hold exactly the
+    state at the slot's consistent point, and the slot streams every later transaction to
+    M(classifiedads.consolidation.sync_applier). Each slot is recorded in C(<state_schema>.sync_slots), see RV(slots).
+  - With O(sync=online) a rerun leaves a database whose online copy completed and whose slot exists alone. One whose
+    copy did not complete (or whose slot is gone) cannot resume from its snapshot, which ended with the attempt, so its
+    slot and publication are dropped, the tables this run copied from it are emptied and copied again under a new
+    slot, and RV(progress) says so.
     C(session_replication_role=replica) would not help, because the foreign keys must be dropped anyway for
     C(TRUNCATE).
   - On the source the role needs C(CONNECT) on each legacy database, C(USAGE) on the source schema, C(SELECT) on
@@ -85,6 +94,8 @@ description:
     and the materialized views it refreshes, and have C(USAGE) on their schemas. Tables under row-level security
     need the bypass described above. It also needs C(CREATE) on the target database the first time, when the
     O(state_schema) does not exist yet.
+  - With O(sync=online) the source role also needs C(REPLICATION) (or the managed service's replication role),
+    ownership of the copied tables and C(CREATE) on each legacy database, for the publication.
 options:
   target_database:
     description: The consolidated database on O(target).
@@ -146,6 +157,22 @@ options:
         O(parallel) of them run at a time.
     type: str
     default: 256MB
+  sync:
+    description:
+      - V(offline) copies from a snapshot of the copy's own; the legacy databases are expected to be fenced.
+      - V(online) copies from each legacy database's new replication slot, so that the change applier continues
+        exactly where the copy ends. The source needs C(wal_level=logical), room for a slot and a WAL sender per
+        legacy database, a role with C(REPLICATION) that owns the copied tables and has C(CREATE) on each legacy
+        database. M(classifiedads.consolidation.preflight) with its option C(sync=online) checks all of them.
+    type: str
+    choices: [offline, online]
+    default: offline
+  slot_prefix:
+    description:
+      - Start of the names of the slots and publications of O(sync=online), followed by digests of the run id and
+        the database. Lower-case letters, digits and C(_), starting with a letter, at most 20 characters.
+    type: str
+    default: classifiedads
 extends_documentation_fragment:
   - classifiedads.consolidation.connection
   - classifiedads.consolidation.mapping
@@ -303,6 +330,20 @@ tables:
           for a table recorded by a release that did not record them.
       type: dict
       sample: {inserted: 4003, updated: 12, deleted: 0}
+slots:
+  description:
+    - With O(sync=online), per legacy database the slot (and publication, same name) the copy was read from.
+    - C(action) is V(created), V(recreated) (an incomplete earlier attempt's slot was dropped first), V(kept) (the
+      copy was complete already), or in check mode V(would_create), V(would_recreate). Empty with O(sync=offline).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - source_database: ClassifiedAds_Product
+      slot_name: classifiedads_1b2c3d4e_a1b2c3_classifiedads_product
+      publication_name: classifiedads_1b2c3d4e_a1b2c3_classifiedads_product
+      consistent_point: 0/1A2B3C8
+      action: created
 excluded:
   description: Source tables left out by O(exclude_tables).
   returned: always
@@ -429,12 +470,14 @@ data_checks:
 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.copy_engine import CopyEngine
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.copy_plan import CopyFailed
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.errors import ConsolidationError
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.module import (
     ConsolidationModule,
     argument_spec,
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import build_plan, schema_problem
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import run_id_problem
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.sync_names import DEFAULT_PREFIX, check_prefix
 
 RESUME = "%s. Tables copied so far are recorded; rerun with the same run_id to resume."
 
@@ -443,6 +486,10 @@ def option_problems(params):
     problems = [problem for problem in [run_id_problem(params["run_id"])] if problem]
     if params["parallel"] < 1:
         problems.append("parallel must be at least 1, got %d" % params["parallel"])
+    try:
+        check_prefix(params["slot_prefix"])
+    except ConsolidationError as exc:
+        problems.extend(exc.problems)
     problem = schema_problem(params["state_schema"])
     if problem:
         problems.append("state_schema: %s" % problem)
@@ -470,6 +517,8 @@ def main():
             progress_log=dict(type="path"),
             data_checks_report=dict(type="path"),
             maintenance_work_mem=dict(type="str", default="256MB"),
+            sync=dict(type="str", choices=["offline", "online"], default="offline"),
+            slot_prefix=dict(type="str", default=DEFAULT_PREFIX),
         ),
         needs=("source", "target"),
     )
@@ -487,7 +536,7 @@ def main():
         truncate=params["truncate"], defer_indexes=params["defer_indexes"], state_schema=params["state_schema"],
         progress_log=params["progress_log"], maintenance_work_mem=params["maintenance_work_mem"],
         data_checks_report=params["data_checks_report"],
-        journal=module.journal, checkpoint=module.checkpoint)
+        journal=module.journal, checkpoint=module.checkpoint, sync=params["sync"], slot_prefix=params["slot_prefix"])
     module.on_controller_gone(engine.stop)
 
     # The data checks' findings stay in a failed result; everything else the copy did goes to the failure record.

@@ -101,6 +101,36 @@ options:
     type: str
     default: after_start
     choices: [after_start, before_copy]
+  sync:
+    description:
+      - C(offline) copies inside the window (consolidate.yml). C(online) copies while the application keeps
+        running and streams every later change through a logical replication slot per legacy database (sync.yml,
+        then cutover.yml). Recorded in the plan (C(sync.mode)); a resumed run cannot change it once the copy started.
+      - V(online) adds what logical replication needs from the source, every problem at once with its fix.
+        These are C(wal_level=logical), room in C(max_replication_slots) and C(max_wal_senders) for one more per
+        legacy database (those in use counted, this run's own slots not counted twice), and a role with
+        C(REPLICATION), superuser or a managed service's replication role (C(rds_replication), C(cloudsqlsuperuser),
+        C(azure_pg_admin) and the like). The role must also have C(CREATE) on each legacy database and own every
+        copied table (for C(CREATE PUBLICATION ... FOR TABLE)), and every copied table needs a primary key or a
+        replica identity (C(FULL) or C(USING INDEX)).
+      - In every mode each replication slot of ours (named with O(slot_prefix), any run) on the source is reported as
+        a warning with the WAL it retains and whether a consumer is attached, since a forgotten slot keeps WAL until
+        the disk fills. See RV(slots).
+    type: str
+    choices: [offline, online]
+    default: offline
+  slot_prefix:
+    description:
+      - Start of the names of online mode's slots and publications (see M(classifiedads.consolidation.data_copy)).
+      - Recorded in the plan (C(sync.slot_prefix)).
+    type: str
+    default: classifiedads
+  verify_checksum:
+    description:
+      - Whether the verification will compare content checksums (the verify role's C(verify_checksum)).
+        O(sync=online) refuses C(false): rows updated after the copy keep the counts equal.
+    type: bool
+    default: true
 '''
 
 EXAMPLES = r'''
@@ -149,6 +179,10 @@ plan:
     mode:
       description: C(existing) or C(fresh).
       type: str
+    sync:
+      description: The change capture, C(mode) (C(offline) or C(online)) and the C(slot_prefix) of its slots.
+      type: dict
+      sample: {mode: online, slot_prefix: classifiedads}
     fence:
       description: The write fence, C(mode) (C(read_only) or C(none)) and the operator's C(reason) for C(none).
       type: dict
@@ -205,6 +239,22 @@ contract_changes:
   type: list
   elements: str
   sample: ["module Product: exclude_tables gained AuditLogEntries"]
+slots:
+  description: Every logical replication slot of ours on the source (any run), with the WAL it retains.
+  returned: success
+  type: list
+  elements: dict
+  sample:
+    - slot_name: classifiedads_1b2c3d4e_a1b2c3_classifiedads_product
+      database: ClassifiedAds_Product
+      active: false
+      active_pid: null
+      restart_lsn: 0/1A2B3C8
+      confirmed_flush_lsn: 0/1A2B400
+      retained_bytes: 52428800
+      retained: 50 MB
+      lag_bytes: 52428000
+      current_lsn: 0/4A2B3C8
 refused_changes:
   description: On failure, the contract changes the run can no longer take, each with C(text) and C(why).
   returned: failure
@@ -227,6 +277,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan i
     judge_contract_changes,
     refusal_message,
     run_plan,
+    sync_plan,
     target_schemas,
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.preflight import (
@@ -249,6 +300,12 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfil
     read_json,
     run_id_problem,
 )
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.sync_names import DEFAULT_PREFIX
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.sync_preflight import (
+    inspect_sync,
+    slot_warnings,
+    sync_problems,
+)
 
 
 def main():
@@ -265,6 +322,9 @@ def main():
             fence=dict(type="str", default="read_only", choices=["read_only", "none"]),
             fence_reason=dict(type="str"),
             backup_timing=dict(type="str", default="after_start", choices=["after_start", "before_copy"]),
+            sync=dict(type="str", default="offline", choices=["offline", "online"]),
+            slot_prefix=dict(type="str", default=DEFAULT_PREFIX),
+            verify_checksum=dict(type="bool", default=True),
         ),
         needs=("source", "target"),
     )
@@ -275,6 +335,7 @@ def main():
     with module.failures(message=lambda problems: "the consolidation plan is invalid: " + "; ".join(problems)):
         fence = fence_plan(params["fence"], params["fence_reason"])
         backup_timing = backup_timing_plan(params["backup_timing"], fence)
+        sync = sync_plan(params["sync"], params["slot_prefix"], params["verify_checksum"])
         modules = build_plan(params["modules"], params["target_database"], params["source"], params["target"],
                              params["exclude_tables"])
     target_database, rehearsal_of = params["target_database"], None
@@ -305,6 +366,12 @@ def main():
     if mode == "existing" and backup_timing["reason"] and not params["rehearsal"]:
         module.warn(backup_timing["reason"])
     problems = server_problems(modules, mode, source_facts, target_facts)
+    with module.failures():
+        sync_facts = inspect_sync(params["source"], modules, params["slot_prefix"])
+    for warning in slot_warnings(sync_facts["slots"]):
+        module.warn(warning)
+    if params["sync"] == "online" and mode == "existing":
+        problems.extend(sync_problems(sync_facts, run_id, params["slot_prefix"]))
     if params["rehearsal"] and mode != "existing":
         problems.insert(0, "a rehearsal copies the legacy databases, and this run has none to copy (%s)" % reason)
     if problems:
@@ -312,7 +379,7 @@ def main():
 
     plan = run_plan(run_id, resumed, params["run_root"], params["backup_root"], mode, target_database,
                     modules, params["exclude_tables"], params["source"], params["target"], source_facts, target_facts,
-                    reason, fence, rehearsal_of, backup_timing)
+                    reason, fence, rehearsal_of, sync, backup_timing)
     with module.failures():
         plan["completed"] = completion(plan)
     applied = []
@@ -332,7 +399,8 @@ def main():
                 amend_run(plan, applied)
             else:
                 open_run(plan, params["run_root"])
-    module.exit_json(changed=changed, plan=plan, contract_changes=[change["text"] for change in applied])
+    module.exit_json(changed=changed, plan=plan, contract_changes=[change["text"] for change in applied],
+                     slots=sync_facts["slots"])
 
 
 if __name__ == "__main__":

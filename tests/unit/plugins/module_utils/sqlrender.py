@@ -16,4 +16,6 @@ def render(composable) -> str:
         return str(value) if isinstance(value, int) else "'" + value.replace("'", "''") + "'"
     if isinstance(composable, sql.SQL):
         return composable.string
+    if isinstance(composable, sql.Placeholder):
+        return "%s"
     raise TypeError(composable)

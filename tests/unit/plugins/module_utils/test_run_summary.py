@@ -104,3 +104,38 @@ def test_the_summary_says_where_the_backup_went():
     assert "not yet, if the run failed before that (rollback.yml does not need it then)" in failed
     fallback = backup_line(run_summary(plan(timing_reason="consolidation_fence is none: ..."), verification(True)))
     assert fallback.endswith("inside the window; consolidation_fence is none: ...)")
+    online = dict(plan(backup_timing="after_start"), sync={"mode": "online", "slot_prefix": "classifiedads"})
+    assert backup_line(run_summary(online, None, playbook="sync")).endswith(
+        "(taken by sync.yml before the copy, while the application ran: outside the window)")
+
+
+def test_after_sync_the_run_is_syncing_never_passed_and_the_next_steps_are_status_cutover_or_rollback():
+    done = run_summary(plan(), None, playbook="sync")
+    assert done["verdict"] == "SYNCING" and "PASSED" not in "\n".join(done["lines"])
+    assert done["lines"][0].startswith(f"Run {RUN} SYNCING") and "keeps running on the legacy" in done["lines"][0]
+    steps = [line for line in done["lines"] if line.startswith("Next: ")]
+    assert [step.split(":")[1].strip() for step in steps] == ["watch the lag", "in the window", "or give up the run"]
+    assert f"classifiedads.consolidation.cutover -e consolidation_run_id={RUN}" in steps[1]
+    assert "drops the slots and publications" in steps[2] and "keeps WAL" in steps[2]
+
+
+def test_a_failed_sync_says_to_rerun_sync_or_roll_back():
+    done = run_summary(plan(), None, failed_task="Start the appliers", playbook="sync")
+    assert done["verdict"] == "FAILED"
+    text = "\n".join(done["lines"])
+    assert f"run sync again: ansible-playbook classifiedads.consolidation.sync -e consolidation_run_id={RUN}" in text
+    assert f"rollback -e consolidation_run_id={RUN} (stops the appliers, drops the slots" in text
+
+
+def test_a_failed_cutover_keeps_its_slots_and_says_to_rerun_it_or_roll_back():
+    done = run_summary(plan(), verification(True), failed_task="Start the application", playbook="cutover")
+    assert done["verdict"] == "FAILED"
+    text = "\n".join(done["lines"])
+    assert "run cutover again" in text and "resume from their slots, which keep WAL" in text
+    assert "lifts the fence, drops the slots and publications" in text
+    assert "decommission_confirm" not in text
+
+
+def test_a_passed_cutover_is_judged_like_a_consolidation():
+    done = run_summary(plan(), verification(True), playbook="cutover")
+    assert done["verdict"] == "PASSED" and "decommission_confirm naming Legacy_Product" in "\n".join(done["lines"])

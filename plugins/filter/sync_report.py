@@ -1,0 +1,19 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ClassifiedAds platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Online mode's status lines and the cutover's readiness.
+
+Documented in sync_status_lines.yml and sync_cutover_problems.yml.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.classifiedads.consolidation.plugins.module_utils import sync_report
+
+
+class FilterModule(object):
+
+    def filters(self):
+        return {"sync_status_lines": sync_report.status_lines, "sync_cutover_problems": sync_report.cutover_problems}
