@@ -10,8 +10,8 @@ __metaclass__ = type
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.rehearsal import phase_report
 
 
-def rehearsal_phases(marks):
-    return phase_report(marks)
+def rehearsal_phases(marks, backup_timing="before_copy"):
+    return phase_report(marks, backup_timing)
 
 
 class FilterModule(object):

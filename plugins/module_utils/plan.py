@@ -45,6 +45,9 @@ DEFAULT_EXCLUDE_TABLES = ["__EFMigrationsHistory"]
 # consolidation_fence: read_only sets default_transaction_read_only on every legacy database for the window
 # (module_utils/fence.py); none leaves them writable and must say why.
 FENCE_MODES = ("read_only", "none")
+# consolidation_backup_timing: after_start backs the fenced legacy databases up once the application runs on the
+# consolidated database, outside the window; before_copy is the migration plan's literal order (step 1).
+BACKUP_TIMINGS = ("after_start", "before_copy")
 # consolidation_sync: offline copies inside the window (consolidate.yml); online copies while the application
 # runs and streams every later change through a replication slot (sync.yml, then cutover.yml).
 SYNC_MODES = ("offline", "online")
@@ -257,6 +260,22 @@ def fence_plan(fence, reason):
     return {"mode": fence, "reason": reason or None}
 
 
+def backup_timing_plan(timing, fence):
+    """``{"timing", "reason"}``: when step 1 backs the legacy databases up; raises PlanError for an unknown timing.
+
+    After the start, the backup must still hold the state that was copied: only the fence guarantees that
+    nothing wrote to the legacy databases in between. Without one (``fence`` mode ``none``) the backup stays
+    before the copy, and the reason says so.
+    """
+    if timing not in BACKUP_TIMINGS:
+        raise PlanError(["consolidation_backup_timing must be one of %s, got %r" % (", ".join(BACKUP_TIMINGS), timing)])
+    if timing == "after_start" and fence["mode"] != "read_only":
+        return {"timing": "before_copy",
+                "reason": "consolidation_fence is %s: only a fenced legacy database is sure to hold, after the "
+                          "application has started, what was copied; backed up before the copy instead" % fence["mode"]}
+    return {"timing": timing, "reason": None}
+
+
 def sync_plan(sync, slot_prefix, verify_checksum=True):
     """``{"mode", "slot_prefix"}`` of the run's change capture; raises PlanError with every problem.
 
@@ -329,11 +348,13 @@ def target_schemas(modules):
 
 
 def run_plan(run_id, resumed, run_root, backup_root, mode, target_database, modules, exclude_tables, source, target,
-             source_facts, target_facts, mode_reason=None, fence=None, rehearsal_of=None, sync=None):
+             source_facts, target_facts, mode_reason=None, fence=None, rehearsal_of=None, sync=None,
+             backup_timing=None):
     """Pure: the plan a run publishes (``plan.json``, ``consolidation_plan``), the handle of every later step.
 
     ``source``/``target`` are the connections (only host, port and user are kept);
-    ``*_facts`` what preflight found on each server; ``fence`` is :func:`fence_plan`'s answer.
+    ``*_facts`` what preflight found on each server; ``fence`` is :func:`fence_plan`'s answer,
+    ``backup_timing`` :func:`backup_timing_plan`'s.
     ``rehearsal_of`` names the real target database when ``target_database`` is a rehearsal's scratch
     database; ``sync`` is :func:`sync_plan`'s answer.
     """
@@ -353,6 +374,7 @@ def run_plan(run_id, resumed, run_root, backup_root, mode, target_database, modu
         "rehearsal": rehearsal_of is not None,
         "rehearsal_of": rehearsal_of,
         "fence": fence or fence_plan("read_only", None),
+        "backup_timing": backup_timing or backup_timing_plan("before_copy", fence or fence_plan("read_only", None)),
         "sync": sync or sync_plan("offline", DEFAULT_PREFIX),
         "target_database": target_database,
         "modules": modules,

@@ -63,15 +63,24 @@ def scratch_action(exists, comment, state):
     return "drop" if exists else "none"
 
 
-def phase_report(marks):
+# What the real window adds to the rehearsed phases, by the plan's backup timing (plan.backup_timing_plan).
+WINDOW_ADDS = {
+    "before_copy": "the window needs this plus the backup of the fenced databases, the cutover and the application's "
+                   "restart",
+    "after_start": "the window needs this plus the cutover and the application's restart; the backup of the fenced "
+                   "databases follows once the application is back (consolidation_backup_timing after_start)",
+}
+
+
+def phase_report(marks, backup_timing="before_copy"):
     """Pure: the rehearsal's phases from the clock readings the play took, [[phase, epoch seconds], ...] at each
-    phase's start and ["end", seconds] last: {"phases": [{"phase", "seconds"}], "total_seconds", "lines"}."""
+    phase's start and ["end", seconds] last: {"phases": [{"phase", "seconds"}], "total_seconds", "lines"}.
+    ``backup_timing`` is the plan's (after_start or before_copy): whether the real window holds the backup."""
     phases = [{"phase": label, "seconds": round(max(0.0, float(ended) - float(started)), 1)}
               for (label, started), (_next_label, ended) in zip(marks, marks[1:])]
     total = round(sum(item["seconds"] for item in phases), 1)
     lines = ["%-10s %8.1f s" % (item["phase"], item["seconds"]) for item in phases]
-    lines.append("%-10s %8.1f s  (the window needs this plus the backup of the fenced databases, the cutover and "
-                 "the application's restart)" % ("total", total))
+    lines.append("%-10s %8.1f s  (%s)" % ("total", total, WINDOW_ADDS[backup_timing]))
     return {"phases": phases, "total_seconds": total, "lines": lines}
 
 

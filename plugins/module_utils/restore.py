@@ -99,6 +99,8 @@ _OPTION = re.compile(r"([A-Z_]+) = ('(?:[^']|'')*'|[^\s']+)")
 # How the summary line and the table name each action.
 SUMMARY_WORDS = {"present": "already present", "reopen": "reopened", "undo": "renamed back", "restore": "restored"}
 OUTCOME_WORDS = dict(SUMMARY_WORDS, undo="undone (renamed back)")
+NOT_BACKED_UP = ("not compared: the run ended before its backup, so there is no manifest to compare it with; it "
+                 "never left its place and was left as it is")
 
 
 class RestoreError(ConsolidationError):
@@ -318,9 +320,9 @@ class Rollback(object):
         if problems:
             raise RestoreError(problems)
         self.run_id = run_plan["run_id"]
+        # No manifest: the run ended before its backup (consolidation_backup_timing after_start takes it once the
+        # application is back). A database still in place is the fenced original; anything else cannot come back.
         manifest = load_manifest(self.set_dir, self.set_id, address(self.source))
-        if manifest is None:
-            raise RestoreError("backup set %s has no %s" % (self.set_dir, MANIFEST))
         self.record = read_json(self.record_path, error=RestoreError)
         if self.record is not None:
             problems.extend(record_problems(self.record, self.run_id, self.set_id))
@@ -340,7 +342,7 @@ class Rollback(object):
         for database in self.databases:
             entry = record_entry(self.record, database)
             decision = restore_decision(database, entry, self.catalog)
-            archive = choose_archive(manifest, database)
+            archive = choose_archive(manifest, database) if manifest is not None else None
             item = dict(database=database, action=decision["action"], source=decision.get("source"),
                         archive=_archive_summary(archive), verified=None, differences=[],
                         changed=decision["action"] in ("reopen", "undo", "restore")
@@ -351,7 +353,12 @@ class Rollback(object):
             self.items.append(item)
             if decision.get("problem"):
                 problems.append(decision["problem"])
-            if archive is None:
+            if manifest is None and decision["action"] == "present":
+                item["note"] = NOT_BACKED_UP
+            elif manifest is None:
+                problems.append("backup set %s has no %s, so %s (%s) cannot be brought back: the run ended before "
+                                "its backup" % (self.set_dir, MANIFEST, database, decision["action"]))
+            elif archive is None:
                 problems.append("backup set %s has no archive of %s" % (self.set_id, database))
             elif decision["action"] == "restore":
                 if not archive.get("verified"):

@@ -76,14 +76,27 @@ def _outcome(plan, failed_task, verification, check_mode):
     return "%s FAILED (continued, verify_fail_on_mismatch is false), %s" % (run, found)
 
 
-def _reports(plan, verification):
+def _backup_words(plan, failed_task):
+    """Where step 1 went in this run (plan.backup_timing_plan), so that an operator knows what the window held."""
+    timing = plan.get("backup_timing") or {"timing": "before_copy", "reason": None}
+    if (plan.get("sync") or {}).get("mode") == "online":
+        return "taken by sync.yml before the copy, while the application ran: outside the window"
+    if timing["timing"] == "before_copy":
+        return "taken before the copy, inside the window%s" % ("; " + timing["reason"] if timing["reason"] else "")
+    words = "taken after the application started, outside the window: the fenced legacy databases as copied"
+    if failed_task:
+        words += "; not yet, if the run failed before that (rollback.yml does not need it then)"
+    return words
+
+
+def _reports(plan, verification, failed_task=None):
     files = plan["files"]
     lines = ["Reports: run directory %s" % plan["run_dir"]]
     if verification:
         lines.append("  verification: %s (and %s)" % (verification["report"]["markdown"],
                                                       verification["report"]["json"]))
     if plan["mode"] == "existing" and not plan.get("rehearsal"):
-        lines.append("  backup set: %s" % plan["backup_dir"])
+        lines.append("  backup set: %s (%s)" % (plan["backup_dir"], _backup_words(plan, failed_task)))
     lines.append("  plan: %s" % files["plan"])
     return lines
 
@@ -131,7 +144,7 @@ def run_summary(plan, verification=None, failed_task=None, check_mode=False, dec
             "was written and nothing was copied." % failed_task,
             "Next: fix the cause named above and run again."]}
     lines = [_syncing(plan) if result == "SYNCING" else _outcome(plan, failed_task, verification, check_mode)]
-    lines += _reports(plan, verification)
+    lines += _reports(plan, verification, failed_task)
     if playbook == "sync" and not check_mode or playbook == "cutover" and failed_task and not check_mode:
         steps = _next_sync(plan, failed_task, playbook)
     else:

@@ -91,6 +91,16 @@ options:
   fence_reason:
     description: Why the legacy databases stay writable (O(fence=none)); recorded in the plan and the reports.
     type: str
+  backup_timing:
+    description:
+      - When the run backs the legacy databases up; recorded in the plan as C(backup_timing).
+      - C(after_start) takes the backup of the fenced legacy databases once the application runs on the consolidated
+        database, outside the window. Without a fence (O(fence=none)) the plan falls back to C(before_copy) and says
+        why.
+      - C(before_copy) takes it before the copy, inside the window (the migration plan's literal order).
+    type: str
+    default: after_start
+    choices: [after_start, before_copy]
   sync:
     description:
       - C(offline) copies inside the window (consolidate.yml). C(online) copies while the application keeps
@@ -177,6 +187,12 @@ plan:
       description: The write fence, C(mode) (C(read_only) or C(none)) and the operator's C(reason) for C(none).
       type: dict
       sample: {mode: read_only, reason: null}
+    backup_timing:
+      description:
+        - When step 1 backs the legacy databases up, C(timing) (C(after_start) or C(before_copy)), and C(reason) when
+          the plan chose C(before_copy) although O(backup_timing=after_start) was asked for.
+      type: dict
+      sample: {timing: after_start, reason: null}
     mode_reason:
       description:
         - Why the run takes that path. With O(mode=auto) and no legacy database found it names every database looked
@@ -254,6 +270,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.module
     argument_spec,
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import (
+    backup_timing_plan,
     build_plan,
     contract_changes,
     fence_plan,
@@ -304,6 +321,7 @@ def main():
             rehearsal_database=dict(type="str", default=""),
             fence=dict(type="str", default="read_only", choices=["read_only", "none"]),
             fence_reason=dict(type="str"),
+            backup_timing=dict(type="str", default="after_start", choices=["after_start", "before_copy"]),
             sync=dict(type="str", default="offline", choices=["offline", "online"]),
             slot_prefix=dict(type="str", default=DEFAULT_PREFIX),
             verify_checksum=dict(type="bool", default=True),
@@ -316,6 +334,7 @@ def main():
         module.fail([problem])
     with module.failures(message=lambda problems: "the consolidation plan is invalid: " + "; ".join(problems)):
         fence = fence_plan(params["fence"], params["fence_reason"])
+        backup_timing = backup_timing_plan(params["backup_timing"], fence)
         sync = sync_plan(params["sync"], params["slot_prefix"], params["verify_checksum"])
         modules = build_plan(params["modules"], params["target_database"], params["source"], params["target"],
                              params["exclude_tables"])
@@ -344,6 +363,8 @@ def main():
     if mode == "existing" and fence["mode"] == "none":
         module.warn("consolidation_fence is none: the legacy databases accept writes during the window "
                     "(reason given: %s)" % fence["reason"])
+    if mode == "existing" and backup_timing["reason"] and not params["rehearsal"]:
+        module.warn(backup_timing["reason"])
     problems = server_problems(modules, mode, source_facts, target_facts)
     with module.failures():
         sync_facts = inspect_sync(params["source"], modules, params["slot_prefix"])
@@ -358,7 +379,7 @@ def main():
 
     plan = run_plan(run_id, resumed, params["run_root"], params["backup_root"], mode, target_database,
                     modules, params["exclude_tables"], params["source"], params["target"], source_facts, target_facts,
-                    reason, fence, rehearsal_of, sync)
+                    reason, fence, rehearsal_of, sync, backup_timing)
     with module.failures():
         plan["completed"] = completion(plan)
     applied = []

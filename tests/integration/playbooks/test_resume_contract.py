@@ -31,8 +31,9 @@ def legacy_rc(source_cluster, target_cluster):
 @pytest.fixture(scope="module")
 def base_vars(legacy_rc, tmp_path_factory, source_cluster, target_cluster):
     root = tmp_path_factory.mktemp("contract")
+    # The plan's order: step 1 backs up before step 3 fails (after_start would back up only after the start).
     return dict(consolidation_vars(source_cluster, target_cluster, root, TARGET_DB, PREFIX),
-                consolidation_run_id=RUN_ID)
+                consolidation_run_id=RUN_ID, consolidation_backup_timing="before_copy")
 
 
 def module_named(modules, name):

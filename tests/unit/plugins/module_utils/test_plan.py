@@ -7,8 +7,10 @@ from constants import HOSTILE
 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import (
     PlanError,
+    backup_timing_plan,
     build_plan,
     expected_tables,
+    fence_plan,
     find_collisions,
     run_plan,
     table_destination,
@@ -165,3 +167,30 @@ def test_a_fresh_run_plan_expects_no_legacy_tables():
     plan = run_plan("r1", True, "/runs", "/backups", "fresh", "ClassifiedAds", modules, [], SOURCE, OTHER,
                     {"databases": {}}, {"database_exists": False})
     assert plan["expected_tables"] == {} and plan["resumed"] is True
+
+
+def test_the_backup_goes_after_the_start_only_behind_a_fence():
+    fenced = fence_plan("read_only", None)
+    assert backup_timing_plan("after_start", fenced) == {"timing": "after_start", "reason": None}
+    assert backup_timing_plan("before_copy", fenced) == {"timing": "before_copy", "reason": None}
+    # Unfenced, the legacy databases may change after the copy: a later backup would not hold what was copied.
+    unfenced = backup_timing_plan("after_start", fence_plan("none", "a promoted replica"))
+    assert unfenced["timing"] == "before_copy"
+    assert "consolidation_fence is none" in unfenced["reason"] and "before the copy" in unfenced["reason"]
+    assert backup_timing_plan("before_copy", fence_plan("none", "a promoted replica"))["reason"] is None
+
+
+def test_an_unknown_backup_timing_is_refused_naming_the_choices():
+    with pytest.raises(PlanError) as caught:
+        backup_timing_plan("during_copy", fence_plan("read_only", None))
+    assert caught.value.problems == ["consolidation_backup_timing must be one of after_start, before_copy, "
+                                     "got 'during_copy'"]
+
+
+def test_the_run_plan_records_the_backup_timing():
+    modules = build_plan([module()], "ClassifiedAds", SOURCE, OTHER)
+    facts = {"databases": {"ClassifiedAds_Product": {"tables": []}}}
+    timing = backup_timing_plan("after_start", fence_plan("read_only", None))
+    plan = run_plan("r1", False, "/runs", "/backups", "existing", "ClassifiedAds", modules, [], SOURCE, OTHER,
+                    facts, {}, backup_timing=timing)
+    assert plan["backup_timing"] == {"timing": "after_start", "reason": None}

@@ -61,6 +61,13 @@ def test_phase_times_come_from_consecutive_clock_readings():
     assert report["lines"][-1].startswith("total") and "backup" in report["lines"][-1]
 
 
+def test_the_window_estimate_says_whether_it_holds_the_backup():
+    marks = [["copy", 1.0], ["end", 3.0]]
+    assert "plus the backup of the fenced databases" in phase_report(marks, "before_copy")["lines"][-1]
+    after = phase_report(marks, "after_start")["lines"][-1]
+    assert "plus the cutover and the application's restart; the backup of the fenced databases follows" in after
+
+
 def test_an_unfinished_rehearsal_reports_the_phases_it_finished():
     assert phase_report([["schemas", 1.0], ["migrator", 2.0]])["phases"] == [{"phase": "schemas", "seconds": 1.0}]
     assert phase_report([])["total_seconds"] == 0

@@ -8,9 +8,10 @@ RUN = "20261205T050724Z"
 RUN_DIR = f"/var/lib/runs/{RUN}"
 
 
-def plan(mode="existing", rehearsal=False):
+def plan(mode="existing", rehearsal=False, backup_timing="before_copy", timing_reason=None):
     return {"run_id": RUN, "run_dir": RUN_DIR, "backup_dir": f"/backups/{RUN}", "mode": mode,
             "rehearsal": rehearsal, "target_database": "Consolidated",
+            "backup_timing": {"timing": backup_timing, "reason": timing_reason},
             "modules": [{"source_database": "Legacy_Product"}, {"source_database": "Legacy_Identity"}],
             "files": {"plan": f"{RUN_DIR}/plan.json"}}
 
@@ -86,6 +87,26 @@ def test_a_fresh_deployment_has_no_backup_set_and_nothing_to_retire():
 def test_after_the_decommission_the_next_step_is_only_the_rollback_from_the_final_backups():
     done = run_summary(plan(), verification(True), decommissioned=True)
     assert done["lines"][-1].startswith("Next: the legacy databases are retired")
+
+
+def backup_line(done):
+    return next(line for line in done["lines"] if "backup set:" in line)
+
+
+def test_the_summary_says_where_the_backup_went():
+    assert backup_line(run_summary(plan(), verification(True))) == (
+        f"  backup set: /backups/{RUN} (taken before the copy, inside the window)")
+    after = backup_line(run_summary(plan(backup_timing="after_start"), verification(True)))
+    assert after == (f"  backup set: /backups/{RUN} (taken after the application started, outside the window: the "
+                     "fenced legacy databases as copied)")
+    # A failed run may have ended before its backup: the operator learns that the rollback does not need one.
+    failed = backup_line(run_summary(plan(backup_timing="after_start"), None, failed_task="Copy the legacy tables"))
+    assert "not yet, if the run failed before that (rollback.yml does not need it then)" in failed
+    fallback = backup_line(run_summary(plan(timing_reason="consolidation_fence is none: ..."), verification(True)))
+    assert fallback.endswith("inside the window; consolidation_fence is none: ...)")
+    online = dict(plan(backup_timing="after_start"), sync={"mode": "online", "slot_prefix": "classifiedads"})
+    assert backup_line(run_summary(online, None, playbook="sync")).endswith(
+        "(taken by sync.yml before the copy, while the application ran: outside the window)")
 
 
 def test_after_sync_the_run_is_syncing_never_passed_and_the_next_steps_are_status_cutover_or_rollback():

@@ -1,0 +1,382 @@
+"""The application's downtime during consolidate.yml (offline mode), by backup timing; the hook for online mode.
+
+Usage (from the repository root; ``make collections`` links this checkout under .ansible/collections)::
+
+    PYTHONPATH=.ansible/collections:tools .venv/bin/python bench/downtime_benchmark.py
+        [--scales 10,30] [--timings after_start,before_copy] [--repeat 1]
+        [--root /var/tmp/classifiedads-downtime-bench] [--mode offline|online] [--rate 200] [--json FILE] [--destroy]
+
+Two embedded PostgreSQL clusters (devkit.pgembed): ``source`` holds the six legacy ClassifiedAds databases at each
+``--scale`` (devkit.legacy; scale 10 is about 1 GB, 30 about 3 GB; built once per scale), ``target`` receives the
+consolidated database. The application is the stand-in WebAPI (tools/standin_app), driven by consolidate.yml's
+``app_control_mode: command`` (stop, start, status), its ``appsettings.json`` cut over by the cutover role, its
+``/health`` awaited by app_control. A poller asks the stand-in every 0.1 s for ``/health`` and ``/api/whereami``.
+
+Per run (a new run id, an empty target, the legacy databases unfenced and the application back on them first):
+
+* downtime: from the moment the stop command was called to the first healthy answer of the application on the
+  consolidated database (whereami's layout ``consolidated``): what a user of the application waits through;
+* copy: the data_copy task, the other phases (fence, backup, verify) likewise, from ansible.posix.profile_tasks;
+* ratio downtime/copy, and the issue's target for offline mode: downtime <= 1.2 x copy + 10 s.
+
+``--mode online`` is the hook for online mode (issue 11, item 5; see :func:`run_online`): it needs
+playbooks/sync.yml and playbooks/cutover.yml (the ``playbooks`` branch) and says so until they exist.
+
+Not a test: timings on a shared machine are noisy; quote the best of a few repeats and the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import yaml
+from devkit import ddl, legacy
+from devkit.legacy import query
+from devkit.pgembed import EmbeddedCluster
+from psycopg2 import sql
+from standin_app import harness
+
+REPO = Path(__file__).resolve().parent.parent
+MIGRATOR = REPO / "tools" / "bin" / "classifiedads-migrator"
+INVENTORY = REPO / "inventories" / "local"
+TARGET_DATABASE = "ClassifiedAds"
+MB = 1024 * 1024
+POLL_INTERVAL = 0.1
+# The stand-in reads the Product and AuditLog stores; the cutover edits only its settings file.
+APP_MODULES = ("Product", "AuditLog")
+APP_SETTINGS = "appsettings.json"
+# Tasks whose duration is a phase of the window (profile_tasks' banner names, without the role prefix).
+PHASE_TASKS = {
+    "fence": "Make the legacy databases refuse writes and end the sessions that could still",
+    "backup": "Back up the legacy databases into set",
+    "copy": "Copy the legacy tables into",
+    "verify": "Compare the legacy tables with their copies in",
+}
+# profile_tasks prints, under each task banner, the wall clock and the play's elapsed time at the task's start.
+_PROFILED = re.compile(r"^TASK \[(?P<name>.*?)\] \*+\n.*?\(\d+:\d\d:\d\d\.\d+\)\s+(?P<elapsed>\d+):(?P<m>\d\d):"
+                       r"(?P<s>\d\d\.\d+)", re.MULTILINE)
+_RECAP_ELAPSED = re.compile(r"^TASKS RECAP \*+\n.*?\(\d+:\d\d:\d\d\.\d+\)\s+(\d+):(\d\d):(\d\d\.\d+)", re.MULTILINE)
+
+# app_control_mode command's stop/start/status: the stand-in as a detached process with a pid file, every stop and
+# start call stamped (time.time()) in events.json lines, so that the downtime starts when the play stopped it.
+APP_CONTROL = '''import json, os, signal, subprocess, sys, time
+action, home, settings, port, tools = sys.argv[1:6]
+pidfile = os.path.join(home, "app.pid")
+def pid():
+    try:
+        found = int(open(pidfile).read())
+        os.kill(found, 0)
+        return found
+    except (OSError, ValueError):
+        return None
+if action == "status":
+    sys.exit(0 if pid() else 3)
+with open(os.path.join(home, "events.json"), "a") as events:
+    events.write(json.dumps({"action": action, "at": time.time()}) + "\\n")
+if action == "stop":
+    running = pid()
+    if running:
+        os.kill(running, signal.SIGTERM)
+        while pid():
+            time.sleep(0.02)
+    sys.exit(0)
+if pid() is None:
+    if os.path.exists(pidfile):
+        os.unlink(pidfile)
+    with open(os.path.join(home, "app.log"), "ab") as log:
+        subprocess.Popen([sys.executable, "-m", "standin_app", "--appsettings", settings, "--port", port,
+                          "--pidfile", pidfile], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                         env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": tools}, start_new_session=True)
+    deadline = time.time() + 30
+    while not os.path.exists(pidfile):
+        if time.time() > deadline:
+            sys.exit("the stand-in did not write its pid file within 30 s")
+        time.sleep(0.02)
+'''
+
+
+# -- the application --------------------------------------------------------------------------------------------
+
+class Application:
+    """The stand-in WebAPI under app_control's command mode, and a poller of its health and layout."""
+
+    def __init__(self, home: Path, source_info):
+        self.home = home
+        self.port = harness.free_port()
+        self.config_dir = home / "app"
+        self.script = home / "app_control.py"
+        self.source_info = source_info
+        self.answers: list[tuple[float, bool, str | None]] = []  # (time, healthy, layout)
+        self._stop_polling = threading.Event()
+        self._poller: threading.Thread | None = None
+
+    def reset(self) -> None:
+        """Stopped, on the legacy databases, no events: the state before a consolidation."""
+        self.control("stop")
+        shutil.rmtree(self.home, ignore_errors=True)
+        self.config_dir.mkdir(parents=True, mode=0o700)
+        self.script.write_text(APP_CONTROL)
+        info = self.source_info
+        harness.write_appsettings(self.config_dir / APP_SETTINGS, modules={
+            module: harness.connection_string(info.host, info.port, f"ClassifiedAds_{module}", info.user,
+                                              passfile=info.passfile) for module in APP_MODULES})
+
+    def argv(self, action: str) -> list[str]:
+        return [sys.executable, str(self.script), action, str(self.home), str(self.config_dir / APP_SETTINGS),
+                str(self.port), str(harness.TOOLS_DIR)]
+
+    def control(self, action: str) -> None:
+        if self.script.exists():
+            subprocess.run(self.argv(action), check=action != "status", stdout=subprocess.DEVNULL)
+
+    def ansible_vars(self) -> dict:
+        return {
+            "app_control_mode": "command",
+            "app_control_stop_command": self.argv("stop"),
+            "app_control_start_command": self.argv("start"),
+            "app_control_status_command": self.argv("status"),
+            "app_control_health_checks": [{"url": f"http://127.0.0.1:{self.port}/health", "timeout": 2}],
+            "app_control_health_interval": 1,
+            "cutover_app_dir": str(self.config_dir),
+            "cutover_files": [{"path": APP_SETTINGS, "format": "json",
+                               "connection_string_keys": ["ConnectionStrings:Default"],
+                               "remove": [f"Modules:{module}:ConnectionStrings:Default" for module in APP_MODULES]}],
+        }
+
+    def start_polling(self) -> None:
+        self._stop_polling.clear()
+        self._poller = threading.Thread(target=self._poll, daemon=True)
+        self._poller.start()
+
+    def stop_polling(self) -> None:
+        self._stop_polling.set()
+        if self._poller:
+            self._poller.join()
+
+    def _poll(self) -> None:
+        base = f"http://127.0.0.1:{self.port}"
+        while not self._stop_polling.wait(POLL_INTERVAL):
+            asked = time.time()
+            try:
+                status, _body = harness.request(base + "/health", timeout=1)
+                layout = harness.request(base + "/api/whereami", timeout=1)[1].get("layout") if status == 200 else None
+            except OSError:
+                status, layout = None, None
+            self.answers.append((asked, status == 200, layout))
+
+    def events(self) -> list[dict]:
+        path = self.home / "events.json"
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+    def downtime(self) -> tuple[float, float]:
+        """(stop called, first healthy answer on the consolidated database), in time.time() seconds."""
+        stopped = next(event["at"] for event in self.events() if event["action"] == "stop")
+        healthy = next(at for at, ok, layout in self.answers if at > stopped and ok and layout == "consolidated")
+        return stopped, healthy
+
+
+# -- one consolidation --------------------------------------------------------------------------------------------
+
+def shipped_modules() -> list:
+    defaults = yaml.safe_load((REPO / "roles" / "consolidation" / "defaults" / "main.yml").read_text())
+    return defaults["consolidation_modules"]
+
+
+def endpoint(info) -> dict:
+    return {"host": info.host, "port": info.port, "user": info.user, "passfile": info.passfile, "sslmode": "disable"}
+
+
+def fresh_state(source_info, target_info, work: Path, app: Application) -> None:
+    """No consolidated database, no fence, no runs or backups, the application running on the legacy databases."""
+    query(target_info, "postgres", sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+        sql.Identifier(TARGET_DATABASE)))
+    for module in ddl.MODULES:
+        query(source_info, "postgres", sql.SQL("ALTER DATABASE {} RESET default_transaction_read_only").format(
+            sql.Identifier(module.legacy_database())))
+    for name in ("runs", "backups"):
+        shutil.rmtree(work / name, ignore_errors=True)
+    app.reset()
+    app.control("start")
+
+
+def play(playbook: str, variables: dict, work: Path, log_name: str) -> tuple[str, int]:
+    """ansible-playbook classifiedads.consolidation.<playbook>, profiled; (its output, exit status)."""
+    vars_file = work / "vars.json"
+    fd = os.open(vars_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(variables, handle)
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+               ANSIBLE_COLLECTIONS_PATH=str(REPO / ".ansible" / "collections"),
+               ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks")
+    completed = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(INVENTORY),
+                                "-e", f"@{vars_file}", f"classifiedads.consolidation.{playbook}"],
+                               capture_output=True, text=True, env=env, cwd=str(REPO), check=False)
+    output = completed.stdout + completed.stderr
+    (work / log_name).write_text(output)
+    return output, completed.returncode
+
+
+def phase_seconds(output: str) -> dict:
+    """{phase: seconds} of PHASE_TASKS, and "play": the whole play, from profile_tasks' elapsed times."""
+    marks = [(found["name"], int(found["elapsed"]) * 3600 + int(found["m"]) * 60 + float(found["s"]))
+             for found in _PROFILED.finditer(output)]
+    recap = _RECAP_ELAPSED.search(output)
+    end = int(recap[1]) * 3600 + int(recap[2]) * 60 + float(recap[3])
+    marks.append(("TASKS RECAP", end))
+    phases = {"play": end}
+    for (name, started), (_next, ended) in zip(marks, marks[1:], strict=False):
+        for phase, task in PHASE_TASKS.items():
+            if name.split(" : ", 1)[-1].startswith(task):
+                phases[phase] = phases.get(phase, 0.0) + ended - started
+    return phases
+
+
+def run_offline(source_info, target_info, work: Path, app: Application, scale: float, timing: str,
+                attempt: int) -> dict:
+    fresh_state(source_info, target_info, work, app)
+    variables = {
+        "consolidation_source": endpoint(source_info),
+        "consolidation_target": endpoint(target_info),
+        "consolidation_modules": shipped_modules(),
+        "consolidation_target_database": TARGET_DATABASE,
+        "consolidation_run_root": str(work / "runs"),
+        "consolidation_backup_root": str(work / "backups"),
+        "consolidation_run_id": f"bench-{scale:g}-{timing}-{attempt}".replace(".", "_"),
+        "consolidation_backup_timing": timing,
+        # The poller is the smoke test here: it sees the application answer on the consolidated database.
+        "consolidation_smoke": False,
+        "migrator_command": [sys.executable, str(MIGRATOR)],
+        **app.ansible_vars(),
+    }
+    app.start_polling()
+    try:
+        output, rc = play("consolidate", variables, work, f"consolidate-{scale:g}-{timing}-{attempt}.log")
+    finally:
+        app.stop_polling()
+        app.control("stop")
+    if rc != 0:
+        raise SystemExit(f"consolidate.yml failed (exit {rc}); its output: {work}/consolidate-*.log\n{output[-3000:]}")
+    stopped, healthy = app.downtime()
+    phases = phase_seconds(output)
+    downtime = healthy - stopped
+    return {"scale": scale, "timing": timing, "attempt": attempt, "downtime": downtime, **phases,
+            "ratio": downtime / phases["copy"], "target": 1.2 * phases["copy"] + 10,
+            "met": downtime <= 1.2 * phases["copy"] + 10}
+
+
+# -- online mode: the hook -------------------------------------------------------------------------------------------
+
+def run_online(source_info, target_info, work: Path, app: Application, scale: float, rate: float,
+               attempt: int) -> dict:
+    """HOOK for online mode (issue 11, item 5), to finish once the ``playbooks`` branch has landed.
+
+    The measurement, as the issue defines it: devkit.writer_load.WriterLoad(source_info, rate) writes into the
+    legacy databases from before sync.yml until the fence; sync.yml (preflight, backup, schemas, migrator, online
+    copy, appliers started; the application keeps running) is timed as the copy; while the appliers stream, the
+    lag is sampled from the sync_status module (lag bytes and seconds per legacy database); then cutover.yml runs
+    (stop, fence, drain, verify, cutover, start) and the downtime is fence -> the application healthy on the
+    consolidated database (Application.downtime, with the fence's time from the run's fence.json instead of the
+    stop command's); finally WriterLoad.check(target_info, TARGET_DATABASE) must prove every write the load saw
+    committed, and the verification's checksums must be equal. Target: downtime <= 10 s at both sizes.
+    """
+    missing = [name for name in ("sync.yml", "cutover.yml") if not (REPO / "playbooks" / name).exists()]
+    if missing:
+        raise SystemExit(f"--mode online needs playbooks/{' and playbooks/'.join(missing)} (the playbooks branch "
+                         "of issue 11): merge it, then finish run_online() in bench/downtime_benchmark.py")
+    raise SystemExit("--mode online: playbooks/sync.yml exists now; finish run_online() (its docstring says what "
+                     "to measure) in bench/downtime_benchmark.py")
+
+
+# -- the machine, the table ------------------------------------------------------------------------------------------
+
+def machine(source_info) -> dict:
+    with open("/proc/meminfo") as handle:
+        memory = int(handle.readline().split()[1]) * 1024
+    return {"cpus": os.cpu_count(), "memory_gb": round(memory / 1024 ** 3, 1), "kernel": platform.release(),
+            "postgresql": query(source_info, "postgres", "SHOW server_version")[0][0],
+            "load_average": os.getloadavg()}
+
+
+def legacy_size(source_info) -> int:
+    return sum(query(source_info, "postgres", "SELECT pg_database_size(%s)", (module.legacy_database(),))[0][0]
+               for module in ddl.MODULES)
+
+
+def print_row(run: dict, size: int) -> None:
+    print(f"  {run['scale']:>5g} {size / MB:7.0f} MB  {run['timing']:<11}  downtime {run['downtime']:6.1f} s  "
+          f"copy {run['copy']:5.1f} s  ratio {run['ratio']:4.2f}  target {run['target']:5.1f} s "
+          f"({'met' if run['met'] else 'MISSED'})  fence {run.get('fence', 0):4.1f}  verify {run.get('verify', 0):4.1f}"
+          f"  backup {run.get('backup', 0):5.1f}  play {run['play']:6.1f} s", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--scales", default="10", help="comma-separated devkit.legacy scales (10 is about 1 GB)")
+    parser.add_argument("--timings", default="after_start,before_copy", help="consolidation_backup_timing values")
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--mode", choices=["offline", "online"], default="offline")
+    parser.add_argument("--rate", type=float, default=200.0, help="online mode: the writer load's transactions/s")
+    parser.add_argument("--root", default="/var/tmp/classifiedads-downtime-bench", help="where the clusters live")
+    parser.add_argument("--destroy", action="store_true", help="destroy both clusters at the end")
+    parser.add_argument("--json", help="also write the figures to this file")
+    options = parser.parse_args(argv)
+    scales = [float(scale) for scale in options.scales.split(",") if scale.strip()]
+    timings = [timing.strip() for timing in options.timings.split(",") if timing.strip()]
+
+    clusters = [EmbeddedCluster(name, options.root) for name in ("source", "target")]
+    source_info, target_info = (cluster.start() for cluster in clusters)
+    work = Path(options.root) / "work"
+    work.mkdir(mode=0o700, exist_ok=True)
+    app = Application(work / "application", source_info)
+    figures = {"machine": machine(source_info), "runs": []}
+    about = figures["machine"]
+    print("machine: {cpus} CPUs, {memory_gb} GB RAM, Linux {kernel}, PostgreSQL {postgresql}, load average at "
+          "start {load_average[0]:.2f}".format(**about), flush=True)
+    try:
+        for scale in scales:
+            print(f"legacy databases at scale {scale:g}:", flush=True)
+            try:
+                legacy.create(source_info, scale, drop_existing=True, out=lambda line: print("  " + line, flush=True))
+            except legacy.LegacyError as exc:
+                raise SystemExit(f"{exc} (or pick another --root)") from None
+            size = legacy_size(source_info)
+            for attempt in range(1, options.repeat + 1):
+                if options.mode == "online":
+                    figures["runs"].append(run_online(source_info, target_info, work, app, scale, options.rate,
+                                                      attempt))
+                    continue
+                for timing in timings:
+                    run = dict(run_offline(source_info, target_info, work, app, scale, timing, attempt),
+                               size_bytes=size)
+                    figures["runs"].append(run)
+                    print_row(run, size)
+        best = {}
+        for run in figures["runs"]:
+            key = (run["scale"], run["timing"])
+            if key not in best or run["downtime"] < best[key]["downtime"]:
+                best[key] = run
+        print("\nbest of each (scale, timing):")
+        for run in best.values():
+            print_row(run, run["size_bytes"])
+        if options.json:
+            Path(options.json).write_text(json.dumps(figures, indent=2))
+    finally:
+        app.control("stop")
+        if options.destroy:
+            for cluster in clusters:
+                cluster.destroy()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
