@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -83,7 +84,7 @@ def test_the_online_jobs_sync_show_the_lag_and_cut_over_through_ansible_runner(a
     status = awx_job("sync status", {"consolidation_run_id": run_id})
     assert status["status"] == "successful", status["stdout"][-6000:]
     for name in legacy_names:
-        assert f"{name}: applier streaming" in status["stdout"], status["stdout"][-6000:]
+        assert re.search(rf"{name}: lag .* applier streaming \(pid \d+\)", status["stdout"]), status["stdout"][-6000:]
 
     # The cutover as the online workflow's node after the approval: the run id is the sync job's artifact.
     cutover = awx_job("cutover", dict(ONLINE_WORKFLOW["cutover"]["extra_data"]),
