@@ -107,6 +107,7 @@ class OnlineRun:
         self.prefix, self.root, self.source, self.target = prefix, root, source, target
         self.database = f"{prefix}_Consolidated"
         self.run_playbook = run_playbook
+        self.plays = 0
         self.variables = {
             **consolidation_vars(source, target, root, self.database, prefix),
             "consolidation_source": with_password(source),
@@ -120,7 +121,8 @@ class OnlineRun:
         done = self.run_playbook(f"classifiedads.consolidation.{playbook}", *args, variables=self.variables,
                                  expect_rc=None)
         # The whole output beside the run, for a failure's reader (the assertion shows only its end).
-        (self.root / f"{playbook}.log").write_text(done.output)
+        self.plays += 1
+        (self.root / f"{self.plays:02d}-{playbook}.log").write_text(done.output)
         assert done.rc == expect_rc, done.output[-8000:]
         return done
 
@@ -212,6 +214,10 @@ def test_rollback_after_sync_stops_the_appliers_drops_slots_and_publications_and
     pids = applier_pids(run.run_dir, run.prefix)
     assert len(pids) == len(MODULES) and all(alive(pid) for pid in pids.values())
     assert len(slots_of_ours(source_cluster)) == len(MODULES)
+    # The application keeps writing after the backup: an online run's legacy databases differ from it by design.
+    configuration = f"{run.prefix}_Configuration"
+    run_sql(source_cluster, configuration, 'INSERT INTO "ConfigurationEntries" ("Key", "IsSensitive", '
+                                           "\"CreatedDateTime\") VALUES ('written during the sync', false, now())")
 
     # Check mode names what it would do and changes nothing.
     run.play("rollback", "--check", "-e", f"consolidation_run_id={run.run_id}")
@@ -227,9 +233,10 @@ def test_rollback_after_sync_stops_the_appliers_drops_slots_and_publications_and
     for module in MODULES:
         database = f"{run.prefix}_{module}"
         assert run_sql(source_cluster, database, "SHOW default_transaction_read_only") == [("off",)]
-    run_sql(source_cluster, f"{run.prefix}_Configuration",
-            'UPDATE "ConfigurationEntries" SET "Value" = \'after rollback\' '
-            'WHERE "Id" = (SELECT "Id" FROM "ConfigurationEntries" LIMIT 1)')
+    assert run_sql(source_cluster, configuration, 'SELECT count(*) FROM "ConfigurationEntries" '
+                                                  "WHERE \"Key\" = 'written during the sync'") == [(1,)]
+    run_sql(source_cluster, configuration, 'UPDATE "ConfigurationEntries" SET "Value" = \'after rollback\' '
+                                           "WHERE \"Key\" = 'written during the sync'")
     # A second rollback has nothing left to do.
     again = run.play("rollback", "-e", f"consolidation_run_id={run.run_id}")
     assert again.changed == 0, again.output[-3000:]
@@ -349,3 +356,29 @@ def test_check_mode_creates_nothing_a_rerun_changes_nothing_and_ddl_refuses_the_
     assert run_sql(source_cluster, product, "SHOW default_transaction_read_only") == [("off",)]
     assert len(slots_of_ours(source_cluster)) == len(MODULES)
     assert all(alive(pid) for database, pid in pids.items() if database != product)
+
+
+@pytest.mark.parametrize("online_run", ["OnlineRetry"], indirect=True)
+def test_a_cutover_failed_after_the_fence_keeps_its_slots_and_its_rerun_completes_it(online_run, source_cluster,
+                                                                                     target_cluster):
+    run = online_run
+    run.play("sync")
+    product = f"{run.prefix}_Product"
+    run_sql(source_cluster, product, 'UPDATE "Products" SET "Name" = \'before the window\' '
+                                     'WHERE "Id" = (SELECT "Id" FROM "Products" ORDER BY "Id" LIMIT 1)')
+
+    # The configuration step fails (its directory is missing) after the fence, the catch-up and the verification.
+    failed = run.play("cutover", "-e", f"cutover_app_dir={run.root / 'no-such-app'}", expect_rc=2)
+    summary = failed.output[failed.output.rindex("TASK ["):]
+    assert "FAILED at task" in summary and "run cutover again" in summary, summary
+    assert "resume from their slots" in summary and "lifts the fence, drops the slots" in summary
+    assert len(slots_of_ours(source_cluster)) == len(MODULES)
+    assert run_sql(source_cluster, product, "SHOW default_transaction_read_only") == [("on",)]
+    assert not any(alive(pid) for pid in applier_pids(run.run_dir, run.prefix).values())
+
+    # The rerun starts the appliers again from their slots, drains, verifies and completes the run.
+    done = run.play("cutover")
+    assert f"Run {run.run_id} PASSED" in done.output, done.output[-5000:]
+    assert slots_of_ours(source_cluster) == [] and publications_of_ours(source_cluster, run.prefix) == []
+    assert run_sql(target_cluster, run.database, 'SELECT count(*) FROM product."Products" '
+                                                 "WHERE \"Name\" = 'before the window'") == [(1,)]
