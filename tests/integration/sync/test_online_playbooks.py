@@ -73,8 +73,11 @@ def applier_pids(run_dir, prefix):
 
 def applier_restarts(run_dir, prefix):
     """{legacy database: restarts} from each applier's status file."""
-    return {f"{prefix}_{module}": json.loads(Path(applier_files(str(run_dir), f"{prefix}_{module}")["status"])
-                                            .read_text())["restarts"] for module in MODULES}
+    restarts = {}
+    for module in MODULES:
+        status = Path(applier_files(str(run_dir), f"{prefix}_{module}")["status"])
+        restarts[f"{prefix}_{module}"] = json.loads(status.read_text())["restarts"]
+    return restarts
 
 
 def alive(pid):
