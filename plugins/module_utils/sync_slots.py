@@ -95,10 +95,6 @@ class SlotCreation(object):
             self._conn.close()
         self._conn = None
 
-    def result(self):
-        return dict(source_database=self.source_database, slot_name=self.slot_name,
-                    publication_name=self.publication, consistent_point=self.consistent_point)
-
 
 def table_list(tables):
     """``schema.table, ...`` of (schema, table) pairs, as a publication's FOR TABLE wants them."""
