@@ -4,7 +4,8 @@ Usage (from the repository root; ``make collections`` links this checkout under 
 
     PYTHONPATH=.ansible/collections:tools .venv/bin/python bench/downtime_benchmark.py
         [--scales 10,30] [--timings after_start,before_copy] [--repeat 1]
-        [--root /var/tmp/classifiedads-downtime-bench] [--mode offline|online] [--rate 200] [--json FILE] [--destroy]
+        [--root /var/tmp/classifiedads-downtime-bench] [--mode offline|online] [--rate 200] [--sync-seconds 20]
+        [--json FILE] [--destroy]
 
 Two embedded PostgreSQL clusters (devkit.pgembed): ``source`` holds the six legacy ClassifiedAds databases at each
 ``--scale`` (devkit.legacy; scale 10 is about 1 GB, 30 about 3 GB; built once per scale), ``target`` receives the
@@ -19,8 +20,12 @@ Per run (a new run id, an empty target, the legacy databases unfenced and the ap
 * copy: the data_copy task, the other phases (fence, backup, verify) likewise, from ansible.posix.profile_tasks;
 * ratio downtime/copy, and the issue's target for offline mode: downtime <= 1.2 x copy + 10 s.
 
-``--mode online`` is the hook for online mode (issue 11, item 5; see :func:`run_online`): it needs
-playbooks/sync.yml and playbooks/cutover.yml (the ``playbooks`` branch) and says so until they exist.
+``--mode online`` (issue 11, item 5; see :func:`run_online`): the application's writes (devkit.writer_load at
+``--rate`` transactions/s, stopped when the play stops the application) run through sync.yml and ``--sync-seconds``
+of streaming, during which sync_status's lag is sampled every second; then cutover.yml. The downtime is from the
+fence to the first healthy answer on the consolidated database (the stop -> healthy time is printed too), the
+target 10 s; every write the load saw committed must be in the consolidated database (WriterLoad.check), else the
+run fails.
 
 Not a test: timings on a shared machine are noisy; quote the best of a few repeats and the machine.
 """
@@ -28,11 +33,13 @@ Not a test: timings on a shared machine are noisy; quote the best of a few repea
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import platform
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -43,8 +50,12 @@ import yaml
 from devkit import ddl, legacy
 from devkit.legacy import query
 from devkit.pgembed import EmbeddedCluster
+from devkit.writer_load import WriterLoad
 from psycopg2 import sql
 from standin_app import harness
+
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.controller import read_process
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.sync_names import is_ours
 
 REPO = Path(__file__).resolve().parent.parent
 MIGRATOR = REPO / "tools" / "bin" / "classifiedads-migrator"
@@ -196,8 +207,19 @@ def endpoint(info) -> dict:
     return {"host": info.host, "port": info.port, "user": info.user, "passfile": info.passfile, "sslmode": "disable"}
 
 
+def stop_appliers(work: Path) -> None:
+    """SIGTERM to every applier an earlier run left (a run that failed between sync.yml and cutover.yml), each
+    checked against its pid file's start time so that a reused pid is left alone."""
+    for pidfile in work.glob("runs/*/sync/*.pid"):
+        recorded = json.loads(pidfile.read_text())
+        found = read_process(recorded["pid"])
+        if found is not None and found[1] == recorded.get("start_time"):
+            os.kill(recorded["pid"], signal.SIGTERM)
+
+
 def fresh_state(source_info, target_info, work: Path, app: Application) -> None:
     """No consolidated database, no fence, no runs or backups, the application running on the legacy databases."""
+    stop_appliers(work)
     query(target_info, "postgres", sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
         sql.Identifier(TARGET_DATABASE)))
     for module in ddl.MODULES:
@@ -274,27 +296,137 @@ def run_offline(source_info, target_info, work: Path, app: Application, scale: f
             "met": downtime <= 1.2 * phases["copy"] + 10}
 
 
-# -- online mode: the hook -------------------------------------------------------------------------------------------
+# -- online mode ------------------------------------------------------------------------------------------------------
 
-def run_online(source_info, target_info, work: Path, app: Application, scale: float, rate: float,
-               attempt: int) -> dict:
-    """HOOK for online mode (issue 11, item 5), to finish once the ``playbooks`` branch has landed.
+SLOT_PREFIX = "downtimebench"
 
-    The measurement, as the issue defines it: devkit.writer_load.WriterLoad(source_info, rate) writes into the
-    legacy databases from before sync.yml until the fence; sync.yml (preflight, backup, schemas, migrator, online
-    copy, appliers started; the application keeps running) is timed as the copy; while the appliers stream, the
-    lag is sampled from the sync_status module (lag bytes and seconds per legacy database); then cutover.yml runs
-    (stop, fence, drain, verify, cutover, start) and the downtime is fence -> the application healthy on the
-    consolidated database (Application.downtime, with the fence's time from the run's fence.json instead of the
-    stop command's); finally WriterLoad.check(target_info, TARGET_DATABASE) must prove every write the load saw
-    committed, and the verification's checksums must be equal. Target: downtime <= 10 s at both sizes.
-    """
-    missing = [name for name in ("sync.yml", "cutover.yml") if not (REPO / "playbooks" / name).exists()]
-    if missing:
-        raise SystemExit(f"--mode online needs playbooks/{' and playbooks/'.join(missing)} (the playbooks branch "
-                         "of issue 11): merge it, then finish run_online() in bench/downtime_benchmark.py")
-    raise SystemExit("--mode online: playbooks/sync.yml exists now; finish run_online() (its docstring says what "
-                     "to measure) in bench/downtime_benchmark.py")
+
+class ApplicationWriter:
+    """The application's writes (devkit.writer_load) for as long as the application runs: they stop when the play
+    calls the stop command, as a stopped application's do, so that the fence finds no session of it left."""
+
+    def __init__(self, app: Application, source_info, rate: float):
+        self.app = app
+        self.load = WriterLoad(source_info, rate=rate)
+        self._watch = threading.Thread(target=self._stop_with_the_application, daemon=True)
+        self._given_up = threading.Event()
+        self.stats = None
+
+    def start(self) -> ApplicationWriter:
+        self.load.start()
+        self._watch.start()
+        return self
+
+    def _stop_with_the_application(self) -> None:
+        while not any(event["action"] == "stop" for event in self.app.events()):
+            if self._given_up.wait(0.02):
+                return
+        self.stats = self.load.stop()
+
+    def stop(self):
+        """The load's totals (it stops now if the application never did: a play that failed before its stop)."""
+        self._given_up.set()
+        self._watch.join()
+        if self.stats is None:
+            self.stats = self.load.stop()
+        return self.stats
+
+
+def sync_status(source_info, target_info, work: Path, run_id: str) -> list[dict]:
+    """The sync_status module's ``databases`` (lag bytes and seconds per legacy database), run as Ansible runs it."""
+    args = work / "sync_status.json"
+    args.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {
+        "source": endpoint(source_info), "target": endpoint(target_info), "target_database": TARGET_DATABASE,
+        "run_id": run_id, "run_dir": str(work / "runs" / run_id), "modules": shipped_modules(),
+        "slot_prefix": SLOT_PREFIX, "_ansible_remote_tmp": str(work)}}))
+    completed = subprocess.run(
+        [sys.executable, "-m", "ansible_collections.classifiedads.consolidation.plugins.modules.sync_status",
+         str(args)], capture_output=True, text=True, cwd=str(work), check=False,
+        env=dict(os.environ, PYTHONPATH=os.pathsep.join(os.path.abspath(path) for path in sys.path if path)))
+    try:
+        result = json.loads(completed.stdout)
+    except ValueError:
+        raise SystemExit(f"sync_status printed no JSON (exit {completed.returncode}): {completed.stderr[-2000:]}") \
+            from None
+    if result.get("failed"):
+        raise SystemExit(f"sync_status failed: {result.get('msg')}")
+    return result["databases"]
+
+
+def fenced_at(work: Path, run_id: str) -> float:
+    """When the cutover's fence took hold (its record's earliest fenced_at), in time.time() seconds."""
+    record = json.loads((work / "runs" / run_id / "fence.json").read_text())
+    moments = [datetime.datetime.strptime(entry["fenced_at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.UTC)
+               for entry in record["databases"] if entry.get("fenced_at")]
+    return min(moments).timestamp()
+
+
+def drop_slots_of_ours(source_info) -> None:
+    """A run that failed keeps its slots (they retain WAL): the next run starts without them."""
+    for (name,) in query(source_info, "postgres", "SELECT slot_name FROM pg_replication_slots WHERE NOT active"):
+        if is_ours(name, SLOT_PREFIX):
+            query(source_info, "postgres", "SELECT pg_drop_replication_slot(%s)", (name,))
+
+
+def run_online(source_info, target_info, work: Path, app: Application, scale: float, rate: float, attempt: int,
+               sync_seconds: float) -> dict:
+    """Online mode (issue 11, item 5): sync.yml while the application and its writer load run, the lag sampled
+    from sync_status for ``sync_seconds``, then cutover.yml; the downtime from the fence (and from the stop) to the
+    application healthy on the consolidated database; every write the load saw committed proven present."""
+    fresh_state(source_info, target_info, work, app)
+    drop_slots_of_ours(source_info)
+    run_id = f"bench-{scale:g}-online-{attempt}".replace(".", "_")
+    variables = {
+        "consolidation_source": endpoint(source_info),
+        "consolidation_target": endpoint(target_info),
+        "consolidation_modules": shipped_modules(),
+        "consolidation_target_database": TARGET_DATABASE,
+        "consolidation_run_root": str(work / "runs"),
+        "consolidation_backup_root": str(work / "backups"),
+        "consolidation_run_id": run_id,
+        "consolidation_sync": "online",
+        "consolidation_sync_slot_prefix": SLOT_PREFIX,
+        "consolidation_smoke": False,
+        "migrator_command": [sys.executable, str(MIGRATOR)],
+        **app.ansible_vars(),
+    }
+    writer = ApplicationWriter(app, source_info, rate).start()
+    app.start_polling()
+    lags = []
+    try:
+        output, rc = play("sync", variables, work, f"sync-{scale:g}-{attempt}.log")
+        if rc != 0:
+            raise SystemExit(f"sync.yml failed (exit {rc}); its output: {work}/sync-*.log\n{output[-3000:]}")
+        sync_phases = phase_seconds(output)
+        deadline = time.monotonic() + sync_seconds
+        while time.monotonic() < deadline:
+            lags.append(sync_status(source_info, target_info, work, run_id))
+            time.sleep(1)
+        output, rc = play("cutover", variables, work, f"cutover-{scale:g}-{attempt}.log")
+        if rc != 0:
+            raise SystemExit(f"cutover.yml failed (exit {rc}); its output: {work}/cutover-*.log\n{output[-3000:]}")
+    finally:
+        app.stop_polling()
+        stats = writer.stop()
+        app.control("stop")
+    cutover_phases = phase_seconds(output)
+    stopped, healthy = app.downtime()
+    fence = fenced_at(work, run_id)
+    proof = writer.load.check(target_info, TARGET_DATABASE)
+    if not proof.ok:
+        raise SystemExit(f"online run {run_id} lost or changed writes: {proof.summary()}")
+    samples = [database for sample in lags for database in sample]
+    return {"scale": scale, "timing": "online", "attempt": attempt, "downtime": healthy - fence,
+            "stop_to_healthy": healthy - stopped, "copy": sync_phases["copy"], "sync_play": sync_phases["play"],
+            "verify": cutover_phases.get("verify", 0.0), "fence": cutover_phases.get("fence", 0.0),
+            "play": cutover_phases["play"], "ratio": (healthy - fence) / sync_phases["copy"], "target": 10.0,
+            "met": healthy - fence <= 10.0,
+            "lag_bytes_max": max((entry["lag_bytes"] or 0 for entry in samples), default=None),
+            "lag_seconds_max": max((entry["lag_seconds"] or 0 for entry in samples), default=None),
+            "writes": {"committed": stats.committed, "rate": round(stats.rate(), 1), "inserts": stats.inserts,
+                       "updates": stats.updates, "deletes": stats.deletes, "refused": stats.refused,
+                       "uncertain": stats.uncertain},
+            "proof": proof.summary()}
 
 
 # -- the machine, the table ------------------------------------------------------------------------------------------
@@ -313,6 +445,13 @@ def legacy_size(source_info) -> int:
 
 
 def print_row(run: dict, size: int) -> None:
+    if run["timing"] == "online":
+        print(f"  {run['scale']:>5g} {size / MB:7.0f} MB  online       downtime {run['downtime']:6.1f} s (fence -> "
+              f"healthy; stop -> healthy {run['stop_to_healthy']:.1f} s)  copy {run['copy']:5.1f} s  target 10 s "
+              f"({'met' if run['met'] else 'MISSED'})  lag max {run['lag_bytes_max']} bytes, "
+              f"{run['lag_seconds_max']} s  verify {run['verify']:4.1f}  sync play {run['sync_play']:6.1f} s  "
+              f"cutover play {run['play']:6.1f} s  writes {run['writes']}  {run['proof']}", flush=True)
+        return
     print(f"  {run['scale']:>5g} {size / MB:7.0f} MB  {run['timing']:<11}  downtime {run['downtime']:6.1f} s  "
           f"copy {run['copy']:5.1f} s  ratio {run['ratio']:4.2f}  target {run['target']:5.1f} s "
           f"({'met' if run['met'] else 'MISSED'})  fence {run.get('fence', 0):4.1f}  verify {run.get('verify', 0):4.1f}"
@@ -326,6 +465,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--mode", choices=["offline", "online"], default="offline")
     parser.add_argument("--rate", type=float, default=200.0, help="online mode: the writer load's transactions/s")
+    parser.add_argument("--sync-seconds", type=float, default=20.0,
+                        help="online mode: how long the appliers stream (lag sampled) between sync.yml and cutover.yml")
     parser.add_argument("--root", default="/var/tmp/classifiedads-downtime-bench", help="where the clusters live")
     parser.add_argument("--destroy", action="store_true", help="destroy both clusters at the end")
     parser.add_argument("--json", help="also write the figures to this file")
@@ -352,8 +493,10 @@ def main(argv: list[str] | None = None) -> int:
             size = legacy_size(source_info)
             for attempt in range(1, options.repeat + 1):
                 if options.mode == "online":
-                    figures["runs"].append(run_online(source_info, target_info, work, app, scale, options.rate,
-                                                      attempt))
+                    run = dict(run_online(source_info, target_info, work, app, scale, options.rate, attempt,
+                                          options.sync_seconds), size_bytes=size)
+                    figures["runs"].append(run)
+                    print_row(run, size)
                     continue
                 for timing in timings:
                     run = dict(run_offline(source_info, target_info, work, app, scale, timing, attempt),
@@ -372,6 +515,7 @@ def main(argv: list[str] | None = None) -> int:
             Path(options.json).write_text(json.dumps(figures, indent=2))
     finally:
         app.control("stop")
+        stop_appliers(work)
         if options.destroy:
             for cluster in clusters:
                 cluster.destroy()

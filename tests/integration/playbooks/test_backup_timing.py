@@ -17,6 +17,8 @@ from conftest import consolidation_vars, drop_database
 from devkit import legacy
 from psycopg2 import sql
 
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import parse_utc
+
 PREFIX = "Window"
 DATABASES = [f"{PREFIX}_{name}" for name in ("Product", "Identity", "Storage", "Notification", "AuditLog",
                                              "Configuration")]
@@ -90,7 +92,9 @@ def test_after_start_backs_up_the_fenced_databases_once_the_application_is_back(
         assert {table["table"]: table["rows"] for table in entry["tables"]} == counts[database], database
     verification = json.loads((tmp_path / "After" / "runs" / "window-after" / "verification.json").read_text())
     assert verification["summary"]["passed"] is True
-    assert min(entry["started_at"] for entry in archives.values()) >= verification["generated_at"]
+    # generated_at has whole seconds (truncated): a backup that started after the verification is not earlier.
+    assert min(parse_utc(entry["started_at"]) for entry in archives.values()) >= parse_utc(
+        verification["generated_at"])
     assert fenced(source_cluster) == sorted(DATABASES)
     assert "(taken after the application started, outside the window: the fenced legacy databases as copied)" \
         in output
