@@ -251,6 +251,10 @@ def ensure_progress(cur, state_schema, source_database, slot):
 
     Returns (applied_lsn, transactions, rows) as recorded.
     """
+    # The appliers of all legacy databases start at once: IF NOT EXISTS alone lets two of them create the same
+    # table concurrently (a unique violation in pg_type); this transaction-scoped lock lines them up.
+    cur.execute("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext(%s))",
+                ("classifiedads sync_progress " + state_schema,))
     cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(state_schema)))
     cur.execute(progress_table_statement(state_schema))
     table = sql.Identifier(state_schema, PROGRESS_TABLE)

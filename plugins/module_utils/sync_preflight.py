@@ -171,6 +171,8 @@ def sync_problems(facts, run_id=None, prefix=sync_names.DEFAULT_PREFIX):
     return problems
 
 
-def slot_warnings(slots):
-    """One warning per slot of ours on the source, whatever run it belongs to."""
-    return [sync_slots.slot_warning(slot) for slot in slots]
+def slot_warnings(slots, run_id=None, online=False, prefix=sync_names.DEFAULT_PREFIX):
+    """One warning per slot of ours on the source, except an online run's own slots: sync.yml made them for
+    cutover.yml (or rollback.yml) of that run, which drops them; sync_status reports whether they are read."""
+    return [sync_slots.slot_warning(slot) for slot in slots
+            if not (online and run_id and sync_names.of_run(slot["slot_name"], run_id, prefix))]

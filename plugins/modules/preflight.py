@@ -368,7 +368,7 @@ def main():
     problems = server_problems(modules, mode, source_facts, target_facts)
     with module.failures():
         sync_facts = inspect_sync(params["source"], modules, params["slot_prefix"])
-    for warning in slot_warnings(sync_facts["slots"]):
+    for warning in slot_warnings(sync_facts["slots"], run_id, params["sync"] == "online", params["slot_prefix"]):
         module.warn(warning)
     if params["sync"] == "online" and mode == "existing":
         problems.extend(sync_problems(sync_facts, run_id, params["slot_prefix"]))

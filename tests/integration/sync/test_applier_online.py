@@ -14,8 +14,8 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils import
 pytestmark = pytest.mark.integration
 
 
-def test_writes_through_copy_and_sync_all_arrive_once_and_drain_stops_the_applier(source_cluster, target_cluster,
-                                                                                    run_module, tmp_path):
+def test_writes_through_copy_and_sync_all_arrive_once_and_drain_stops_the_applier(
+        source_cluster, target_cluster, run_module, tmp_path):
     legacy, target = legacy_pair(source_cluster, target_cluster, f"Ap{os.getpid()}")
     run_id = "applier-online"
     applier = dict(source=endpoint(source_cluster), target=endpoint(target_cluster), target_database=target,

@@ -20,8 +20,10 @@ INT4, TEXT, VARCHAR = 23, 25, 1043
 TYPES = {INT4: "int4", TEXT: "text", VARCHAR: "varchar", 16500: "mood"}
 
 
-def relation(name="Products", namespace="public", identity=p.IDENTITY_DEFAULT, columns=(("Id", INT4, True),
-                                                                                          ("Name", TEXT, False))):
+DEFAULT_COLUMNS = (("Id", INT4, True), ("Name", TEXT, False))
+
+
+def relation(name="Products", namespace="public", identity=p.IDENTITY_DEFAULT, columns=DEFAULT_COLUMNS):
     return p.Relation(16390, namespace, name, identity,
                       tuple(p.RelationColumn(column, oid, -1, key) for column, oid, key in columns))
 
