@@ -47,6 +47,9 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils import
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.connection import connect, sql
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import quote_ident, utc_timestamp
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.errors import ConsolidationError
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.sync_slots import (
+    SLOTS_TABLE as STREAMING_TABLE,
+)
 
 LEASE_SCHEMA = "_consolidation"
 LEASE_TABLE = "lease"
@@ -133,6 +136,23 @@ def held_problem(database, holder, state, run_id=None, run_ended=False):
     return text
 
 
+def streaming_problem(database, streaming, run_id):
+    """The refusal of a run while other runs stream into the database (online mode), or None.
+
+    ``streaming`` is {run id: [legacy databases with a slot recorded]} (:func:`read_streaming`). Their
+    appliers outlive the playbooks, so an ended holder does not mean an ended run: taking the lease over
+    (even with consolidation_lease_takeover) would let two runs write the same tables.
+    """
+    others = sorted(other for other in streaming if other != run_id)
+    if not others:
+        return None
+    return ("target database %s is being synchronised by online run(s) %s (replication slots of %s): their appliers "
+            "write into it until cutover.yml ends them; one run at a time per target database. Finish that run "
+            "(cutover.yml) or roll it back (rollback.yml -e consolidation_run_id=%s) first"
+            % (quote_ident(database), ", ".join(others),
+               ", ".join(quote_ident(name) for other in others for name in streaming[other]), others[0]))
+
+
 def decide(database, holder, identity, state, takeover=False, run_id=None, run_ended=False):
     """What acquiring the lease does: ACQUIRE (free), KEEP (ours), TAKE_OVER; raises LeaseHeld.
 
@@ -211,6 +231,20 @@ def write_holder(cur, run_id, identity, action):
         values=sql.SQL(", ").join(sql.Placeholder() * len(columns)),
         replaced=sql.SQL(", ").join(sql.SQL("{0} = EXCLUDED.{0}").format(column) for column in columns)),
         [run_id] + [identity.get(key) for key in IDENTITY])
+
+
+def read_streaming(cur):
+    """{run id: [legacy databases]} with a replication slot recorded by an online copy (sync_slots), in the
+    lease's schema; {} when there is no such table."""
+    table = sql.SQL("{}.{}").format(sql.Identifier(LEASE_SCHEMA), sql.Identifier(STREAMING_TABLE))
+    cur.execute("SELECT pg_catalog.to_regclass(%s) IS NOT NULL", (table.as_string(cur),))
+    if not cur.fetchone()[0]:
+        return {}
+    cur.execute(sql.SQL("SELECT run_id, source_database FROM {} ORDER BY 1, 2").format(table))
+    streaming = {}
+    for run_id, database in cur.fetchall():
+        streaming.setdefault(run_id, []).append(database)
+    return streaming
 
 
 def delete_holder(cur):
@@ -327,6 +361,9 @@ class TargetLease(object):
             holder = read_holder(cur)
             state = self.state_of(holder)
             action = decide(self.database, holder, self.identity, state, takeover, self.run_id, run_ended)
+            problem = streaming_problem(self.database, read_streaming(cur), self.run_id) if action != KEEP else None
+            if problem:
+                raise LeaseHeld(problem, holder=public_holder(holder, state))
             write_holder(cur, self.run_id, self.identity, action)
             return action, public_holder(holder, state)
         return self._on_target(work) or (None, None)

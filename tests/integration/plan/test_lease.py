@@ -22,6 +22,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.contro
     started_of,
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.lease import application_name, lock_key
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.sync_slots import SLOTS_TABLE, SLOTS_TABLE_DDL
 
 DATABASE = 'Lease "Target"; --'
 
@@ -268,3 +269,24 @@ def test_a_failed_job_of_the_same_run_elsewhere_is_taken_over_only_when_its_run_
     alive = run_module("run_lease", lease_args(target_cluster, "R41", run_ended=True))
     assert alive["failed"] and alive["holder"]["state"] == "alive" and "still running" in alive["msg"], alive
     assert lease_row(target_cluster) == ("R41", os.uname().nodename, pid, started)
+
+
+def test_an_online_run_streaming_into_the_database_keeps_every_other_run_out(run_module, target_cluster, target_db):
+    """sync.yml ends with its appliers still writing: its ended ansible-playbook must not let another run in."""
+    assert not run_module("run_lease", lease_args(target_cluster, "online-run"))["failed"]
+    table = "_consolidation." + SLOTS_TABLE
+    run_sql(target_cluster, DATABASE, SLOTS_TABLE_DDL.replace("{table}", table))
+    run_sql(target_cluster, DATABASE, f"INSERT INTO {table} (run_id, source_database, slot_name, consistent_point, "
+                                      "snapshot) VALUES ('online-run', 'Legacy_A', 'slot_a', '0/1', 's')")
+    pid, started = finished_process()
+    hand_lease_to(target_cluster, "online-run", pid, started)
+    for extra in ({}, {"takeover": True}):
+        refused = run_module("run_lease", lease_args(target_cluster, "another-run", **extra))
+        assert refused["failed"]
+        assert "online run(s) online-run" in refused["msg"]
+        assert "rollback.yml -e consolidation_run_id=online-run" in refused["msg"]
+        assert lease_row(target_cluster)[0] == "online-run"
+    # cutover.yml (or rollback.yml) of the streaming run itself takes its lease back.
+    taken = run_module("run_lease", lease_args(target_cluster, "online-run"))
+    assert not taken["failed"], taken["msg"]
+    assert taken["lease"]["action"] == "taken_over"
