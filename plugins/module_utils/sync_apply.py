@@ -29,6 +29,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import collections
+import os
 import select
 import time
 
@@ -334,6 +335,7 @@ class Applier(object):
                        "applied_commit_time": None, "transactions": 0, "rows": 0}
         self._reported = 0.0
         self._confirmed = 0
+        self.wake_fd = None  # sync_process.wake_on_signal(): a stop ends the wait for the stream at once
 
     def stop(self, *_args):
         """Ask the loop to end at the next message boundary (a signal handler): the open transaction is abandoned."""
@@ -421,10 +423,16 @@ class Applier(object):
         if self.transaction is None and self.stream.wal_end > self._confirmed:
             self._confirm(self.stream.wal_end)
         self._publish()
+        waiting = [self.stream] if self.wake_fd is None else [self.stream, self.wake_fd]
         try:
-            select.select([self.stream], [], [], IDLE_WAIT)
+            ready = select.select(waiting, [], [], IDLE_WAIT)[0]
         except InterruptedError:
-            pass
+            ready = []
+        if self.wake_fd is not None and self.wake_fd in ready:
+            try:
+                os.read(self.wake_fd, 512)
+            except OSError:
+                pass
 
     def _confirm(self, lsn):
         self.stream.send_feedback(write_lsn=lsn, flush_lsn=lsn, reply=False, force=True)

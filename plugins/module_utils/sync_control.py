@@ -38,7 +38,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.sync_n
 )
 
 STREAMING_WITHIN = 20.0  # seconds a started applier has to reach its slot before the module reports it as starting
-POLL = 0.5
+POLL = 0.1
 
 SLOT = """
 SELECT s.confirmed_flush_lsn::text, (pg_catalog.pg_current_wal_lsn() - s.confirmed_flush_lsn)::bigint,
@@ -171,7 +171,7 @@ class SyncControl(object):
         return self._result([self._entry(module, action, lag) for module, action, lag in actions])
 
     def stopped(self, stop_timeout, **_options):
-        entries = []
+        entries, running = [], []
         for module in self.modules:
             files = self._files(module)
             if not sync_process.is_alive(sync_process.read_record(files)):
@@ -180,9 +180,10 @@ class SyncControl(object):
                 self.changed = True
                 entries.append(self._entry(module, "would_stop"))
             else:
-                sync_process.stop(files, stop_timeout)
+                running.append(files)
                 self.changed = True
                 entries.append(self._entry(module, "stopped"))
+        sync_process.stop_all(running, stop_timeout)
         return self._result(entries)
 
     def drained(self, stop_timeout, catch_up_timeout, **_options):
@@ -202,8 +203,8 @@ class SyncControl(object):
             self._start(module)  # one that ended (a rebooted controller) resumes and catches up
         self._catch_up(wanted, catch_up_timeout)
         entries = []
+        sync_process.stop_all([self._files(module) for module in self.modules], stop_timeout)
         for module in self.modules:
-            sync_process.stop(self._files(module), stop_timeout)
             self.changed = True
             entries.append(dict(self._entry(module, "drained", self._slot_state(module)[1]),
                                 target_lsn=format_lsn(wanted[module["source_database"]])))

@@ -172,6 +172,8 @@ class Supervisor(object):
         try:
             applier = self.make_applier(self.report, self.log)
             signal.signal(signal.SIGTERM, applier.stop)
+            # The loop waits in select() for the stream; the signal's byte on this pipe ends the wait at once.
+            applier.wake_fd = wake_on_signal()
             # A supervisor killed outright must not leave its worker streaming where no stop can reach it.
             ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
             if self.stopping:
@@ -229,21 +231,41 @@ def start(files, run_id, slot, make_applier):
     return json.loads(answer.decode("utf-8"))
 
 
+def wake_on_signal():
+    """A pipe's read end that receives a byte whenever a signal arrives (signal.set_wakeup_fd)."""
+    read_end, write_end = os.pipe()
+    for end in (read_end, write_end):
+        os.set_blocking(end, False)
+    signal.set_wakeup_fd(write_end)
+    return read_end
+
+
 def stop(files, timeout):
     """SIGTERM to a live supervisor and wait until it has ended; returns whether one was running."""
-    record = read_record(files)
-    if not is_alive(record):
-        return False
-    try:
-        os.kill(int(record["pid"]), signal.SIGTERM)
-    except OSError:
-        return False
+    return stop_all([files], timeout) == [True]
+
+
+def stop_all(files_list, timeout):
+    """SIGTERM to every live supervisor at once, then wait for all (the cutover's window pays the slowest
+    stop, not their sum); per entry, whether one was running."""
+    records = []
+    for files in files_list:
+        record = read_record(files)
+        try:
+            if is_alive(record):
+                os.kill(int(record["pid"]), signal.SIGTERM)
+                records.append(record)
+                continue
+        except OSError:
+            pass
+        records.append(None)
     deadline = time.time() + timeout
-    while is_alive(record):
-        if time.time() >= deadline:
-            raise ConsolidationError(
-                "the applier of slot %s (pid %s) did not stop within %s s after SIGTERM: see its log %s; raise "
-                "stop_timeout, or end it with kill -KILL %s (its open transaction is rolled back, nothing is lost)"
-                % (record.get("slot_name"), record["pid"], timeout, files["log"], record["pid"]))
-        time.sleep(0.2)
-    return True
+    for files, record in zip(files_list, records):
+        while record is not None and is_alive(record):
+            if time.time() >= deadline:
+                raise ConsolidationError(
+                    "the applier of slot %s (pid %s) did not stop within %s s after SIGTERM: see its log %s; raise "
+                    "stop_timeout, or end it with kill -KILL %s (its open transaction is rolled back, nothing is lost)"
+                    % (record.get("slot_name"), record["pid"], timeout, files["log"], record["pid"]))
+            time.sleep(0.05)
+    return [record is not None for record in records]
