@@ -128,7 +128,7 @@ options:
   verify_checksum:
     description:
       - Whether the verification will compare content checksums (the verify role's C(verify_checksum)).
-        O(sync=online) refuses C(false): rows updated after the copy keep the counts equal.
+        O(sync=online) refuses C(false), because rows updated after the copy keep the counts equal.
     type: bool
     default: true
 '''
