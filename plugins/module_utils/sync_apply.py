@@ -81,8 +81,10 @@ STATUS_INTERVAL = 1.0  # at most one status file write per second
 
 STARTING, STREAMING, STOPPING, STOPPED, FAILED = "starting", "streaming", "stopping", "stopped", "failed"
 
-DDL_FIX = ("undo the DDL on the legacy database (or apply the same change to the target table), then start the "
-           "applier again; or roll back (rollback.yml) and rerun sync.yml")
+# Undoing the DDL on the legacy database does not help: the stream still carries every change made in between, in
+# the table's shape of that moment.
+DDL_FIX = ("apply the same change to the consolidated table, then start the applier again (rerun sync.yml); or roll "
+           "back (rollback.yml) and run sync.yml again")
 
 TARGET_COLUMNS = """
 SELECT a.attname, t.typname, pg_catalog.format_type(a.atttypid, a.atttypmod), a.attgenerated <> ''

@@ -131,6 +131,10 @@ class Supervisor(object):
             record = {"pid": os.getpid(), "start_time": started_of(os.getpid()), "slot_name": self.slot,
                       "run_id": self.run_id}
             write_private_json(self.files["pid"], record)
+            # A status left by an applier that stopped for good (DDL) would read as this one's failure until its
+            # worker writes: it starts afresh, keeping the counts.
+            self.report(dict(read_status(self.files) or {}, state=STARTING, error=None, updated_at=utc_timestamp()),
+                        pid=False)
             self.log("applier supervisor started for slot %s" % self.slot)
             os.write(ready_fd, json.dumps(record).encode("utf-8"))
             os.close(ready_fd)

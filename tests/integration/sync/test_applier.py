@@ -259,6 +259,13 @@ def test_ddl_on_the_legacy_table_stops_the_applier_with_an_error_naming_table_an
     assert again["failed"] and "only in the source: extra" in again["msg"]
     drained = case.module("drained", catch_up_timeout=5)
     assert drained["failed"] and "only in the source: extra" in drained["msg"] and case.legacy in drained["msg"]
+    assert "apply the same change to the consolidated table" in drained["msg"]
+    # The fix the error names: the consolidated table takes the same change, and the applier goes on from its slot.
+    case.tgt("ALTER TABLE shop.items ADD COLUMN extra integer")
+    assert not case.module()["failed"]
+    case.src("INSERT INTO items (id, name, extra) VALUES (3, 'later', 7)")
+    case.wait_equal()
+    assert case.tgt("SELECT id, extra FROM shop.items ORDER BY id") == [(1, None), (2, 5), (3, 7)]
 
 
 def test_drained_applies_every_write_then_stops_and_continues_the_sequences(applier_case):
