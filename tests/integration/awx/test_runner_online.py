@@ -17,7 +17,12 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import run_sql
-from test_runner_jobs import EXAMPLE, assert_no_secret, awx_job, awx_site  # noqa: F401 (fixtures)
+from test_runner_jobs import (  # noqa: F401 (fixtures)  pylint: disable=unused-import
+    EXAMPLE,
+    assert_no_secret,
+    awx_job,
+    awx_site,
+)
 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.sync_names import applier_files, is_ours
 
