@@ -463,7 +463,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scales", default="10", help="comma-separated devkit.legacy scales (10 is about 1 GB)")
     parser.add_argument("--timings", default="after_start,before_copy", help="consolidation_backup_timing values")
     parser.add_argument("--repeat", type=int, default=1)
-    parser.add_argument("--mode", choices=["offline", "online"], default="offline")
+    parser.add_argument("--mode", choices=["offline", "online", "both"], default="offline",
+                        help="both: per scale and attempt, the offline timings then online, on the same data")
     parser.add_argument("--rate", type=float, default=200.0, help="online mode: the writer load's transactions/s")
     parser.add_argument("--sync-seconds", type=float, default=20.0,
                         help="online mode: how long the appliers stream (lag sampled) between sync.yml and cutover.yml")
@@ -492,15 +493,14 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(f"{exc} (or pick another --root)") from None
             size = legacy_size(source_info)
             for attempt in range(1, options.repeat + 1):
-                if options.mode == "online":
-                    run = dict(run_online(source_info, target_info, work, app, scale, options.rate, attempt,
-                                          options.sync_seconds), size_bytes=size)
-                    figures["runs"].append(run)
-                    print_row(run, size)
-                    continue
-                for timing in timings:
+                for timing in timings if options.mode != "online" else []:
                     run = dict(run_offline(source_info, target_info, work, app, scale, timing, attempt),
                                size_bytes=size)
+                    figures["runs"].append(run)
+                    print_row(run, size)
+                if options.mode != "offline":
+                    run = dict(run_online(source_info, target_info, work, app, scale, options.rate, attempt,
+                                          options.sync_seconds), size_bytes=size)
                     figures["runs"].append(run)
                     print_row(run, size)
         best = {}
@@ -516,9 +516,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         app.control("stop")
         stop_appliers(work)
-        if options.destroy:
-            for cluster in clusters:
-                cluster.destroy()
+        for cluster in clusters:  # the data stays for a rerun (it is seeded again anyway) unless --destroy
+            cluster.destroy() if options.destroy else cluster.stop()
     return 0
 
 
