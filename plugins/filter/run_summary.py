@@ -10,8 +10,9 @@ __metaclass__ = type
 from ansible_collections.classifiedads.consolidation.plugins.module_utils import run_summary as summary
 
 
-def run_summary(plan, verification=None, failed_task=None, check_mode=False, decommissioned=False, playbook=None):
-    return summary.run_summary(plan, verification, failed_task, check_mode, decommissioned, playbook)
+def run_summary(plan, verification=None, failed_task=None, check_mode=False, decommissioned=False, playbook=None,
+                drained=False):
+    return summary.run_summary(plan, verification, failed_task, check_mode, decommissioned, playbook, drained)
 
 
 class FilterModule(object):

@@ -233,10 +233,10 @@ def write_holder(cur, run_id, identity, action):
         [run_id] + [identity.get(key) for key in IDENTITY])
 
 
-def read_streaming(cur):
-    """{run id: [legacy databases]} with a replication slot recorded by an online copy (sync_slots), in the
-    lease's schema; {} when there is no such table."""
-    table = sql.SQL("{}.{}").format(sql.Identifier(LEASE_SCHEMA), sql.Identifier(STREAMING_TABLE))
+def read_streaming(cur, state_schema=LEASE_SCHEMA):
+    """{run id: [legacy databases]} with a replication slot recorded by an online copy (``<state_schema>.sync_slots``,
+    the copy's state schema; sync_slots state=absent deletes a run's records with its slots); {} without the table."""
+    table = sql.SQL("{}.{}").format(sql.Identifier(state_schema), sql.Identifier(STREAMING_TABLE))
     cur.execute("SELECT pg_catalog.to_regclass(%s) IS NOT NULL", (table.as_string(cur),))
     if not cur.fetchone()[0]:
         return {}
@@ -355,13 +355,14 @@ class TargetLease(object):
                 write_holder(cur, self.run_id, self.identity, KEEP)
         self._on_target(work)
 
-    def acquire(self, takeover=False, run_ended=False):
+    def acquire(self, takeover=False, run_ended=False, state_schema=LEASE_SCHEMA):
         """Take (or keep) the lease: (action, previous holder as shown, its state); action None: no database yet."""
         def work(cur):
             holder = read_holder(cur)
             state = self.state_of(holder)
             action = decide(self.database, holder, self.identity, state, takeover, self.run_id, run_ended)
-            problem = streaming_problem(self.database, read_streaming(cur), self.run_id) if action != KEEP else None
+            problem = (streaming_problem(self.database, read_streaming(cur, state_schema), self.run_id)
+                       if action != KEEP else None)
             if problem:
                 raise LeaseHeld(problem, holder=public_holder(holder, state))
             write_holder(cur, self.run_id, self.identity, action)

@@ -276,7 +276,7 @@ def backup_timing_plan(timing, fence):
     return {"timing": timing, "reason": None}
 
 
-def sync_plan(sync, slot_prefix, verify_checksum=True):
+def sync_plan(sync, slot_prefix, verify_checksum=True, fence=None):
     """``{"mode", "slot_prefix"}`` of the run's change capture; raises PlanError with every problem.
 
     Online, the legacy tables keep changing after the copy and the applier replays those changes,
@@ -294,6 +294,12 @@ def sync_plan(sync, slot_prefix, verify_checksum=True):
                         "the copy and the applier replays updates, which keep row counts equal, so only the content "
                         "checksums prove that the consolidated tables equal the legacy ones at the cutover (fix: "
                         "drop verify_checksum=false, or use consolidation_sync offline)")
+    if sync == "online" and fence is not None and fence.get("mode") == "none":
+        problems.append("consolidation_sync online needs the write fence: cutover.yml waits until the appliers have "
+                        "applied all that the legacy databases committed up to a point and then stops them, so a "
+                        "write the legacy databases still took after that point would be lost while the verification "
+                        "may already have read its table (fix: drop consolidation_fence=none, or use "
+                        "consolidation_sync offline)")
     if problems:
         raise PlanError(problems)
     return {"mode": sync, "slot_prefix": slot_prefix}

@@ -30,14 +30,16 @@ def _syncing(plan):
             % (plan["run_id"], plan["target_database"]))
 
 
-def _next_sync(plan, failed_task, playbook):
-    """What follows sync.yml, or a failed cutover.yml: the slots are still there, so the way out drops them."""
+def _next_sync(plan, failed_task, playbook, drained=False):
+    """What follows sync.yml, or a failed cutover.yml: the way out drops the slots (gone already once drained)."""
     run_id = plan["run_id"]
     rollback = "or give up the run: %s (stops the appliers, drops the slots and publications)" % (ROLLBACK % run_id)
     if failed_task:
         steps = ["fix the cause named above and run %s again: %s" % (playbook, PLAYBOOK % (playbook, run_id))]
         if playbook == "cutover":
-            steps[0] += " (the appliers resume from their slots, which keep WAL on the source meanwhile)"
+            steps[0] += (" (the appliers had caught up with the fenced legacy databases and stopped, and the slots "
+                         "were dropped: the rerun verifies again, cuts over and starts the application)" if drained
+                         else " (the appliers resume from their slots, which keep WAL on the source meanwhile)")
             rollback = ("or go back to the legacy databases: %s (lifts the fence, drops the slots and publications)"
                         % (ROLLBACK % run_id))
         return steps + [rollback]
@@ -128,7 +130,8 @@ def _next(plan, failed_task, verification, check_mode, decommissioned):
             "or undo the consolidation: %s" % rollback]
 
 
-def run_summary(plan, verification=None, failed_task=None, check_mode=False, decommissioned=False, playbook=None):
+def run_summary(plan, verification=None, failed_task=None, check_mode=False, decommissioned=False, playbook=None,
+                drained=False):
     """``{"verdict", "lines"}`` for a run of consolidate.yml, or of online mode's ``playbook`` (sync, cutover).
 
     ``plan`` is the consolidation role's ``consolidation_plan`` (None when the
@@ -146,7 +149,7 @@ def run_summary(plan, verification=None, failed_task=None, check_mode=False, dec
     lines = [_syncing(plan) if result == "SYNCING" else _outcome(plan, failed_task, verification, check_mode)]
     lines += _reports(plan, verification, failed_task)
     if playbook == "sync" and not check_mode or playbook == "cutover" and failed_task and not check_mode:
-        steps = _next_sync(plan, failed_task, playbook)
+        steps = _next_sync(plan, failed_task, playbook, drained)
     else:
         steps = _next(plan, failed_task, verification, check_mode, decommissioned)
     lines += ["Next: " + step for step in steps]

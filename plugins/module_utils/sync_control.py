@@ -21,9 +21,14 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.copy_c
     STANDALONE_SEQUENCES,
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.copy_plan import map_tables, sequence_setval
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import qualified, quote_ident
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import (
+    qualified,
+    quote_ident,
+    utc_timestamp,
+)
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.errors import ConsolidationError
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.pgoutput import format_lsn, to_lsn
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import write_private_json
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.sequences import forward_setval, next_value
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.sync_apply import (
     FAILED,
@@ -33,6 +38,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.sync_a
 )
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.sync_names import (
     applier_files,
+    drained_marker,
     publication_name,
     slot_name,
 )
@@ -210,6 +216,9 @@ class SyncControl(object):
                                 target_lsn=format_lsn(wanted[module["source_database"]])))
         for module in self.modules:
             self._continue_sequences(module)
+        write_private_json(drained_marker(self.run_dir), {
+            "run_id": self.run_id, "drained_at": utc_timestamp(),
+            "target_lsn": dict((entry["source_database"], entry["target_lsn"]) for entry in entries)})
         return self._result(entries)
 
     def _catch_up(self, wanted, timeout):

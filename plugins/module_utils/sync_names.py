@@ -37,6 +37,9 @@ SYNC_DIR = "sync"
 PID_SUFFIX = ".pid"
 LOG_SUFFIX = ".log"
 STATUS_SUFFIX = ".status.json"
+# <run_dir>/sync/drained.json: cutover.yml's drain finished (every applier caught up with its fenced source and
+# stopped): a rerun of the cutover has nothing left to catch up, and the slots only keep WAL from then on.
+DRAINED_MARKER = "drained.json"
 
 # <target database>.<state_schema>.sync_progress: one row per legacy database, updated in the
 # transaction that applies each source transaction (exactly once across crashes and restarts).
@@ -84,6 +87,10 @@ def is_ours(name, prefix=DEFAULT_PREFIX):
 def of_run(name, run_id, prefix=DEFAULT_PREFIX):
     """Whether a slot or publication name belongs to run ``run_id``."""
     return is_ours(name, prefix) and name.startswith("%s_%s_" % (prefix, _digest(run_id, 8)))
+
+
+def drained_marker(run_dir):
+    return os.path.join(run_dir, SYNC_DIR, DRAINED_MARKER)
 
 
 def applier_files(run_dir, source_database):

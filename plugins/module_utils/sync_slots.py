@@ -265,6 +265,40 @@ def drop(source, databases, run_id, prefix, all_runs=False, journal=None):
     return dropped
 
 
+def forget_records(target, target_database, state_schema, run_id, all_runs=False, journal=None):
+    """Delete the run's rows (every run's with ``all_runs``) from ``<state_schema>.sync_slots`` of the target.
+
+    Those rows say a run streams into the database: run_lease keeps every other run out while they exist, so they
+    go with the slots. Returns how many were (in check mode: would be) deleted; 0 when there is no such database
+    or table.
+    """
+    journal = journal or QueryJournal()
+    maintenance = connect(target, target.get("maintenance_db") or "postgres", autocommit=True)
+    try:
+        with maintenance.cursor() as cur:
+            cur.execute("SELECT EXISTS (SELECT FROM pg_catalog.pg_database WHERE datname = %s)", (target_database,))
+            if not cur.fetchone()[0]:
+                return 0
+    finally:
+        maintenance.close()
+    table = sql.Identifier(state_schema, SLOTS_TABLE)
+    conn = connect(target, target_database, autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_catalog.to_regclass(%s) IS NOT NULL", (table.as_string(cur),))
+            if not cur.fetchone()[0]:
+                return 0
+            which = sql.SQL("") if all_runs else sql.SQL(" WHERE run_id = %s")
+            params = () if all_runs else (run_id,)
+            cur.execute(sql.SQL("SELECT count(*) FROM {}").format(table) + which, params)
+            found = cur.fetchone()[0]
+            if found:
+                journal.change(cur, sql.SQL("DELETE FROM {}").format(table) + which, params)
+            return found
+    finally:
+        conn.close()
+
+
 def described(entries):
     """``slot x (database y), publication z (database y)``: for progress lines and messages."""
     return ", ".join("%s %s (database %s)" % (entry["kind"], quote_ident(entry["name"]), quote_ident(entry["database"]))

@@ -335,7 +335,7 @@ def main():
     with module.failures(message=lambda problems: "the consolidation plan is invalid: " + "; ".join(problems)):
         fence = fence_plan(params["fence"], params["fence_reason"])
         backup_timing = backup_timing_plan(params["backup_timing"], fence)
-        sync = sync_plan(params["sync"], params["slot_prefix"], params["verify_checksum"])
+        sync = sync_plan(params["sync"], params["slot_prefix"], params["verify_checksum"], fence)
         modules = build_plan(params["modules"], params["target_database"], params["source"], params["target"],
                              params["exclude_tables"])
     target_database, rehearsal_of = params["target_database"], None

@@ -65,7 +65,11 @@ options:
     description: The run directory, for O(complete).
     type: path
   state_schema:
-    description: Schema of the target database where the data copy recorded the run (C(data_copy_state_schema)).
+    description:
+      - Schema of the target database where the data copy recorded the run (C(data_copy_state_schema)).
+      - An online run records its replication slots there (C(sync_slots)). While another run's records are there, that
+        run streams into the database, and the lease is refused whatever its holder's state, O(takeover) included:
+        finish that run (C(cutover.yml)) or roll it back (C(rollback.yml)), which deletes them.
     type: str
     default: _consolidation
   takeover:
@@ -207,7 +211,7 @@ def main():
             # Dropping a schema only the lease made undoes bookkeeping; recording and dropping a run's state changes.
             module.exit_json(changed=bool(state.outcome["record"] and state.outcome["dropped"]), state=state.outcome,
                              lease=dict(action="released" if released else "not_held", holder=holder))
-        action, holder = module.lease.acquire(params["takeover"], params["run_ended"])
+        action, holder = module.lease.acquire(params["takeover"], params["run_ended"], params["state_schema"])
     if action == leases.TAKE_OVER:
         module.warn("took over the lease on %s from %s (%s)" % (
             params["target_database"], leases.describe_holder(holder),

@@ -57,6 +57,16 @@ options:
     description: Start of the names of the slots and publications (M(classifiedads.consolidation.data_copy)'s option).
     type: str
     default: classifiedads
+  target_database:
+    description:
+      - The consolidated database on O(target). When given, the run's records of its slots in
+        C(<state_schema>.sync_slots) are deleted with them (every run's with O(all_runs=true)). Those records keep
+        every other run out of the database (M(classifiedads.consolidation.run_lease)) while a run streams into it.
+    type: str
+  state_schema:
+    description: Schema of O(target_database) that holds the records (C(data_copy_state_schema)).
+    type: str
+    default: _consolidation
 '''
 
 EXAMPLES = r'''
@@ -93,6 +103,11 @@ dropped:
   sample:
     - {kind: slot, name: classifiedads_1b2c3d4e_a1b2c3_classifiedads_product, database: ClassifiedAds_Product}
     - {kind: publication, name: classifiedads_1b2c3d4e_a1b2c3_classifiedads_product, database: ClassifiedAds_Product}
+forgotten:
+  description: How many records of slots were deleted from C(<state_schema>.sync_slots) (in check mode, would be).
+  returned: always
+  type: int
+  sample: 6
 queries:
   description: The statements that changed something (in check mode, that would have).
   returned: always
@@ -117,6 +132,8 @@ def main():
             run_id=dict(type="str"),
             all_runs=dict(type="bool", default=False),
             slot_prefix=dict(type="str", default=DEFAULT_PREFIX),
+            target_database=dict(type="str"),
+            state_schema=dict(type="str", default="_consolidation"),
         ),
         needs=("source",),
     )
@@ -129,7 +146,14 @@ def main():
     with module.failures():
         dropped = sync_slots.drop(params["source"], [entry["source_database"] for entry in params["modules"]],
                                   params["run_id"], params["slot_prefix"], params["all_runs"], module.journal)
-    module.exit_json(changed=bool(dropped), dropped=dropped, queries=module.journal.queries,
+        forgotten = 0
+        if params["target_database"]:
+            if not params.get("target"):
+                module.fail(["target_database needs the target connection (target)"])
+            forgotten = sync_slots.forget_records(params["target"], params["target_database"], params["state_schema"],
+                                                  params["run_id"], params["all_runs"], module.journal)
+    module.exit_json(changed=bool(dropped or forgotten), dropped=dropped, forgotten=forgotten,
+                     queries=module.journal.queries,
                      msg=("would drop " if module.check_mode else "dropped ") + sync_slots.described(dropped)
                      if dropped else "no slot or publication of ours left")
 

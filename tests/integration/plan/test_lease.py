@@ -290,3 +290,12 @@ def test_an_online_run_streaming_into_the_database_keeps_every_other_run_out(run
     taken = run_module("run_lease", lease_args(target_cluster, "online-run"))
     assert not taken["failed"], taken["msg"]
     assert taken["lease"]["action"] == "taken_over"
+    # Records in the copy's own state schema (data_copy_state_schema) count as well.
+    run_sql(target_cluster, DATABASE, f"CREATE SCHEMA copy_state; ALTER TABLE {table} SET SCHEMA copy_state")
+    hand_lease_to(target_cluster, "online-run", pid, started)
+    refused = run_module("run_lease", lease_args(target_cluster, "another-run", state_schema="copy_state"))
+    assert refused["failed"] and "online run(s) online-run" in refused["msg"]
+    # Once its slots are dropped with their records (cutover or rollback), the next run is let in.
+    run_sql(target_cluster, DATABASE, "DELETE FROM copy_state.sync_slots")
+    taken = run_module("run_lease", lease_args(target_cluster, "another-run", state_schema="copy_state"))
+    assert not taken["failed"], taken["msg"]

@@ -213,9 +213,12 @@ def test_sync_then_cutover_under_a_writer_loses_no_write_and_leaves_no_slot(onli
 
 @pytest.mark.parametrize("online_run", ["OnlineBack"], indirect=True)
 def test_rollback_after_sync_stops_the_appliers_drops_slots_and_publications_and_leaves_the_legacy_writable(
-        online_run, source_cluster):
+        online_run, source_cluster, target_cluster):
     run = online_run
     run.play("sync")
+    # The records of the run's slots keep every other run out of the consolidated database while it streams.
+    recorded = 'SELECT count(*) FROM _consolidation.sync_slots WHERE run_id = %s'
+    assert run_sql(target_cluster, run.database, recorded, (run.run_id,)) == [(len(MODULES),)]
     pids = applier_pids(run.run_dir, run.prefix)
     assert len(pids) == len(MODULES) and all(alive(pid) for pid in pids.values())
     assert len(slots_of_ours(source_cluster)) == len(MODULES)
@@ -234,6 +237,8 @@ def test_rollback_after_sync_stops_the_appliers_drops_slots_and_publications_and
     assert not any(alive(pid) for pid in pids.values())
     assert slots_of_ours(source_cluster) == []
     assert publications_of_ours(source_cluster, run.prefix) == []
+    # ...and go with its slots, so that the next run is not refused for a run that streams no more.
+    assert run_sql(target_cluster, run.database, recorded, (run.run_id,)) == [(0,)]
     # The application's writes after the backup are still there, and the legacy databases take new ones.
     for module in MODULES:
         database = f"{run.prefix}_{module}"
@@ -258,6 +263,8 @@ def refusal_vars(tmp_path, source_cluster, target_cluster):
     ("sync", "offline", [], "sync.yml belongs to online mode, and consolidation_sync is offline"),
     ("cutover", "offline", [], "cutover.yml belongs to online mode, and consolidation_sync is offline"),
     ("sync", "online", ["-e", "verify_checksum=false"], "consolidation_sync online needs verify_checksum true"),
+    ("sync", "online", ["-e", "consolidation_fence=none", "-e", "consolidation_fence_reason=vendor says so"],
+     "consolidation_sync online needs the write fence"),
     ("sync", "online", ["-e", "consolidation_sync_slot_prefix=Bad-Prefix"],
      "consolidation_sync_slot_prefix 'Bad-Prefix'"),
 ])
@@ -364,8 +371,8 @@ def test_check_mode_creates_nothing_a_rerun_changes_nothing_and_ddl_refuses_the_
 
 
 @pytest.mark.parametrize("online_run", ["OnlineRetry"], indirect=True)
-def test_a_cutover_failed_after_the_fence_keeps_its_slots_and_its_rerun_completes_it(online_run, source_cluster,
-                                                                                     target_cluster):
+def test_a_cutover_failed_after_the_drain_drops_its_slots_and_its_rerun_completes_it(online_run, source_cluster,
+                                                                                    target_cluster):
     run = online_run
     run.play("sync")
     product = f"{run.prefix}_Product"
@@ -376,13 +383,15 @@ def test_a_cutover_failed_after_the_fence_keeps_its_slots_and_its_rerun_complete
     failed = run.play("cutover", "-e", f"cutover_app_dir={run.root / 'no-such-app'}", expect_rc=2)
     summary = failed.output[failed.output.rindex("TASK ["):]
     assert "FAILED at task" in summary and "run cutover again" in summary, summary
-    assert "resume from their slots" in summary and "lifts the fence, drops the slots" in summary
-    assert len(slots_of_ours(source_cluster)) == len(MODULES)
+    assert "the rerun verifies again, cuts over and starts" in summary and "lifts the fence" in summary
+    # Drained, the slots had nothing left to carry: the failed attempt does not leave them keeping WAL.
+    assert slots_of_ours(source_cluster) == [] and publications_of_ours(source_cluster, run.prefix) == []
     assert run_sql(source_cluster, product, "SHOW default_transaction_read_only") == [("on",)]
     assert not any(alive(pid) for pid in applier_pids(run.run_dir, run.prefix).values())
 
-    # The rerun starts the appliers again from their slots, drains, verifies and completes the run.
+    # The rerun knows the drain is done, verifies and completes the run.
     done = run.play("cutover")
+    assert "drained by an earlier attempt" in done.output
     assert f"Run {run.run_id} PASSED" in done.output, done.output[-5000:]
     assert slots_of_ours(source_cluster) == [] and publications_of_ours(source_cluster, run.prefix) == []
     assert run_sql(target_cluster, run.database, 'SELECT count(*) FROM product."Products" '

@@ -136,6 +136,15 @@ def test_a_failed_cutover_keeps_its_slots_and_says_to_rerun_it_or_roll_back():
     assert "decommission_confirm" not in text
 
 
+def test_a_cutover_failed_after_its_drain_says_the_rerun_verifies_and_cuts_over():
+    done = run_summary(plan(), verification(True), failed_task="Start the application", playbook="cutover",
+                       drained=True)
+    text = "\n".join(done["lines"])
+    assert done["verdict"] == "FAILED" and "run cutover again" in text
+    assert "the slots were dropped: the rerun verifies again, cuts over and starts" in text
+    assert "resume from their slots" not in text
+
+
 def test_a_passed_cutover_is_judged_like_a_consolidation():
     done = run_summary(plan(), verification(True), playbook="cutover")
     assert done["verdict"] == "PASSED" and "decommission_confirm naming Legacy_Product" in "\n".join(done["lines"])

@@ -41,6 +41,15 @@ def test_online_refuses_a_verification_without_checksums_and_says_why():
     assert "verify_checksum" in problem and "row counts equal" in problem and "offline" in problem
 
 
+def test_online_refuses_to_run_without_the_fence_and_says_why():
+    with pytest.raises(PlanError) as refused:
+        sync_plan("online", "classifiedads", True, {"mode": "none", "reason": "the vendor said so"})
+    [problem] = refused.value.problems
+    assert "consolidation_fence=none" in problem and "lost" in problem
+    assert sync_plan("online", "classifiedads", True, {"mode": "read_only", "reason": None})["mode"] == "online"
+    assert sync_plan("offline", "classifiedads", True, {"mode": "none", "reason": "r"})["mode"] == "offline"
+
+
 def test_offline_may_verify_by_counts_alone():
     assert sync_plan("offline", "classifiedads", False)["mode"] == "offline"
 
