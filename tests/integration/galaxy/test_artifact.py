@@ -99,7 +99,7 @@ def test_the_manifest_names_the_dependency_and_no_placeholder_url(tarball):
 
 def test_every_playbook_passes_the_syntax_check_from_the_install(installed):
     playbooks = sorted(path.stem for path in (installed["path"] / "playbooks").glob("*.yml"))
-    assert playbooks == ["consolidate", "rehearse", "rollback"]
+    assert playbooks == ["consolidate", "cutover", "rehearse", "rollback", "sync", "sync_status"]
     for playbook in playbooks:
         done = subprocess.run([str(BIN / "ansible-playbook"), "--syntax-check", "-i",
                                str(installed["path"] / "inventories" / "example"),
