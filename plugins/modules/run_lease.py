@@ -68,7 +68,7 @@ options:
     description:
       - Schema of the target database where the data copy recorded the run (C(data_copy_state_schema)).
       - An online run records its replication slots there (C(sync_slots)). While another run's records are there, that
-        run streams into the database, and the lease is refused whatever its holder's state, O(takeover) included:
+        run streams into the database, and the lease is refused whatever its holder's state, O(takeover) included;
         finish that run (C(cutover.yml)) or roll it back (C(rollback.yml)), which deletes them.
     type: str
     default: _consolidation
