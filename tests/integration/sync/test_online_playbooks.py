@@ -371,8 +371,8 @@ def test_check_mode_creates_nothing_a_rerun_changes_nothing_and_ddl_refuses_the_
 
 
 @pytest.mark.parametrize("online_run", ["OnlineRetry"], indirect=True)
-def test_a_cutover_failed_after_the_drain_drops_its_slots_and_its_rerun_completes_it(online_run, source_cluster,
-                                                                                    target_cluster):
+def test_a_cutover_failed_after_the_drain_drops_its_slots_and_its_rerun_completes_it(
+        online_run, source_cluster, target_cluster):
     run = online_run
     run.play("sync")
     product = f"{run.prefix}_Product"
