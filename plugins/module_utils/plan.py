@@ -29,12 +29,17 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.connec
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.display import public_endpoint
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.errors import ConsolidationError
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.null_policy import normalize_columns
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import backup_files, run_files
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import (
+    backup_files,
+    run_files,
+    run_id_problem,
+)
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.schema_inventory import KINDS as SCHEMA_KINDS
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.sync_names import (
     DEFAULT_PREFIX,
     PREFIX_PATTERN,
     PREFIX_RULE,
+    check_prefix,
 )
 
 MAX_IDENTIFIER_BYTES = 63
@@ -96,6 +101,19 @@ def schema_problem(name):
     if name.lower().startswith("pg_") or name.lower() in RESERVED_SCHEMAS:
         return "schema name %r is reserved by PostgreSQL" % name
     return None
+
+
+def run_option_problems(run_id, state_schema, slot_prefix):
+    """The options the copy, the applier and the sync status share, checked alike: every problem at once."""
+    problems = [problem for problem in [run_id_problem(run_id)] if problem]
+    problem = schema_problem(state_schema)
+    if problem:
+        problems.append("state_schema: %s" % problem)
+    try:
+        check_prefix(slot_prefix)
+    except ConsolidationError as exc:
+        problems.extend(exc.problems)
+    return problems
 
 
 def _duplicates(values):

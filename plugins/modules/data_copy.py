@@ -470,29 +470,20 @@ data_checks:
 
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.copy_engine import CopyEngine
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.copy_plan import CopyFailed
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.errors import ConsolidationError
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.module import (
     ConsolidationModule,
     argument_spec,
 )
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import build_plan, schema_problem
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import run_id_problem
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.sync_names import DEFAULT_PREFIX, check_prefix
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import build_plan, run_option_problems
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.sync_names import DEFAULT_PREFIX
 
 RESUME = "%s. Tables copied so far are recorded; rerun with the same run_id to resume."
 
 
 def option_problems(params):
-    problems = [problem for problem in [run_id_problem(params["run_id"])] if problem]
+    problems = run_option_problems(params["run_id"], params["state_schema"], params["slot_prefix"])
     if params["parallel"] < 1:
         problems.append("parallel must be at least 1, got %d" % params["parallel"])
-    try:
-        check_prefix(params["slot_prefix"])
-    except ConsolidationError as exc:
-        problems.extend(exc.problems)
-    problem = schema_problem(params["state_schema"])
-    if problem:
-        problems.append("state_schema: %s" % problem)
     return problems
 
 

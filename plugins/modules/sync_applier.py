@@ -194,16 +194,12 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.module
     ConsolidationModule,
     argument_spec,
 )
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import build_plan, schema_problem
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import run_id_problem
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import build_plan, run_option_problems
 from ansible_collections.classifiedads.consolidation.plugins.module_utils.sync_control import SyncControl
 
 
 def option_problems(params):
-    problems = [problem for problem in [run_id_problem(params["run_id"])] if problem]
-    problem = schema_problem(params["state_schema"])
-    if problem:
-        problems.append("state_schema: %s" % problem)
+    problems = run_option_problems(params["run_id"], params["state_schema"], params["slot_prefix"])
     for option in ("stop_timeout", "catch_up_timeout"):
         if params[option] < 1:
             problems.append("%s must be at least 1, got %d" % (option, params[option]))

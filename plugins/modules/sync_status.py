@@ -157,9 +157,8 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.module
     ConsolidationModule,
     argument_spec,
 )
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import schema_problem
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.runfiles import run_id_problem
-from ansible_collections.classifiedads.consolidation.plugins.module_utils.sync_names import DEFAULT_PREFIX, check_prefix
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan import run_option_problems
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.sync_names import DEFAULT_PREFIX
 
 
 def main():
@@ -176,12 +175,10 @@ def main():
         reads_target_only=True,
     )
     params = module.params
-    problems = [problem for problem in (run_id_problem(params["run_id"]), schema_problem(params["state_schema"]))
-                if problem]
+    problems = run_option_problems(params["run_id"], params["state_schema"], params["slot_prefix"])
     if problems:
         module.fail(problems)
     with module.failures():
-        check_prefix(params["slot_prefix"])
         entries, warnings = sync_state.collect(
             params["source"], params["target"], params["target_database"], params["state_schema"], params["run_id"],
             params["run_dir"], params["slot_prefix"], [entry["source_database"] for entry in params["modules"]])

@@ -10,6 +10,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.plan i
     build_plan,
     contract_changes,
     judge_contract_changes,
+    run_option_problems,
     sync_plan,
 )
 
@@ -78,3 +79,11 @@ def test_switching_the_mode_or_prefix_is_taken_before_the_copy_and_refused_once_
     assert (len(applied), refused) == (2, [])
     applied, refused = judge_contract_changes(changes, "copy_started", set())
     assert applied == [] and "step 4 has started copying" in refused[0]["why"]
+
+
+def test_the_options_of_the_copy_the_applier_and_the_status_are_checked_alike_and_all_at_once():
+    assert run_option_problems("20261205T081000Z", "_consolidation", "classifiedads") == []
+    problems = run_option_problems("../etc", "pg_state", "Bad-Prefix")
+    assert len(problems) == 3
+    assert problems[0].startswith("run_id ") and problems[1].startswith("state_schema: ") and "reserved" in problems[1]
+    assert "consolidation_sync_slot_prefix" in problems[2]
