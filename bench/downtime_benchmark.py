@@ -263,23 +263,30 @@ def phase_seconds(output: str) -> dict:
     return phases
 
 
-def run_offline(source_info, target_info, work: Path, app: Application, scale: float, timing: str,
-                attempt: int) -> dict:
-    fresh_state(source_info, target_info, work, app)
-    variables = {
+def run_variables(source_info, target_info, work: Path, app: Application, run_id: str, **extra) -> dict:
+    """The extra vars of one benchmark run, either mode: the shipped mapping, its run id, the stand-in application."""
+    return {
         "consolidation_source": endpoint(source_info),
         "consolidation_target": endpoint(target_info),
         "consolidation_modules": shipped_modules(),
         "consolidation_target_database": TARGET_DATABASE,
         "consolidation_run_root": str(work / "runs"),
         "consolidation_backup_root": str(work / "backups"),
-        "consolidation_run_id": f"bench-{scale:g}-{timing}-{attempt}".replace(".", "_"),
-        "consolidation_backup_timing": timing,
+        "consolidation_run_id": run_id,
         # The poller is the smoke test here: it sees the application answer on the consolidated database.
         "consolidation_smoke": False,
         "migrator_command": [sys.executable, str(MIGRATOR)],
         **app.ansible_vars(),
+        **extra,
     }
+
+
+def run_offline(source_info, target_info, work: Path, app: Application, scale: float, timing: str,
+                attempt: int) -> dict:
+    fresh_state(source_info, target_info, work, app)
+    variables = run_variables(source_info, target_info, work, app,
+                              f"bench-{scale:g}-{timing}-{attempt}".replace(".", "_"),
+                              consolidation_backup_timing=timing)
     app.start_polling()
     try:
         output, rc = play("consolidate", variables, work, f"consolidate-{scale:g}-{timing}-{attempt}.log")
@@ -376,20 +383,8 @@ def run_online(source_info, target_info, work: Path, app: Application, scale: fl
     fresh_state(source_info, target_info, work, app)
     drop_slots_of_ours(source_info)
     run_id = f"bench-{scale:g}-online-{attempt}".replace(".", "_")
-    variables = {
-        "consolidation_source": endpoint(source_info),
-        "consolidation_target": endpoint(target_info),
-        "consolidation_modules": shipped_modules(),
-        "consolidation_target_database": TARGET_DATABASE,
-        "consolidation_run_root": str(work / "runs"),
-        "consolidation_backup_root": str(work / "backups"),
-        "consolidation_run_id": run_id,
-        "consolidation_sync": "online",
-        "consolidation_sync_slot_prefix": SLOT_PREFIX,
-        "consolidation_smoke": False,
-        "migrator_command": [sys.executable, str(MIGRATOR)],
-        **app.ansible_vars(),
-    }
+    variables = run_variables(source_info, target_info, work, app, run_id, consolidation_sync="online",
+                              consolidation_sync_slot_prefix=SLOT_PREFIX)
     writer = ApplicationWriter(app, source_info, rate).start()
     app.start_polling()
     lags = []
