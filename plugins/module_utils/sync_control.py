@@ -42,6 +42,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.sync_n
     publication_name,
     slot_name,
 )
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.sync_state import applier_alive
 
 STREAMING_WITHIN = 20.0  # seconds a started applier has to reach its slot before the module reports it as starting
 POLL = 0.1
@@ -106,7 +107,7 @@ class SyncControl(object):
         files = self._files(module)
         record = sync_process.read_record(files)
         status = sync_process.read_status(files) or {}
-        alive = sync_process.is_alive(record)
+        alive = applier_alive(record)
         return {"source_database": module["source_database"], "slot_name": self._slot(module), "action": action,
                 "pid": int(record["pid"]) if alive else None, "state": status.get("state"),
                 "error": status.get("error"), "applied_lsn": status.get("applied_lsn"), "lag": lag,
@@ -121,7 +122,7 @@ class SyncControl(object):
 
     def _start(self, module):
         files = self._files(module)
-        if sync_process.is_alive(sync_process.read_record(files)):
+        if applier_alive(sync_process.read_record(files)):
             return "running"
         self.changed = True  # in check mode: the prediction
         if self.check_mode:
@@ -180,7 +181,7 @@ class SyncControl(object):
         entries, running = [], []
         for module in self.modules:
             files = self._files(module)
-            if not sync_process.is_alive(sync_process.read_record(files)):
+            if not applier_alive(sync_process.read_record(files)):
                 entries.append(self._entry(module, "not_running"))
             elif self.check_mode:
                 self.changed = True

@@ -43,6 +43,7 @@ from ansible_collections.classifiedads.consolidation.plugins.module_utils.sync_a
     STOPPED,
     ApplyStopped,
 )
+from ansible_collections.classifiedads.consolidation.plugins.module_utils.sync_state import applier_alive
 
 FATAL_EXIT = 3  # the worker's exit status after ApplyStopped: not restarted
 STARTED_WITHIN = 15.0  # seconds the module waits for the supervisor to record itself
@@ -54,14 +55,6 @@ PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent ends
 def restart_pause(consecutive):
     """Seconds to wait before the ``consecutive``-th restart in a row (1, 2, 4, ... up to MAX_PAUSE)."""
     return min(MAX_PAUSE, 2.0 ** max(0, consecutive - 1))
-
-
-def is_alive(record):
-    """Whether the supervisor a pid file records still runs (same pid, same start time)."""
-    if not record or not record.get("pid"):
-        return False
-    started = started_of(int(record["pid"]))
-    return started is not None and started == record.get("start_time")
 
 
 def read_record(files):
@@ -256,7 +249,7 @@ def stop_all(files_list, timeout):
     for files in files_list:
         record = read_record(files)
         try:
-            if is_alive(record):
+            if applier_alive(record):
                 os.kill(int(record["pid"]), signal.SIGTERM)
                 records.append(record)
                 continue
@@ -265,7 +258,7 @@ def stop_all(files_list, timeout):
         records.append(None)
     deadline = time.time() + timeout
     for files, record in zip(files_list, records):
-        while record is not None and is_alive(record):
+        while record is not None and applier_alive(record):
             if time.time() >= deadline:
                 raise ConsolidationError(
                     "the applier of slot %s (pid %s) did not stop within %s s after SIGTERM: see its log %s; raise "

@@ -31,7 +31,10 @@ def _iso(moment):
 
 
 def applier_alive(pid_record, started=started_of):
-    """Whether the pid file names a live process: its pid runs AND started when the file says (no reused pid)."""
+    """Whether the pid file names a live process: its pid runs AND started when the file says (no reused pid).
+
+    The one liveness check of an applier's supervisor: the status reads it, and sync_process starts and stops by it.
+    """
     if not pid_record or not pid_record.get("pid"):
         return False
     start = started(int(pid_record["pid"]))
